@@ -1,0 +1,263 @@
+// Package audit is a durable audit sink for the mtlog logging library (and,
+// through adapters, for slog, logr, zerolog and zap).
+//
+// Its one promise: an audit event that was acknowledged is never lost and
+// never silently altered. Sink.Write returns a Receipt only after the event's
+// bytes, and every directory entry needed to find them, are durable
+// (fdatasync); Sink.Emit, the mtlog entry point, returns only then too, or
+// follows the failure policy (see WithFailureHandler). Many concurrent
+// writers share one write and one fdatasync (group commit).
+//
+//	sink, err := audit.New(audit.WithWAL("/var/lib/myapp/audit"))
+//	if err != nil { ... }
+//	defer sink.Close()
+//	logger := mtlog.New(mtlog.WithSink(sink))
+//	logger.Information("User {UserId} exported {Count} records", "u-1", 42)
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/willibrandon/mtlog-audit/event"
+	"github.com/willibrandon/mtlog-audit/wal"
+	"github.com/willibrandon/mtlog/core"
+)
+
+// Event is one audit event. It is the same type as event.Event, so users need
+// to import only this package.
+type Event = event.Event
+
+// Level is an event's severity (same numbering as mtlog's core levels).
+type Level = event.Level
+
+// Levels, from least to most severe.
+const (
+	LevelVerbose     = event.LevelVerbose
+	LevelDebug       = event.LevelDebug
+	LevelInformation = event.LevelInformation
+	LevelWarning     = event.LevelWarning
+	LevelError       = event.LevelError
+	LevelFatal       = event.LevelFatal
+)
+
+// Receipt acknowledges a durable event.
+type Receipt struct {
+	// Seq is the event's sequence number in the log.
+	Seq uint64
+}
+
+var (
+	// ErrSinkClosed is returned by Write, and reported by Emit, after Close.
+	ErrSinkClosed = errors.New("audit: sink is closed")
+	// ErrNilEvent is returned by Write, and reported by Emit, for a nil event.
+	ErrNilEvent = errors.New("audit: nil event")
+	// ErrCorrupt is matched by errors that report damaged log data.
+	ErrCorrupt = wal.ErrCorrupt
+	// ErrFailed is matched by errors returned after a write or fsync
+	// failure put the log into its failed state.
+	ErrFailed = wal.ErrFailed
+)
+
+// Compile-time checks that Sink plugs into mtlog.
+var (
+	_ core.LogEventSink = (*Sink)(nil)
+	_ core.SimpleSink   = (*Sink)(nil)
+)
+
+// Sink is a durable audit sink. It is safe for concurrent use.
+type Sink struct {
+	cfg    config
+	w      *wal.WAL
+	closed atomic.Bool
+	done   chan struct{} // closed by Close: wakes blocked fail-closed Emits
+	once   sync.Once
+	bufs   sync.Pool
+}
+
+// New opens (creating if needed) the audit log and returns a Sink writing to
+// it. WithWAL is required.
+func New(opts ...Option) (*Sink, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if cfg.err != nil {
+		return nil, cfg.err
+	}
+	if cfg.dir == "" {
+		return nil, errors.New("audit: no WAL directory: pass audit.WithWAL(\"/path/to/audit-wal\")")
+	}
+	w, err := wal.Open(cfg.fs, cfg.dir, cfg.wal)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
+	}
+	s := &Sink{cfg: cfg, w: w, done: make(chan struct{})}
+	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	return s, nil
+}
+
+// Write encodes ev and appends it to the log, returning once it is durable
+// (in the default sync mode). ev is not modified and not retained. If ctx is
+// done first, Write returns ctx.Err() and the event is not acknowledged (it
+// may still appear in the log).
+func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
+	if ev == nil {
+		return Receipt{}, ErrNilEvent
+	}
+	if s.closed.Load() {
+		return Receipt{}, ErrSinkClosed
+	}
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	b, err := event.AppendEncode((*bp)[:0], ev)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("audit: encode event: %w", err)
+	}
+	*bp = b
+	var ts int64
+	if !ev.Timestamp.IsZero() {
+		ts = ev.Timestamp.UnixNano()
+	}
+	seq, err := s.w.Append(ctx, wal.RecordEvent, ts, b)
+	if err != nil {
+		if errors.Is(err, wal.ErrClosed) {
+			return Receipt{}, ErrSinkClosed
+		}
+		return Receipt{}, fmt.Errorf("audit: %w", err)
+	}
+	return Receipt{Seq: seq}, nil
+}
+
+// Emit writes an mtlog event durably. It implements core.LogEventSink, whose
+// Emit has no error result, so failures follow the failure policy:
+//
+//   - default (fail-closed): the error goes to the failure handler, then Emit
+//     keeps retrying (backing off from 10ms to 1s) and does not return until
+//     the event is durable or the Sink is closed. The goroutine that logged
+//     the audited action does not proceed unrecorded. Retrying can succeed
+//     after a transient error such as a full disk that was freed; after an
+//     fsync error the log stays failed and Emit blocks until Close.
+//   - WithPanicOnFailure: the handler is called, then Emit panics with the
+//     error.
+//   - WithFailOpen: the handler is called and Emit returns.
+//
+// After Close, and for a nil event, the handler gets the error and Emit
+// returns. Emit never modifies ev.
+func (s *Sink) Emit(ev *core.LogEvent) {
+	if ev == nil {
+		s.cfg.onFailure(nil, ErrNilEvent)
+		return
+	}
+	s.emit(ev, fromLogEvent(ev))
+}
+
+// EmitSimple implements core.SimpleSink, mtlog's fast path for plain messages.
+func (s *Sink) EmitSimple(timestamp time.Time, level core.LogEventLevel, message string) {
+	ev := &Event{Timestamp: timestamp, Level: toLevel(level), MessageTemplate: message, Message: message}
+	s.emit(nil, ev)
+}
+
+func (s *Sink) emit(orig *core.LogEvent, ev *Event) {
+	_, err := s.Write(context.Background(), ev)
+	if err == nil {
+		return
+	}
+	if orig == nil {
+		orig = &core.LogEvent{Timestamp: ev.Timestamp, Level: core.LogEventLevel(ev.Level), MessageTemplate: ev.MessageTemplate, Properties: map[string]any{}}
+	}
+	s.cfg.onFailure(orig, err)
+	if errors.Is(err, ErrSinkClosed) {
+		return
+	}
+	switch s.cfg.policy {
+	case policyFailOpen:
+		return
+	case policyPanic:
+		panic(fmt.Errorf("audit: event not recorded (WithPanicOnFailure): %w", err))
+	}
+	delay := 10 * time.Millisecond
+	for {
+		t := time.NewTimer(delay)
+		select {
+		case <-s.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if _, err = s.Write(context.Background(), ev); err == nil || errors.Is(err, ErrSinkClosed) {
+			return
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// Replay returns the events whose timestamps t satisfy from ≤ t < to, in
+// sequence order, as they are durable when Replay is called. A zero from or
+// to leaves that end open. It stops at the first error (damage, or ctx done).
+func (s *Sink) Replay(ctx context.Context, from, to time.Time) iter.Seq2[*Event, error] {
+	return replay(ctx, s.w.Reader(), from, to)
+}
+
+// LastSeq returns the sequence number of the last record written.
+func (s *Sink) LastSeq() uint64 { return s.w.LastSeq() }
+
+// Dir returns the log directory.
+func (s *Sink) Dir() string { return s.w.Dir() }
+
+// Close waits for in-flight writes, seals the log and releases its
+// directory. It is idempotent and safe to call while other goroutines Emit;
+// later Emits report ErrSinkClosed to the failure handler.
+func (s *Sink) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.closed.Store(true)
+		close(s.done)
+		err = s.w.Close()
+	})
+	return err
+}
+
+func toLevel(l core.LogEventLevel) Level {
+	switch {
+	case l < 0:
+		return LevelVerbose
+	case l > 255:
+		return Level(255)
+	}
+	return Level(l)
+}
+
+// fromLogEvent builds an audit Event from an mtlog event without modifying
+// or copying its properties (the encoder only reads them).
+func fromLogEvent(le *core.LogEvent) *Event {
+	return &Event{
+		Timestamp:       le.Timestamp,
+		Level:           toLevel(le.Level),
+		MessageTemplate: le.MessageTemplate,
+		Message:         render(le),
+		Properties:      le.Properties,
+		Exception:       le.Exception,
+	}
+}
+
+// render renders the message template; a template the renderer cannot
+// handle is kept as it is rather than losing the event.
+func render(le *core.LogEvent) (msg string) {
+	defer func() {
+		if recover() != nil {
+			msg = le.MessageTemplate
+		}
+	}()
+	if le.Properties == nil {
+		return le.MessageTemplate
+	}
+	return le.RenderMessage()
+}

@@ -1,0 +1,273 @@
+package vfs
+
+import (
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// FaultFS wraps an FS and injects faults into file writes and syncs: a full
+// disk, failing writes or syncs, short writes and latency. The faults can be
+// changed at any time, also while files are in use. Directory operations
+// other than SyncDir pass through unchanged.
+//
+// Injected errors are *fs.PathError values wrapping the errno (or the error
+// given), so errors.Is(err, syscall.ENOSPC) and the like work.
+type FaultFS struct {
+	inner FS
+
+	mu        sync.Mutex
+	budget    int64 // bytes that may still be written; < 0 means unlimited
+	writeErr  error
+	syncErr   error
+	syncsLeft int // syncs that succeed before syncAfter applies
+	syncAfter error
+	shortProb float64
+	shortRand *rand.Rand
+	latency   time.Duration
+	stats     FaultStats
+}
+
+var _ FS = (*FaultFS)(nil)
+
+// FaultStats counts what a FaultFS let through and what it injected.
+type FaultStats struct {
+	Writes       int64 // WriteAt calls that reached the inner FS
+	BytesWritten int64 // bytes the inner FS reported written
+	Syncs        int64 // Sync, Datasync and SyncDir calls that reached the inner FS
+	Faults       int64 // errors injected
+}
+
+// NewFaultFS returns a FaultFS over inner that injects no faults until told
+// to.
+func NewFaultFS(inner FS) *FaultFS {
+	return &FaultFS{inner: inner, budget: -1}
+}
+
+// SetWriteBudget lets n more bytes be written; after that the disk is full.
+// A WriteAt that does not fit writes the part that does and returns an error
+// wrapping syscall.ENOSPC, and a Preallocate of more than what is left fails
+// with ENOSPC (without using the budget up). n < 0 means unlimited, the
+// default.
+func (f *FaultFS) SetWriteBudget(n int64) {
+	f.mu.Lock()
+	f.budget = n
+	f.mu.Unlock()
+}
+
+// FailWrites makes every WriteAt return err (wrapped) without writing. A nil
+// err stops it.
+func (f *FaultFS) FailWrites(err error) {
+	f.mu.Lock()
+	f.writeErr = err
+	f.mu.Unlock()
+}
+
+// FailSyncs makes every Sync, Datasync and SyncDir return err (wrapped)
+// without syncing. A nil err stops it.
+func (f *FaultFS) FailSyncs(err error) {
+	f.mu.Lock()
+	f.syncErr = err
+	f.mu.Unlock()
+}
+
+// FailSyncAfter lets n more syncs (Sync, Datasync or SyncDir) succeed and
+// makes the next one and all later ones return err (wrapped) without
+// syncing. A nil err stops it.
+func (f *FaultFS) FailSyncAfter(n int, err error) {
+	f.mu.Lock()
+	f.syncsLeft, f.syncAfter = n, err
+	f.mu.Unlock()
+}
+
+// SetShortWrites makes each WriteAt, with probability p, write only a random
+// strict prefix of its data and return io.ErrShortWrite (wrapped). The
+// choices are drawn from a generator seeded with seed. p <= 0 stops it.
+func (f *FaultFS) SetShortWrites(p float64, seed int64) {
+	f.mu.Lock()
+	f.shortProb = p
+	f.shortRand = rand.New(rand.NewPCG(uint64(seed), 0x5bd1e995))
+	f.mu.Unlock()
+}
+
+// SetLatency makes every write and sync sleep for d first. Zero stops it.
+func (f *FaultFS) SetLatency(d time.Duration) {
+	f.mu.Lock()
+	f.latency = d
+	f.mu.Unlock()
+}
+
+// Stats returns the counts so far.
+func (f *FaultFS) Stats() FaultStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
+}
+
+func (f *FaultFS) sleep() {
+	f.mu.Lock()
+	d := f.latency
+	f.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// planWrite decides how many of n bytes a write may write and, if fewer or
+// none, the error to return. It takes the bytes from the budget.
+func (f *FaultFS) planWrite(n int) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.writeErr != nil {
+		f.stats.Faults++
+		return 0, f.writeErr
+	}
+	var err error
+	if f.budget >= 0 && int64(n) > f.budget {
+		n, err = int(f.budget), syscall.ENOSPC
+	} else if n > 0 && f.shortProb > 0 && f.shortRand.Float64() < f.shortProb {
+		n, err = f.shortRand.IntN(n), io.ErrShortWrite
+	}
+	if err != nil {
+		f.stats.Faults++
+	}
+	if f.budget >= 0 {
+		f.budget -= int64(n)
+	}
+	return n, err
+}
+
+// wrote settles a write of planned bytes of which the inner file wrote n.
+func (f *FaultFS) wrote(planned, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stats.Writes++
+	if f.budget >= 0 && n < planned {
+		f.budget += int64(planned - n) // refund what the inner FS did not write
+	}
+	f.stats.BytesWritten += int64(n)
+}
+
+// planSync returns the error a sync must fail with, or nil to let it
+// through.
+func (f *FaultFS) planSync() error {
+	f.sleep()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := f.syncErr
+	if err == nil && f.syncAfter != nil {
+		if f.syncsLeft > 0 {
+			f.syncsLeft--
+		} else {
+			err = f.syncAfter
+		}
+	}
+	if err != nil {
+		f.stats.Faults++
+		return err
+	}
+	f.stats.Syncs++
+	return nil
+}
+
+func (f *FaultFS) wrap(file File, err error) (File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &faultFile{File: file, fs: f}, nil
+}
+
+// Create creates a file through the inner FS.
+func (f *FaultFS) Create(name string) (File, error) { return f.wrap(f.inner.Create(name)) }
+
+// Open opens a file read-only through the inner FS.
+func (f *FaultFS) Open(name string) (File, error) { return f.wrap(f.inner.Open(name)) }
+
+// OpenReadWrite opens a file for reading and writing through the inner FS.
+func (f *FaultFS) OpenReadWrite(name string) (File, error) {
+	return f.wrap(f.inner.OpenReadWrite(name))
+}
+
+// Remove removes name through the inner FS.
+func (f *FaultFS) Remove(name string) error { return f.inner.Remove(name) }
+
+// Rename renames through the inner FS.
+func (f *FaultFS) Rename(oldname, newname string) error { return f.inner.Rename(oldname, newname) }
+
+// MkdirAll creates directories through the inner FS.
+func (f *FaultFS) MkdirAll(dir string, perm fs.FileMode) error { return f.inner.MkdirAll(dir, perm) }
+
+// List lists dir through the inner FS.
+func (f *FaultFS) List(dir string) ([]string, error) { return f.inner.List(dir) }
+
+// Stat describes name through the inner FS.
+func (f *FaultFS) Stat(name string) (fs.FileInfo, error) { return f.inner.Stat(name) }
+
+// SyncDir syncs dir through the inner FS unless a sync fault applies.
+func (f *FaultFS) SyncDir(dir string) error {
+	if err := f.planSync(); err != nil {
+		return &fs.PathError{Op: "sync", Path: dir, Err: err}
+	}
+	return f.inner.SyncDir(dir)
+}
+
+// Lock locks through the inner FS.
+func (f *FaultFS) Lock(name, owner string) (io.Closer, error) { return f.inner.Lock(name, owner) }
+
+// faultFile is a File of a FaultFS.
+type faultFile struct {
+	File
+	fs *FaultFS
+}
+
+// WriteAt writes through the inner file unless a write fault applies.
+func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.sleep()
+	planned, fault := f.fs.planWrite(len(p))
+	if planned == 0 && fault != nil {
+		return 0, &fs.PathError{Op: "write", Path: f.Name(), Err: fault}
+	}
+	n, err := f.File.WriteAt(p[:planned], off)
+	f.fs.wrote(planned, n)
+	if err != nil {
+		return n, err
+	}
+	if fault != nil {
+		return n, &fs.PathError{Op: "write", Path: f.Name(), Err: fault}
+	}
+	return n, nil
+}
+
+// Sync syncs the inner file unless a sync fault applies.
+func (f *faultFile) Sync() error {
+	if err := f.fs.planSync(); err != nil {
+		return &fs.PathError{Op: "sync", Path: f.Name(), Err: err}
+	}
+	return f.File.Sync()
+}
+
+// Datasync syncs the inner file's data unless a sync fault applies.
+func (f *faultFile) Datasync() error {
+	if err := f.fs.planSync(); err != nil {
+		return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
+	}
+	return f.File.Datasync()
+}
+
+// Preallocate fails with ENOSPC if n exceeds the write budget and otherwise
+// preallocates through the inner file.
+func (f *faultFile) Preallocate(off, n int64) error {
+	f.fs.mu.Lock()
+	full := f.fs.budget >= 0 && n > f.fs.budget
+	if full {
+		f.fs.stats.Faults++
+	}
+	f.fs.mu.Unlock()
+	if full {
+		return &fs.PathError{Op: "fallocate", Path: f.Name(), Err: syscall.ENOSPC}
+	}
+	return f.File.Preallocate(off, n)
+}

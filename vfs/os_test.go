@@ -1,0 +1,130 @@
+//go:build unix
+
+package vfs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestOS(t *testing.T) {
+	testFS(t, OS(), t.TempDir())
+}
+
+func TestOSCreatePermAndExcl(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "f")
+	if err := os.WriteFile(name, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OS().Create(name); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Create over existing file: err = %v, want fs.ErrExist", err)
+	}
+	if b, _ := os.ReadFile(name); string(b) != "keep" {
+		t.Errorf("existing file was changed to %q", b)
+	}
+	f, err := OS().Create(filepath.Join(dir, "g"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := os.Stat(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fs.FileMode(0o640) &^ umask(); fi.Mode().Perm() != want {
+		t.Errorf("Create mode = %v, want %v", fi.Mode().Perm(), want)
+	}
+}
+
+func umask() fs.FileMode {
+	m := syscall.Umask(0)
+	syscall.Umask(m)
+	return fs.FileMode(m)
+}
+
+// Two Locks in one process conflict: flock belongs to the open file
+// description, not to the process.
+func TestOSLockSameProcess(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "LOCK")
+	l, err := OS().Lock(name, "writer-1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = OS().Lock(name, "writer-2")
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Lock: err = %v, want ErrLocked", err)
+	}
+	if want := name + " is held by writer-1"; !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("error %q does not end with %q", err, want)
+	}
+	// The loser must not have clobbered the owner string.
+	if b, _ := os.ReadFile(name); string(b) != "writer-1\n" {
+		t.Errorf("lock file = %q", b)
+	}
+	l.Close()
+}
+
+func TestOSPreallocateKeepsSize(t *testing.T) {
+	f, err := OS().Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("abc"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Preallocate(0, 4<<20); err != nil {
+		t.Fatal(err)
+	}
+	if size, err := f.Size(); size != 3 || err != nil {
+		t.Errorf("Size after Preallocate = %d, %v; want 3", size, err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(f.Name(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if fallocateSupported(t) && st.Blocks*512 < 4<<20 {
+		t.Errorf("Preallocate reserved %d bytes, want at least 4 MiB", st.Blocks*512)
+	}
+	if err := f.Preallocate(-1, 10); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Preallocate(-1, 10): err = %v, want EINVAL", err)
+	}
+}
+
+func TestOSErrorsKeepErrno(t *testing.T) {
+	dir := t.TempDir()
+	if err := OS().SyncDir(filepath.Join(dir, "missing")); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("SyncDir missing: err = %v, want ENOENT", err)
+	}
+	if err := OS().MkdirAll(filepath.Join(dir, "d", "e"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := OS().Remove(filepath.Join(dir, "d")); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Errorf("Remove non-empty: err = %v, want ENOTEMPTY", err)
+	}
+	f, err := OS().Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := f.Datasync(); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("Datasync after Close: err = %v, want fs.ErrClosed", err)
+	}
+}
+
+// fallocateSupported reports whether the temporary directory's filesystem
+// implements fallocate(2), that is, whether Preallocate must reserve blocks.
+func fallocateSupported(t *testing.T) bool {
+	f, err := os.Create(filepath.Join(t.TempDir(), "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return preallocateProbe(f) == nil
+}

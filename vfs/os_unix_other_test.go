@@ -1,0 +1,10 @@
+//go:build unix && !linux
+
+package vfs
+
+import (
+	"errors"
+	"os"
+)
+
+func preallocateProbe(*os.File) error { return errors.ErrUnsupported }

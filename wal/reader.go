@@ -1,0 +1,284 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+
+	"github.com/willibrandon/mtlog-audit/vfs"
+)
+
+// Reader reads records from a log directory. A Reader made by WAL.Reader
+// reads only what was durable when it was made; one made by NewReader reads
+// a directory that no process is writing (or everything written so far,
+// stopping quietly at a torn tail). A Reader never modifies the directory.
+type Reader struct {
+	fs    vfs.FS
+	dir   string
+	limit *position
+}
+
+// NewReader returns a Reader for the log in dir.
+func NewReader(fsys vfs.FS, dir string) *Reader { return &Reader{fs: fsys, dir: dir} }
+
+// Reader returns a Reader bounded by what is durable now.
+func (w *WAL) Reader() *Reader {
+	w.mu.Lock()
+	p := w.pos
+	w.mu.Unlock()
+	return &Reader{fs: w.fs, dir: w.dir, limit: &p}
+}
+
+// Report summarises a full read of a log (see Check).
+type Report struct {
+	Segments int
+	Records  uint64 // records of every type
+	Events   uint64 // records of type RecordEvent
+	FirstSeq uint64
+	LastSeq  uint64
+	Bytes    int64 // bytes of intact batches, segment headers included
+	// TornTail is set when the last segment ends in bytes that a crash
+	// left behind and that were never acknowledged; Open truncates them.
+	TornTail *TailInfo
+	// Sealed reports whether the last segment is sealed (a clean Close).
+	Sealed bool
+}
+
+// TailInfo locates an unacknowledged torn tail.
+type TailInfo struct {
+	Segment uint64
+	Offset  int64
+	Bytes   int64
+}
+
+// Records iterates over every record with sequence number ≥ fromSeq. It
+// yields a non-nil error (and stops) on damage: errors.Is(err, ErrCorrupt).
+func (r *Reader) Records(ctx context.Context, fromSeq uint64) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		_, err := r.walk(ctx, fromSeq, nil, func(rec Record) error {
+			if !yield(rec, nil) {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			yield(Record{}, err)
+		}
+	}
+}
+
+// Between iterates over the event records whose timestamps t satisfy
+// from ≤ t < to (unix nanoseconds), in sequence order. Sealed segments whose
+// recorded time range misses [from, to) are skipped without being read, and
+// no payload is decoded to decide.
+func (r *Reader) Between(ctx context.Context, from, to int64) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		skip := func(s sealInfo) bool { return s.Count == 1 || s.MaxTime < from || s.MinTime >= to }
+		_, err := r.walk(ctx, 0, skip, func(rec Record) error {
+			if rec.Type != RecordEvent || rec.Time < from || rec.Time >= to {
+				return nil
+			}
+			if !yield(rec, nil) {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			yield(Record{}, err)
+		}
+	}
+}
+
+var errStop = errors.New("stop")
+
+// Check reads and verifies every record of the log in dir without modifying
+// it: headers, checksums, sequence continuity and the chain between
+// segments. It returns an error matching ErrCorrupt on damage. visit, if not
+// nil, is called for every record.
+func Check(ctx context.Context, fsys vfs.FS, dir string, visit func(Record) error) (*Report, error) {
+	return NewReader(fsys, dir).Check(ctx, visit)
+}
+
+// Check is the package-level Check on what this Reader can see.
+func (r *Reader) Check(ctx context.Context, visit func(Record) error) (*Report, error) {
+	return r.walk(ctx, 0, nil, visit)
+}
+
+// walk visits the records of every segment in order. skip, if set, may skip
+// a sealed segment by its seal without reading its batches.
+func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) bool, visit func(Record) error) (*Report, error) {
+	fi, err := r.fs.Stat(r.dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotWAL, r.dir, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory", ErrNotWAL, r.dir)
+	}
+	st, err := listDir(r.fs, r.dir, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(st.segs) == 0 {
+		return nil, fmt.Errorf("%w: %s holds no WAL segments", ErrNotWAL, r.dir)
+	}
+	rep := &Report{}
+	var prev *segment
+	for i, seg := range st.segs {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if r.limit != nil && seg.num > r.limit.seg {
+			break
+		}
+		last := i == len(st.segs)-1 || (r.limit != nil && seg.num == r.limit.seg)
+		// Skip whole segments that end before fromSeq or that skip rejects.
+		if i+1 < len(st.segs) && !last {
+			if next, ok := r.peekHeader(st.segs[i+1]); ok && next.FirstSeq <= fromSeq {
+				if err := r.skipSegment(seg, prev, rep); err != nil {
+					return rep, err
+				}
+				prev = seg
+				continue
+			}
+		}
+		if skip != nil && !last {
+			if s, hdr, ok := r.readSeal(seg); ok && skip(s) {
+				seg.hdr = hdr
+				if err := r.skipSegment(seg, prev, rep); err != nil {
+					return rep, err
+				}
+				prev = seg
+				continue
+			}
+		}
+		f, err := r.open(seg, fromSeq, visit)
+		if err != nil {
+			return rep, err
+		}
+		if seg.bad != nil {
+			reason := seg.bad.reason
+			if last && r.limit == nil {
+				reason, err = classifyTail(f, seg)
+				if err != nil {
+					f.Close()
+					return rep, err
+				}
+			}
+			if reason != "" {
+				f.Close()
+				return rep, &CorruptError{Segment: seg.num, Path: seg.path, Offset: seg.bad.off, Reason: reason}
+			}
+			if last {
+				rep.TornTail = &TailInfo{Segment: seg.num, Offset: seg.end, Bytes: seg.size - seg.end}
+			}
+		}
+		f.Close()
+		if prev != nil {
+			if err := checkChain(prev, seg); err != nil {
+				return rep, err
+			}
+		}
+		r.account(rep, seg)
+		prev = seg
+	}
+	return rep, nil
+}
+
+func (r *Reader) account(rep *Report, seg *segment) {
+	if rep.Segments == 0 {
+		rep.FirstSeq = seg.hdr.FirstSeq
+	}
+	rep.Segments++
+	rep.Records += seg.count
+	rep.Events += seg.events
+	rep.Bytes += seg.end
+	if seg.count > 0 {
+		rep.LastSeq = seg.nextSeq - 1
+	}
+	rep.Sealed = seg.sealed
+}
+
+// open loads a segment, bounding the active segment of a live log.
+func (r *Reader) open(seg *segment, fromSeq uint64, visit func(Record) error) (vfs.File, error) {
+	limit := int64(-1)
+	if r.limit != nil && seg.num == r.limit.seg {
+		limit = r.limit.off
+	}
+	return loadSegment(r.fs, seg, limit, fromSeq, visit)
+}
+
+// skipSegment accounts for a sealed segment without reading its batches.
+func (r *Reader) skipSegment(seg, prev *segment, rep *Report) error {
+	s, hdr, ok := r.readSeal(seg)
+	if !ok {
+		return &CorruptError{Segment: seg.num, Path: seg.path, Reason: "segment is followed by another but its seal cannot be read"}
+	}
+	seg.hdr = hdr
+	seg.sealed = true
+	seg.skipped = true
+	seg.seal = s
+	seg.count = s.Count
+	seg.nextSeq = s.FirstSeq + s.Count
+	seg.end = seg.size
+	if prev != nil && seg.hdr.FirstSeq != prev.nextSeq {
+		return &CorruptError{Segment: seg.num, Path: seg.path, Reason: fmt.Sprintf("segment starts at sequence %d but the previous segment ends before %d", seg.hdr.FirstSeq, prev.nextSeq)}
+	}
+	r.account(rep, seg)
+	return nil
+}
+
+func (r *Reader) peekHeader(seg *segment) (segHeader, bool) {
+	f, err := r.fs.Open(seg.path)
+	if err != nil {
+		return segHeader{}, false
+	}
+	defer f.Close()
+	buf := make([]byte, segHeaderSize)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return segHeader{}, false
+	}
+	h, _, err := decodeSegHeader(buf)
+	return h, err == nil && h.Number == seg.num
+}
+
+// readSeal reads a sealed segment's seal from its last sector.
+func (r *Reader) readSeal(seg *segment) (sealInfo, segHeader, bool) {
+	f, err := r.fs.Open(seg.path)
+	if err != nil {
+		return sealInfo{}, segHeader{}, false
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size < 2*SectorSize {
+		return sealInfo{}, segHeader{}, false
+	}
+	seg.size = size
+	buf := make([]byte, segHeaderSize)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return sealInfo{}, segHeader{}, false
+	}
+	hdr, _, err := decodeSegHeader(buf)
+	if err != nil || hdr.Number != seg.num {
+		return sealInfo{}, segHeader{}, false
+	}
+	off := size - SectorSize
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return sealInfo{}, segHeader{}, false
+	}
+	h, _, ok := parseBatchHeader(buf, hdr.Salt, off)
+	if !ok || h.Count != 1 || batchSpan(int(h.BodyLen)) != SectorSize {
+		return sealInfo{}, segHeader{}, false
+	}
+	body := buf[batchHeaderSize:]
+	whiten(body, hdr.Salt, off+batchHeaderSize)
+	recs, why := splitBatch(body[:h.BodyLen], h)
+	if why != "" || RecordType(recs[0][8]) != RecordSeal {
+		return sealInfo{}, segHeader{}, false
+	}
+	s, ok := decodeSeal(recs[0][recHeaderSize:])
+	if !ok || s.Number != seg.num || s.FirstSeq+s.Count-1 != h.FirstSeq {
+		return sealInfo{}, segHeader{}, false
+	}
+	return s, hdr, true
+}

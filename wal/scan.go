@@ -1,0 +1,407 @@
+package wal
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"path/filepath"
+	"strings"
+
+	"github.com/willibrandon/mtlog-audit/vfs"
+)
+
+// Record is one record read back from the log. Payload aliases a read
+// buffer: it is valid until the iteration continues; copy it to keep it.
+type Record struct {
+	Seq     uint64
+	Type    RecordType
+	Time    int64 // unix nanoseconds, as given to Append
+	Payload []byte
+	Segment uint64 // segment number
+	Offset  int64  // offset of the record's batch in the segment file
+}
+
+// sealPayloadSize is the size of a seal record's payload:
+//
+//	0  u64 segment number
+//	8  u64 first sequence number of the segment
+//	16 u64 records in the segment, the seal included
+//	24 i64 smallest event timestamp (unix ns; MaxInt64 when the segment has no events)
+//	32 i64 largest event timestamp (MinInt64 when it has none)
+const sealPayloadSize = 40
+
+type sealInfo struct {
+	Number, FirstSeq, Count uint64
+	MinTime, MaxTime        int64
+}
+
+func (s *sealInfo) encode() []byte {
+	b := make([]byte, sealPayloadSize)
+	binary.LittleEndian.PutUint64(b[0:], s.Number)
+	binary.LittleEndian.PutUint64(b[8:], s.FirstSeq)
+	binary.LittleEndian.PutUint64(b[16:], s.Count)
+	binary.LittleEndian.PutUint64(b[24:], uint64(s.MinTime))
+	binary.LittleEndian.PutUint64(b[32:], uint64(s.MaxTime))
+	return b
+}
+
+func decodeSeal(b []byte) (sealInfo, bool) {
+	if len(b) != sealPayloadSize {
+		return sealInfo{}, false
+	}
+	return sealInfo{
+		Number:   binary.LittleEndian.Uint64(b[0:]),
+		FirstSeq: binary.LittleEndian.Uint64(b[8:]),
+		Count:    binary.LittleEndian.Uint64(b[16:]),
+		MinTime:  int64(binary.LittleEndian.Uint64(b[24:])),
+		MaxTime:  int64(binary.LittleEndian.Uint64(b[32:])),
+	}, true
+}
+
+// chunkReader serves byte ranges of a file from a read-ahead window, so that
+// scanning a segment costs few system calls and bounded memory.
+type chunkReader struct {
+	f    vfs.File
+	size int64
+	buf  []byte
+	base int64 // file offset of buf[0]
+}
+
+const readAhead = 1 << 20
+
+// at returns the n bytes at off (fewer if the file ends first). The slice is
+// valid until the next call.
+func (c *chunkReader) at(off int64, n int) ([]byte, error) {
+	if off >= c.size {
+		return nil, nil
+	}
+	if int64(n) > c.size-off {
+		n = int(c.size - off)
+	}
+	if off >= c.base && off+int64(n) <= c.base+int64(len(c.buf)) {
+		return c.buf[off-c.base : off-c.base+int64(n)], nil
+	}
+	want := max(n, readAhead)
+	if int64(want) > c.size-off {
+		want = int(c.size - off)
+	}
+	if cap(c.buf) < want {
+		c.buf = make([]byte, want)
+	}
+	c.buf = c.buf[:want]
+	m, err := c.f.ReadAt(c.buf, off)
+	if err != nil && !(errors.Is(err, io.EOF) && m == want) {
+		if errors.Is(err, io.EOF) {
+			c.buf = c.buf[:m]
+			c.base = off
+			if m < n {
+				n = m
+			}
+			return c.buf[:n], nil
+		}
+		c.buf = c.buf[:0]
+		return nil, fmt.Errorf("wal: read %s at %d: %w", c.f.Name(), off, err)
+	}
+	c.base = off
+	return c.buf[:n], nil
+}
+
+// segment is what a scan learned about one segment file.
+type segment struct {
+	num     uint64
+	path    string
+	hdr     segHeader
+	size    int64
+	end     int64  // offset just past the last intact batch
+	nextSeq uint64 // sequence number after the last intact record
+	count   uint64 // intact records
+	events  uint64 // intact records of type RecordEvent
+	sealed  bool
+	seal    sealInfo
+	minTime int64
+	maxTime int64
+	last    [32]byte // SHA-256 of the last intact record's frame
+	hasLast bool
+	bad     *badSpot // first batch that did not parse, nil if none
+	skipped bool     // accounted for by its seal alone (a reader skipped it)
+}
+
+type badSpot struct {
+	off    int64
+	reason string
+}
+
+// scanSegment reads the batches of one segment in order, calling visit for
+// each record at or after fromSeq (visit may be nil). It stops at the first
+// batch that does not parse and records it in seg.bad; it returns an error
+// only for I/O failures and for errors returned by visit.
+func scanSegment(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) error {
+	cr := &chunkReader{f: f, size: seg.size}
+	seg.end = segHeaderSize
+	seg.nextSeq = seg.hdr.FirstSeq
+	seg.minTime, seg.maxTime = math.MaxInt64, math.MinInt64
+	var body []byte
+	for off := int64(segHeaderSize); off < seg.size; {
+		head, err := cr.at(off, batchHeaderSize)
+		if err != nil {
+			return err
+		}
+		h, why, ok := parseBatchHeader(head, seg.hdr.Salt, off)
+		if !ok {
+			seg.bad = &badSpot{off, why}
+			return nil
+		}
+		span := batchSpan(int(h.BodyLen))
+		if off+span > seg.size {
+			seg.bad = &badSpot{off, fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes)", span, seg.size)}
+			return nil
+		}
+		if seg.sealed {
+			seg.bad = &badSpot{off, "data after the segment's seal"}
+			return nil
+		}
+		if h.FirstSeq != seg.nextSeq {
+			seg.bad = &badSpot{off, fmt.Sprintf("batch starts at sequence %d, expected %d", h.FirstSeq, seg.nextSeq)}
+			return nil
+		}
+		raw, err := cr.at(off+batchHeaderSize, int(span-batchHeaderSize))
+		if err != nil {
+			return err
+		}
+		body = append(body[:0], raw...)
+		whiten(body, seg.hdr.Salt, off+batchHeaderSize)
+		if !allZero(body[h.BodyLen:]) {
+			seg.bad = &badSpot{off, "batch padding is not zero"}
+			return nil
+		}
+		recs, why := splitBatch(body[:h.BodyLen], h)
+		if why != "" {
+			seg.bad = &badSpot{off, why}
+			return nil
+		}
+		for i, r := range recs {
+			seq := h.FirstSeq + uint64(i)
+			typ := RecordType(r[8])
+			ts := int64(binary.LittleEndian.Uint64(r[20:]))
+			payload := r[recHeaderSize:]
+			if typ == RecordSeal {
+				s, ok := decodeSeal(payload)
+				if !ok || i != len(recs)-1 || s.Number != seg.num || s.FirstSeq != seg.hdr.FirstSeq || s.Count != seg.count+uint64(i)+1 {
+					seg.bad = &badSpot{off, "seal record does not match its segment"}
+					return nil
+				}
+				seg.sealed, seg.seal = true, s
+			}
+			if typ == RecordEvent {
+				seg.events++
+				seg.minTime = min(seg.minTime, ts)
+				seg.maxTime = max(seg.maxTime, ts)
+			}
+			if visit != nil && seq >= fromSeq {
+				if err := visit(Record{Seq: seq, Type: typ, Time: ts, Payload: payload, Segment: seg.num, Offset: off}); err != nil {
+					return err
+				}
+			}
+		}
+		seg.last = sha256.Sum256(recs[len(recs)-1])
+		seg.hasLast = true
+		seg.count += uint64(len(recs))
+		seg.nextSeq += uint64(len(recs))
+		off += span
+		seg.end = off
+	}
+	return nil
+}
+
+// splitBatch checks every record frame of a batch body and returns them.
+func splitBatch(body []byte, h batchHeader) ([][]byte, string) {
+	recs := make([][]byte, 0, h.Count)
+	p := 0
+	for i := uint32(0); i < h.Count; i++ {
+		if len(body)-p < recHeaderSize {
+			return nil, fmt.Sprintf("record %d of the batch is cut short", i)
+		}
+		n := int(binary.LittleEndian.Uint32(body[p:]))
+		if n > len(body)-p-recHeaderSize {
+			return nil, fmt.Sprintf("record %d claims %d payload bytes, more than the batch holds", i, n)
+		}
+		r := body[p : p+recHeaderSize+n]
+		want := crc32.Update(crc32.Checksum(r[recHeaderSize:], castagnoli), castagnoli, r[8:recHeaderSize])
+		if binary.LittleEndian.Uint32(r[4:]) != want {
+			return nil, fmt.Sprintf("record %d (sequence %d) checksum mismatch", i, h.FirstSeq+uint64(i))
+		}
+		if !RecordType(r[8]).valid() || r[9]|r[10]|r[11] != 0 {
+			return nil, fmt.Sprintf("record %d has an unknown type %d", i, r[8])
+		}
+		if binary.LittleEndian.Uint64(r[12:]) != h.FirstSeq+uint64(i) {
+			return nil, fmt.Sprintf("record %d has sequence %d, expected %d", i, binary.LittleEndian.Uint64(r[12:]), h.FirstSeq+uint64(i))
+		}
+		recs = append(recs, r)
+		p += recHeaderSize + n
+	}
+	if p != len(body) {
+		return nil, fmt.Sprintf("batch body has %d bytes after its last record", len(body)-p)
+	}
+	return recs, ""
+}
+
+// classifyTail decides whether the damage at bad, in the last segment, can
+// be the torn tail of a write that was never acknowledged. It returns "" when
+// it can, else the reason it is corruption.
+//
+// The rules follow from how batches are written: in every sync mode a batch
+// is written whole, after every earlier batch, and its header records the
+// offset up to which the segment was durable (SyncedOff). A torn write keeps
+// each sector either fully new or as it was before (zero: segments are
+// append-only and never reuse space). Whitening makes a zero sector
+// impossible inside a written batch. So:
+//   - a later intact batch whose SyncedOff lies beyond the damage proves the
+//     damaged bytes had been made durable: corruption;
+//   - a zero sector where the header belongs: the write never reached it;
+//   - a non-zero header sector that does not parse: no tearing produces it;
+//   - an intact header whose batch runs past the end of the file, or has a
+//     zero sector: torn; an intact header over all non-zero sectors whose
+//     records do not verify: corruption.
+func classifyTail(f vfs.File, seg *segment) (string, error) {
+	cr := &chunkReader{f: f, size: seg.size}
+	x := seg.bad.off
+	for p := x + SectorSize; p+batchHeaderSize <= seg.size; p += SectorSize {
+		head, err := cr.at(p, batchHeaderSize)
+		if err != nil {
+			return "", err
+		}
+		if h, _, ok := parseBatchHeader(head, seg.hdr.Salt, p); ok && h.SyncedOff > uint64(x) {
+			return fmt.Sprintf("%s; the intact batch at offset %d proves the segment was durable up to offset %d", seg.bad.reason, p, h.SyncedOff), nil
+		}
+	}
+	first, err := cr.at(x, SectorSize)
+	if err != nil {
+		return "", err
+	}
+	if allZero(first) {
+		return "", nil
+	}
+	h, _, ok := parseBatchHeader(first, seg.hdr.Salt, x)
+	if !ok {
+		return seg.bad.reason + "; a torn write leaves a header sector whole or empty, never damaged", nil
+	}
+	span := batchSpan(int(h.BodyLen))
+	if x+span > seg.size {
+		return "", nil
+	}
+	for q := x + SectorSize; q < x+span; q += SectorSize {
+		sec, err := cr.at(q, SectorSize)
+		if err != nil {
+			return "", err
+		}
+		if allZero(sec) {
+			return "", nil
+		}
+	}
+	return seg.bad.reason + "; every sector of the batch was written, so this is damage, not a torn write", nil
+}
+
+// dirState is the result of inspecting a WAL directory.
+type dirState struct {
+	segs []*segment
+	tmps []string
+}
+
+// listDir finds the segment and temporary files of a WAL directory and
+// rejects directories that hold something else.
+func listDir(fsys vfs.FS, dir string, allowForeign bool) (*dirState, error) {
+	names, err := fsys.List(dir)
+	if err != nil {
+		return nil, fmt.Errorf("wal: list %s: %w", dir, err)
+	}
+	st := &dirState{}
+	var foreign []string
+	for _, name := range names {
+		if n, ok := parseSegmentName(name); ok {
+			st.segs = append(st.segs, &segment{num: n, path: filepath.Join(dir, name)})
+			continue
+		}
+		switch {
+		case strings.HasSuffix(name, ".wal.tmp"):
+			st.tmps = append(st.tmps, filepath.Join(dir, name))
+		case name == lockName || isOwnedName(name):
+		default:
+			foreign = append(foreign, name)
+		}
+	}
+	if len(st.segs) == 0 && len(foreign) > 0 && !allowForeign {
+		return nil, fmt.Errorf("%w: %s holds %d file(s) (e.g. %q) and no WAL segments; point the log at an empty or new directory", ErrNotWAL, dir, len(foreign), foreign[0])
+	}
+	for i := 1; i < len(st.segs); i++ {
+		if st.segs[i].num != st.segs[i-1].num+1 {
+			return nil, &CorruptError{Segment: st.segs[i-1].num + 1, Path: filepath.Join(dir, segmentName(st.segs[i-1].num+1)), Reason: "segment file is missing between two existing segments"}
+		}
+	}
+	return st, nil
+}
+
+// isOwnedName reports whether a file name belongs to a layer above the WAL
+// that keeps its files in the same directory (checkpoints, tree nodes).
+func isOwnedName(name string) bool {
+	return strings.HasPrefix(name, "checkpoint") || strings.HasPrefix(name, "tree") || strings.HasPrefix(name, "audit.")
+}
+
+// loadSegment reads and checks a segment's header and scans its batches.
+// A limit ≥ 0 reads only that many bytes of the file (a live log's durable
+// end).
+func loadSegment(fsys vfs.FS, seg *segment, limit int64, fromSeq uint64, visit func(Record) error) (vfs.File, error) {
+	f, err := fsys.Open(seg.path)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open segment %s: %w", seg.path, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
+	if seg.size, err = f.Size(); err != nil {
+		return nil, fmt.Errorf("wal: stat segment %s: %w", seg.path, err)
+	}
+	if limit >= 0 && limit < seg.size {
+		seg.size = limit
+	}
+	buf := make([]byte, segHeaderSize)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("wal: read segment header %s: %w", seg.path, err)
+	}
+	hdr, why, err := decodeSegHeader(buf[:n])
+	switch {
+	case errors.Is(err, errVersion):
+		return nil, fmt.Errorf("%w: %s was written by %s, and this build reads version %d; upgrade mtlog-audit to read it", ErrUnknownVersion, seg.path, why, FormatVersion)
+	case err != nil:
+		return nil, &CorruptError{Segment: seg.num, Path: seg.path, Offset: 0, Reason: why}
+	case hdr.Number != seg.num:
+		return nil, &CorruptError{Segment: seg.num, Path: seg.path, Reason: fmt.Sprintf("file is named for segment %d but its header says segment %d (a stale or misplaced file)", seg.num, hdr.Number)}
+	}
+	seg.hdr = hdr
+	if err := scanSegment(f, seg, fromSeq, visit); err != nil {
+		return nil, err
+	}
+	ok = true
+	return f, nil
+}
+
+// checkChain verifies that seg follows prev: numbers, sequence numbers and
+// the previous-record hash in seg's header.
+func checkChain(prev, seg *segment) error {
+	switch {
+	case !prev.sealed:
+		return &CorruptError{Segment: prev.num, Path: prev.path, Offset: prev.end, Reason: "segment is followed by another but ends without a seal (data is missing after this offset)"}
+	case seg.hdr.FirstSeq != prev.nextSeq:
+		return &CorruptError{Segment: seg.num, Path: seg.path, Reason: fmt.Sprintf("segment starts at sequence %d but the previous segment ends before %d", seg.hdr.FirstSeq, prev.nextSeq)}
+	case !prev.skipped && seg.hdr.PrevHash != prev.last:
+		return &CorruptError{Segment: seg.num, Path: seg.path, Reason: "segment header does not chain to the previous segment's last record (a stale or foreign segment)"}
+	}
+	return nil
+}
