@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/willibrandon/mtlog"
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
-	"github.com/willibrandon/mtlog"
 	"github.com/willibrandon/mtlog/core"
 	"github.com/willibrandon/mtlog/sinks"
 )
@@ -280,11 +280,11 @@ func TestBadInput(t *testing.T) {
 	if _, err := audit.New(audit.WithWAL(file)); !errors.Is(err, wal.ErrNotWAL) || !strings.Contains(err.Error(), "regular file") {
 		t.Fatalf("file path: %v", err)
 	}
-	if os.Geteuid() != 0 {
-		ro := filepath.Join(t.TempDir(), "ro")
-		os.Mkdir(ro, 0o500)
-		if _, err := audit.New(audit.WithWAL(filepath.Join(ro, "x"))); err == nil {
-			t.Fatal("unwritable path accepted")
+	// Unwritable paths, even for root: under a regular file, and on a
+	// read-only filesystem.
+	for _, p := range []string{filepath.Join(file, "sub"), "/proc/mtlog-audit-test/wal"} {
+		if _, err := audit.New(audit.WithWAL(p)); err == nil || !strings.Contains(err.Error(), p) {
+			t.Fatalf("unwritable path %s: %v", p, err)
 		}
 	}
 	s, dir := newSink(t)

@@ -237,7 +237,7 @@ func ensureDir(fsys vfs.FS, dir string) error {
 	case err == nil:
 		return nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("wal: stat %s: %w", dir, err)
+		return fmt.Errorf("wal: cannot use %s as the log directory (is a parent a file, or is permission denied?): %w", dir, err)
 	}
 	// Find the directories that MkdirAll is about to create: each one's
 	// entry in its parent must be made durable before anything in it is

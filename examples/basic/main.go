@@ -17,8 +17,8 @@ import (
 	"path/filepath"
 	"time"
 
-	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog"
+	audit "github.com/willibrandon/mtlog-audit"
 )
 
 func main() {
