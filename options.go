@@ -42,12 +42,14 @@ type config struct {
 	wal       wal.Options
 	onFailure func(*core.LogEvent, error)
 	policy    failurePolicy
+	ledger    ledgerConfig
 	err       error
 }
 
 func defaultConfig() config {
 	return config{
-		fs: vfs.OS(),
+		fs:     vfs.OS(),
+		ledger: defaultLedgerConfig(),
 		onFailure: func(ev *core.LogEvent, err error) {
 			tmpl := ""
 			if ev != nil {
@@ -124,5 +126,44 @@ func WithFileSystem(fsys vfs.FS) Option {
 		if fsys != nil {
 			c.fs = fsys
 		}
+	}
+}
+
+// WithSigningKey makes the Sink sign checkpoints of its Merkle tree with a
+// signed-note Ed25519 private key ("PRIVATE+KEY+name+hash+..."; generate one
+// with `mtlog-audit keys generate` or integrity.GenerateKey). The key's name
+// is the log's origin. Give verifiers only the public key.
+func WithSigningKey(skey string) Option {
+	return func(c *config) { c.ledger.signingKey = skey }
+}
+
+// WithCheckpoints sets how often checkpoints are signed while records
+// arrive: after every records records or interval, whichever comes first
+// (defaults 4096 and 1s), and as a heartbeat every heartbeat when idle
+// (default 1m) so that silence is visible. A checkpoint is also signed when
+// a segment is sealed and on Close.
+func WithCheckpoints(records int, interval, heartbeat time.Duration) Option {
+	return func(c *config) {
+		if records <= 0 || interval <= 0 || heartbeat <= 0 {
+			c.err = fmt.Errorf("audit: WithCheckpoints(%d, %v, %v): all must be positive", records, interval, heartbeat)
+			return
+		}
+		c.ledger.every, c.ledger.interval, c.ledger.heartbeat = uint64(records), interval, heartbeat
+	}
+}
+
+// WithForwardSecurity evolves the signing key every epoch: a fresh key is
+// made, its public half is logged in a record signed by the current key, and
+// the current private key is wiped, so that whoever steals the key later
+// cannot re-sign earlier epochs. The key given to WithSigningKey starts
+// epoch 0 (needed only the first time); the current epoch's key is kept in
+// the log directory. See docs/integrity.md for the threat model.
+func WithForwardSecurity(epoch time.Duration) Option {
+	return func(c *config) {
+		if epoch <= 0 {
+			c.err = fmt.Errorf("audit: WithForwardSecurity(%v): the epoch must be positive", epoch)
+			return
+		}
+		c.ledger.epochEvery = epoch
 	}
 }

@@ -48,8 +48,13 @@ const (
 
 // Receipt acknowledges a durable event.
 type Receipt struct {
-	// Seq is the event's sequence number in the log.
+	// Seq is the event's sequence number in the log (its Merkle leaf index
+	// is Seq-1).
 	Seq uint64
+	// LeafHash is the event's RFC 6962 leaf hash: with it, anyone can
+	// later ask for an inclusion proof and check it against a signed
+	// checkpoint.
+	LeafHash [32]byte
 }
 
 var (
@@ -74,6 +79,7 @@ var (
 type Sink struct {
 	cfg    config
 	w      *wal.WAL
+	led    *ledger
 	closed atomic.Bool
 	done   chan struct{} // closed by Close: wakes blocked fail-closed Emits
 	once   sync.Once
@@ -95,11 +101,23 @@ func New(opts ...Option) (*Sink, error) {
 	if cfg.dir == "" {
 		return nil, errors.New("audit: no WAL directory: pass audit.WithWAL(\"/path/to/audit-wal\")")
 	}
+	var led *ledger
+	cfg.wal.OnCommit = func(recs []wal.Committed) error {
+		if led == nil { // only while New fails
+			return nil
+		}
+		return led.onCommit(recs)
+	}
 	w, err := wal.Open(cfg.fs, cfg.dir, cfg.wal)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
 	}
-	s := &Sink{cfg: cfg, w: w, done: make(chan struct{})}
+	led, err = openLedger(cfg.ledger, cfg.fs, cfg.dir, w)
+	if err != nil {
+		w.Release()
+		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
+	}
+	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{})}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	return s, nil
 }
@@ -126,14 +144,14 @@ func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
 	if !ev.Timestamp.IsZero() {
 		ts = ev.Timestamp.UnixNano()
 	}
-	seq, err := s.w.Append(ctx, wal.RecordEvent, ts, b)
+	ack, err := s.w.AppendAck(ctx, wal.RecordEvent, ts, b)
 	if err != nil {
 		if errors.Is(err, wal.ErrClosed) {
 			return Receipt{}, ErrSinkClosed
 		}
 		return Receipt{}, fmt.Errorf("audit: %w", err)
 	}
-	return Receipt{Seq: seq}, nil
+	return Receipt{Seq: ack.Seq, LeafHash: ack.Digest}, nil
 }
 
 // Emit writes an mtlog event durably. It implements core.LogEventSink, whose
@@ -212,15 +230,17 @@ func (s *Sink) LastSeq() uint64 { return s.w.LastSeq() }
 // Dir returns the log directory.
 func (s *Sink) Dir() string { return s.w.Dir() }
 
-// Close waits for in-flight writes, seals the log and releases its
-// directory. It is idempotent and safe to call while other goroutines Emit;
-// later Emits report ErrSinkClosed to the failure handler.
+// Close waits for in-flight writes, seals the log, signs a final
+// checkpoint covering everything (when a signing key is configured) and
+// releases the directory. It is idempotent and safe to call while other
+// goroutines Emit; later Emits report ErrSinkClosed to the failure handler.
 func (s *Sink) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
-		err = s.w.Close()
+		s.led.stopRunner()
+		err = errors.Join(s.w.Close(), s.led.close())
 	})
 	return err
 }

@@ -4,61 +4,175 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"math"
+	"path/filepath"
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/event"
+	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
 
+// Code says what kind of problem verification found (see the Code*
+// constants of package integrity).
+type Code = integrity.Code
+
+// Problem is the first thing verification found wrong.
+type Problem struct {
+	Code Code
+	// Index is the first leaf index (sequence number − 1) not proven good:
+	// the exact first bad record when Exact, else the start of the range
+	// [Index, RangeEnd) in which it lies.
+	Index    uint64
+	Exact    bool
+	RangeEnd uint64
+	// Segment and Offset locate damaged bytes (Code record-corrupt).
+	Segment uint64
+	Offset  int64
+	Detail  string
+}
+
+// Error describes the problem.
+func (p *Problem) Error() string {
+	where := fmt.Sprintf("at index %d", p.Index)
+	if !p.Exact {
+		where = fmt.Sprintf("in indexes [%d, %d)", p.Index, p.RangeEnd)
+	}
+	if p.Code == integrity.CodeRecordCorrupt {
+		where = fmt.Sprintf("in segment %d at offset %d (index %d)", p.Segment, p.Offset, p.Index)
+	}
+	return fmt.Sprintf("%s %s: %s", p.Code, where, p.Detail)
+}
+
 // IntegrityReport is the result of verifying a log.
 type IntegrityReport struct {
 	Segments int
-	Records  uint64 // records of every kind (events, seals, ...)
+	Records  uint64 // records of every kind (events, seals, key rotations)
 	Events   uint64
 	FirstSeq uint64
 	LastSeq  uint64
 	Bytes    int64
 	// TornTail is set when the log ends in bytes a crash left behind that
-	// were never acknowledged (Open removes them).
+	// were never acknowledged (Open removes them). It is crash recovery,
+	// not tampering.
 	TornTail *wal.TailInfo
-	// OK is true when every record verified.
+	// Checkpoints counts stored signed checkpoints that verified (only
+	// with trusted keys).
+	Checkpoints int
+	// Covered is the number of records a verified signed checkpoint (or
+	// the anchor) commits to.
+	Covered uint64
+	// Latest is the newest verified checkpoint.
+	Latest *integrity.Checkpoint
+	// Epoch is the forward-security key epoch at the end of the log.
+	Epoch uint64
+	// NodesChecked counts stored tree nodes compared with the records.
+	NodesChecked uint64
+	// OK is true when nothing wrong was found. A log can be OK and still
+	// have an uncovered tail (see UncoveredTail).
 	OK bool
-	// Problem describes the first damage found ("" when OK).
-	Problem string
+	// Problem is the first problem found (nil when OK).
+	Problem *Problem
+}
+
+// UncoveredTail returns how many records at the end of the log no verified
+// signed checkpoint covers yet.
+func (r *IntegrityReport) UncoveredTail() uint64 {
+	if r.Records > r.Covered {
+		return r.Records - r.Covered
+	}
+	return 0
+}
+
+// VerifyOption configures Verify.
+type VerifyOption func(*verifyConfig)
+
+type verifyConfig struct {
+	keys   []string
+	anchor []byte
+}
+
+// WithTrustedKeys gives the public keys (name+hash+base64) whose signatures
+// make checkpoints count. Signatures by other keys are ignored; a stored
+// checkpoint with no valid trusted signature fails verification. Without
+// trusted keys, checkpoints are not checked and nothing counts as covered.
+func WithTrustedKeys(vkeys ...string) VerifyOption {
+	return func(c *verifyConfig) { c.keys = append(c.keys, vkeys...) }
+}
+
+// WithAnchor checks the log against a signed checkpoint obtained from
+// outside it (for instance one handed to an auditor earlier): the log must
+// reproduce its root, and must not be shorter. It needs trusted keys.
+func WithAnchor(signedCheckpoint []byte) VerifyOption {
+	return func(c *verifyConfig) { c.anchor = signedCheckpoint }
 }
 
 // VerifyIntegrity checks the durable part of the open log: every checksum,
-// sequence continuity, the chain between segments, and that every event
-// decodes. Damage gives a report with OK false and an error matching
-// ErrCorrupt.
+// sequence continuity, the chain between segments, the hash chain and the
+// Merkle tree against every stored signed checkpoint (with the Sink's own
+// key, when it has one) and the stored tree nodes.
 func (s *Sink) VerifyIntegrity() (*IntegrityReport, error) {
-	return verify(context.Background(), s.w.Reader())
+	var opts []VerifyOption
+	if s.cfg.ledger.signingKey != "" {
+		if vkey, err := integrity.PublicKeyOf(s.cfg.ledger.signingKey); err == nil {
+			opts = append(opts, WithTrustedKeys(vkey))
+		}
+	}
+	return verify(context.Background(), s.cfg.fs, s.w.Dir(), s.w.Reader, opts)
 }
 
-// Verify checks the log in dir like VerifyIntegrity, without opening it for
-// writing (it may be a copy, or a log no process has open).
-func Verify(ctx context.Context, dir string) (*IntegrityReport, error) {
-	return VerifyFS(ctx, vfs.OS(), dir)
+// Verify checks the log in dir without opening it for writing (it may be a
+// copy, or a log no process has open). It returns a report and, when it
+// found a problem, an error matching ErrIntegrity (and ErrCorrupt for
+// damaged bytes).
+func Verify(ctx context.Context, dir string, opts ...VerifyOption) (*IntegrityReport, error) {
+	return VerifyFS(ctx, vfs.OS(), dir, opts...)
 }
 
 // VerifyFS is Verify on the given filesystem.
-func VerifyFS(ctx context.Context, fsys vfs.FS, dir string) (*IntegrityReport, error) {
-	return verify(ctx, wal.NewReader(fsys, dir))
+func VerifyFS(ctx context.Context, fsys vfs.FS, dir string, opts ...VerifyOption) (*IntegrityReport, error) {
+	return verify(ctx, fsys, dir, func() *wal.Reader { return wal.NewReader(fsys, dir) }, opts)
 }
 
-func verify(ctx context.Context, r *wal.Reader) (*IntegrityReport, error) {
-	rep := &IntegrityReport{}
-	var decodeErr error
-	wr, err := r.Check(ctx, func(rec wal.Record) error {
-		if rec.Type != wal.RecordEvent {
-			return nil
+// verify reads the checkpoints first and only then makes the record reader,
+// so that on a live log every checkpoint read is covered by the records read.
+func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader, opts []VerifyOption) (*IntegrityReport, error) {
+	var cfg verifyConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	vo := integrity.VerifyOptions{Anchor: cfg.anchor, RotationType: uint8(wal.RecordMeta)}
+	if len(cfg.keys) > 0 {
+		trusted, err := integrity.NewVerifiers(cfg.keys...)
+		if err != nil {
+			return nil, fmt.Errorf("audit: trusted keys: %w", err)
 		}
-		if _, err := event.Decode(rec.Payload); err != nil {
-			decodeErr = &wal.CorruptError{Segment: rec.Segment, Offset: rec.Offset, Reason: fmt.Sprintf("event %d passes its checksum but does not decode: %v", rec.Seq, err)}
-			return decodeErr
+		vo.Trusted = trusted
+		cps, err := integrity.ReadCheckpointLog(fsys, filepath.Join(dir, checkpointsFile))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("audit: read checkpoints: %w", err)
+		}
+		vo.Checkpoints = cps
+	} else if cfg.anchor != nil {
+		return nil, errors.New("audit: an anchor checkpoint needs the trusted public key that signed it (WithTrustedKeys)")
+	}
+	if nodes, err := integrity.OpenNodeReader(fsys, filepath.Join(dir, nodesFile)); err == nil {
+		defer nodes.Close()
+		vo.Nodes, vo.NodesLeaves = nodes, nodes.Leaves()
+	}
+	v, err := integrity.NewVerifier(vo)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	rep := &IntegrityReport{}
+	var stopped bool
+	wr, werr := reader().Check(ctx, func(rec wal.Record) error {
+		if p := v.Add(rec.Seq-1, rec.Time, uint8(rec.Type), rec.Payload); p != nil {
+			stopped = true
+			return errStopVerify
 		}
 		return nil
 	})
@@ -66,15 +180,25 @@ func verify(ctx context.Context, r *wal.Reader) (*IntegrityReport, error) {
 		rep.Segments, rep.Records, rep.Events = wr.Segments, wr.Records, wr.Events
 		rep.FirstSeq, rep.LastSeq, rep.Bytes, rep.TornTail = wr.FirstSeq, wr.LastSeq, wr.Bytes, wr.TornTail
 	}
-	if err != nil {
-		if errors.Is(err, wal.ErrCorrupt) {
-			rep.Problem = err.Error()
-		}
-		return rep, err
+	ir := v.Finish()
+	rep.Checkpoints, rep.Covered, rep.Latest, rep.Epoch, rep.NodesChecked = ir.Checkpoints, ir.Covered, ir.Latest, ir.Epoch, ir.NodesChecked
+	var ce *wal.CorruptError
+	switch {
+	case werr != nil && !stopped && errors.As(werr, &ce):
+		rep.Problem = &Problem{Code: integrity.CodeRecordCorrupt, Index: ir.Records, Exact: true, Segment: ce.Segment, Offset: ce.Offset, Detail: ce.Reason}
+		return rep, fmt.Errorf("%w: %w: %s", ErrIntegrity, ErrCorrupt, rep.Problem)
+	case werr != nil && !stopped:
+		return rep, fmt.Errorf("audit: verify %s: %w", dir, werr)
+	case ir.Problem != nil:
+		p := ir.Problem
+		rep.Problem = &Problem{Code: p.Code, Index: p.Index, Exact: p.Exact, RangeEnd: p.RangeEnd, Detail: p.Detail}
+		return rep, fmt.Errorf("%w: %s", ErrIntegrity, rep.Problem)
 	}
 	rep.OK = true
 	return rep, nil
 }
+
+var errStopVerify = errors.New("stop")
 
 func replay(ctx context.Context, r *wal.Reader, from, to time.Time) iter.Seq2[*Event, error] {
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)

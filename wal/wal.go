@@ -95,6 +95,31 @@ type Options struct {
 	Owner string
 	// Now returns the time used for segment headers. Default time.Now.
 	Now func() time.Time
+	// OnCommit, if set, is called by the committing goroutine for every
+	// batch, seal records included, in sequence order, after the batch was
+	// written (and, in SyncDurable mode, synced) and before any appender is
+	// acknowledged. It may set each record's Digest, which AppendAck
+	// returns. The slice and the payloads it points to are valid only
+	// during the call. An error puts the log into its failed state (the
+	// records stay in the log; their appenders get the error).
+	OnCommit func(recs []Committed) error
+}
+
+// Committed is a record handed to Options.OnCommit.
+type Committed struct {
+	Seq     uint64
+	Type    RecordType
+	Time    int64
+	Payload []byte
+	// Digest is set by OnCommit (for instance to the record's Merkle leaf
+	// hash) and returned to the appender in its Ack.
+	Digest [32]byte
+}
+
+// Ack acknowledges a record.
+type Ack struct {
+	Seq    uint64
+	Digest [32]byte // as set by Options.OnCommit; zero without it
 }
 
 func (o *Options) fill() error {
@@ -149,16 +174,19 @@ type WAL struct {
 	pos     position // durable end, for live readers
 	spare   []byte
 
-	lastSeq   atomic.Uint64 // last sequence number written
-	syncTimer *time.Timer
-	syncDue   bool
-	done      chan struct{}
+	lastSeq    atomic.Uint64 // last sequence number written
+	durableSeq atomic.Uint64 // last sequence number known durable
+	syncReqs   []chan error  // Sync calls waiting for the committer
+	syncTimer  *time.Timer
+	syncDue    bool
+	done       chan struct{}
 
 	// Owned by the committer goroutine (and by Open before it starts).
-	seg      *active
-	nextSeq  uint64
-	out      []byte
-	lastSync time.Time
+	seg       *active
+	nextSeq   uint64
+	out       []byte
+	lastSync  time.Time
+	committed []Committed // reused for OnCommit
 }
 
 // position is a point in the log: a segment and an offset in it.
@@ -188,6 +216,7 @@ type batch struct {
 	buf      []byte
 	count    int
 	firstSeq uint64
+	digests  [][32]byte // set by OnCommit; never reused, waiters read it
 	err      error
 	done     chan struct{}
 }
@@ -223,6 +252,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 	w.space = sync.NewCond(&w.mu)
 	w.cur = &batch{done: make(chan struct{})}
 	w.lastSeq.Store(w.nextSeq - 1)
+	w.durableSeq.Store(w.nextSeq - 1)
 	w.pos = position{w.seg.num, w.seg.off}
 	w.lastSync = opts.Now()
 	go w.commitLoop()
@@ -412,14 +442,21 @@ func (w *WAL) fail(cause error) error {
 // If ctx is done before the record is acknowledged, Append returns ctx.Err()
 // and the record may or may not be in the log: it was not acknowledged.
 func (w *WAL) Append(ctx context.Context, typ RecordType, ts int64, payload []byte) (uint64, error) {
+	a, err := w.AppendAck(ctx, typ, ts, payload)
+	return a.Seq, err
+}
+
+// AppendAck is Append returning the record's Ack (its sequence number and
+// the digest set by Options.OnCommit).
+func (w *WAL) AppendAck(ctx context.Context, typ RecordType, ts int64, payload []byte) (Ack, error) {
 	if !typ.valid() || typ == RecordSeal {
-		return 0, fmt.Errorf("wal: cannot append a record of type %v", typ)
+		return Ack{}, fmt.Errorf("wal: cannot append a record of type %v", typ)
 	}
 	if len(payload) > w.opts.MaxRecordSize {
-		return 0, fmt.Errorf("%w: %d bytes, limit %d (Options.MaxRecordSize)", ErrTooLarge, len(payload), w.opts.MaxRecordSize)
+		return Ack{}, fmt.Errorf("%w: %d bytes, limit %d (Options.MaxRecordSize)", ErrTooLarge, len(payload), w.opts.MaxRecordSize)
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return Ack{}, err
 	}
 	pcrc := crc32.Checksum(payload, castagnoli)
 	need := recHeaderSize + len(payload)
@@ -428,11 +465,11 @@ func (w *WAL) Append(ctx context.Context, typ RecordType, ts int64, payload []by
 		if w.failed != nil {
 			err := w.failed
 			w.mu.Unlock()
-			return 0, err
+			return Ack{}, err
 		}
 		if w.closing {
 			w.mu.Unlock()
-			return 0, ErrClosed
+			return Ack{}, ErrClosed
 		}
 		if w.cur.count == 0 || (len(w.cur.buf)+need <= w.opts.MaxBatchBytes &&
 			(w.opts.MaxBatchRecords <= 0 || w.cur.count < w.opts.MaxBatchRecords)) {
@@ -460,16 +497,20 @@ func (w *WAL) Append(ctx context.Context, typ RecordType, ts int64, payload []by
 			select {
 			case <-b.done:
 			default:
-				return 0, ctx.Err()
+				return Ack{}, ctx.Err()
 			}
 		}
 	} else {
 		<-b.done
 	}
 	if b.err != nil {
-		return 0, b.err
+		return Ack{}, b.err
 	}
-	return b.firstSeq + uint64(idx), nil
+	a := Ack{Seq: b.firstSeq + uint64(idx)}
+	if b.digests != nil {
+		a.Digest = b.digests[idx]
+	}
+	return a, nil
 }
 
 // commitLoop is the single goroutine that writes and syncs batches.
@@ -477,17 +518,22 @@ func (w *WAL) commitLoop() {
 	defer close(w.done)
 	for {
 		w.mu.Lock()
-		for w.cur.count == 0 && !w.closing && !w.syncDue {
+		for w.cur.count == 0 && !w.closing && !w.syncDue && len(w.syncReqs) == 0 {
 			w.work.Wait()
 		}
 		if w.cur.count == 0 {
 			closing := w.closing
 			w.syncDue = false
+			reqs := w.syncReqs
+			w.syncReqs = nil
 			w.mu.Unlock()
+			w.syncIfDue(true)
+			for _, r := range reqs {
+				r <- w.Err()
+			}
 			if closing {
 				return
 			}
-			w.syncIfDue(true)
 			continue
 		}
 		if w.opts.MaxDelay > 0 && len(w.cur.buf) < w.opts.MaxBatchBytes/2 && !w.closing {
@@ -549,8 +595,44 @@ func (w *WAL) commit(b *batch) error {
 	w.seg.count += uint64(b.count)
 	w.nextSeq += uint64(b.count)
 	w.lastSeq.Store(w.nextSeq - 1)
+	if w.opts.Sync == SyncDurable {
+		w.durableSeq.Store(w.nextSeq - 1)
+	}
+	if w.opts.OnCommit != nil {
+		b.digests = make([][32]byte, b.count)
+		if err := w.runHook(b.buf, b.count, b.firstSeq, b.digests); err != nil {
+			return err
+		}
+	}
 	if w.opts.Sync == SyncInterval {
 		w.syncIfDue(false)
+	}
+	return nil
+}
+
+// runHook hands a written batch's records to Options.OnCommit.
+func (w *WAL) runHook(body []byte, count int, firstSeq uint64, digests [][32]byte) error {
+	recs := w.committed[:0]
+	for i, p := 0, 0; i < count; i++ {
+		n := int(binary.LittleEndian.Uint32(body[p:]))
+		recs = append(recs, Committed{
+			Seq:     firstSeq + uint64(i),
+			Type:    RecordType(body[p+8]),
+			Time:    int64(binary.LittleEndian.Uint64(body[p+20:])),
+			Payload: body[p+recHeaderSize : p+recHeaderSize+n],
+		})
+		p += recHeaderSize + n
+	}
+	w.committed = recs
+	err := w.opts.OnCommit(recs)
+	for i := range recs {
+		if digests != nil {
+			digests[i] = recs[i].Digest
+		}
+		recs[i].Payload = nil
+	}
+	if err != nil {
+		return w.fail(fmt.Errorf("commit hook: %w", err))
 	}
 	return nil
 }
@@ -603,6 +685,7 @@ func (w *WAL) syncIfDue(force bool) {
 		}
 		s.synced = s.off
 		w.lastSync = w.opts.Now()
+		w.durableSeq.Store(w.nextSeq - 1)
 		return
 	}
 	w.mu.Lock()
@@ -638,7 +721,11 @@ func (w *WAL) seal() error {
 	s.count++
 	w.nextSeq++
 	w.lastSeq.Store(w.nextSeq - 1)
+	w.durableSeq.Store(w.nextSeq - 1)
 	s.sealed = true
+	if w.opts.OnCommit != nil {
+		return w.runHook(rec, 1, w.nextSeq-1, nil)
+	}
 	return nil
 }
 
@@ -654,6 +741,34 @@ func (w *WAL) rotate() error {
 // LastSeq returns the sequence number of the last record written (0 if none).
 func (w *WAL) LastSeq() uint64 { return w.lastSeq.Load() }
 
+// DurableSeq returns the sequence number of the last record known durable.
+// It equals LastSeq in SyncDurable mode.
+func (w *WAL) DurableSeq() uint64 { return w.durableSeq.Load() }
+
+// Sync makes every record acknowledged so far durable, whatever the sync
+// mode (in SyncDurable mode they already are). It returns the log's failure,
+// if any.
+func (w *WAL) Sync(ctx context.Context) error {
+	if w.opts.Sync == SyncDurable {
+		return w.Err()
+	}
+	ch := make(chan error, 1)
+	w.mu.Lock()
+	if w.closing {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.syncReqs = append(w.syncReqs, ch)
+	w.work.Signal()
+	w.mu.Unlock()
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Err returns the error that put the log into its failed state, or nil.
 func (w *WAL) Err() error {
 	w.mu.Lock()
@@ -663,6 +778,29 @@ func (w *WAL) Err() error {
 
 // Dir returns the log's directory.
 func (w *WAL) Dir() string { return w.dir }
+
+// Release closes the log without writing anything (no seal, no sync), for a
+// caller that found a problem right after Open and must not touch the
+// evidence. Appends after Release return ErrClosed.
+func (w *WAL) Release() error {
+	w.mu.Lock()
+	if w.closing {
+		w.mu.Unlock()
+		<-w.done
+		return nil
+	}
+	w.closing = true
+	w.work.Broadcast()
+	w.space.Broadcast()
+	w.mu.Unlock()
+	<-w.done
+	var errs []error
+	if w.seg.f != nil {
+		errs = append(errs, w.seg.f.Close())
+	}
+	errs = append(errs, w.lock.Close())
+	return errors.Join(errs...)
+}
 
 // Close waits for in-flight appends, seals the active segment (so that a
 // clean shutdown leaves every acknowledged byte vouched for by a later one)

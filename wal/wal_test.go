@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
@@ -131,5 +133,106 @@ func TestOpenRejectsFileAndForeignDir(t *testing.T) {
 	}
 	if _, err := Open(vfs.OS(), "", Options{}); !errors.Is(err, ErrNotWAL) {
 		t.Fatalf("empty path: %v", err)
+	}
+}
+
+// TestOnCommitSeesEveryRecordInOrder: the hook sees every record, seals
+// included, exactly once and in sequence order, before the appender is
+// acknowledged, and the digest it sets comes back in the Ack.
+func TestOnCommitSeesEveryRecordInOrder(t *testing.T) {
+	var mu sync.Mutex
+	var seen []uint64
+	types := map[uint64]RecordType{}
+	opts := Options{SegmentSize: 4096, OnCommit: func(recs []Committed) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range recs {
+			seen = append(seen, recs[i].Seq)
+			types[recs[i].Seq] = recs[i].Type
+			recs[i].Digest[0] = byte(recs[i].Seq)
+			recs[i].Digest[1] = byte(len(recs[i].Payload))
+		}
+		return nil
+	}}
+	dir := filepath.Join(t.TempDir(), "wal")
+	w, err := Open(vfs.OS(), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				p := payloadFor(g*100 + i)
+				a, err := w.AppendAck(context.Background(), RecordEvent, 1, p)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ok := len(seen) > 0 && seen[len(seen)-1] >= a.Seq
+				mu.Unlock()
+				if !ok || a.Digest[0] != byte(a.Seq) || a.Digest[1] != byte(len(p)) {
+					t.Errorf("ack %d: hook had not seen it or digest %v wrong", a.Seq, a.Digest[:2])
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	w.Close()
+	rep, err := Check(context.Background(), vfs.OS(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(len(seen)) != rep.Records {
+		t.Fatalf("hook saw %d records, log has %d", len(seen), rep.Records)
+	}
+	seals := 0
+	for i, s := range seen {
+		if s != uint64(i+1) {
+			t.Fatalf("hook saw sequence %d at position %d", s, i)
+		}
+		if types[s] == RecordSeal {
+			seals++
+		}
+	}
+	if seals != rep.Segments {
+		t.Fatalf("hook saw %d seals for %d sealed segments", seals, rep.Segments)
+	}
+}
+
+// TestSyncInWeakModes: Sync makes acknowledged records durable.
+func TestSyncInWeakModes(t *testing.T) {
+	for _, mode := range []SyncMode{SyncInterval, SyncNone} {
+		fsys := vfs.NewCrashFS()
+		w, err := Open(fsys, testDir, Options{Sync: mode, SyncInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := testPayload(0, 0, rand.New(rand.NewPCG(1, 1)))
+		seq, err := w.Append(context.Background(), RecordEvent, 1, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.DurableSeq() >= seq {
+			t.Fatalf("%v: record durable before Sync", mode)
+		}
+		lost := fsys.CrashClone(vfs.CrashOptions{})
+		if err := w.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if w.DurableSeq() < seq {
+			t.Fatalf("%v: DurableSeq %d after Sync, want ≥ %d", mode, w.DurableSeq(), seq)
+		}
+		kept := fsys.CrashClone(vfs.CrashOptions{})
+		w.Close()
+		checkRecovered(t, 0, kept, map[uint64][]byte{seq: p}, Options{})
+		rep, err := Check(context.Background(), lost, testDir, nil)
+		if err != nil || rep.Events != 0 {
+			t.Fatalf("%v: before Sync a power loss should lose the record: %v %+v", mode, err, rep)
+		}
 	}
 }

@@ -1,0 +1,385 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/vfs"
+	"github.com/willibrandon/mtlog-audit/wal"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Files the integrity layer keeps in the log directory.
+const (
+	nodesFile       = "tree.nodes"
+	checkpointsFile = "checkpoints"
+)
+
+// ErrIntegrity is matched by errors that report a log whose records, tree or
+// checkpoints disagree with each other (tampering, or damage that checksums
+// cannot see).
+var ErrIntegrity = errors.New("audit: integrity check failed")
+
+type ledgerConfig struct {
+	signingKey string
+	every      uint64
+	interval   time.Duration
+	heartbeat  time.Duration
+	epochEvery time.Duration // > 0: forward security
+}
+
+func defaultLedgerConfig() ledgerConfig {
+	return ledgerConfig{every: 4096, interval: time.Second, heartbeat: time.Minute}
+}
+
+// ledger extends the hash chain and the Merkle tree as records commit, keeps
+// the tree's nodes, and signs checkpoints.
+type ledger struct {
+	cfg ledgerConfig
+	fs  vfs.FS
+	dir string
+	w   *wal.WAL
+
+	mu      sync.Mutex // guards b, nodes, nodeErr
+	b       *integrity.Builder
+	nodes   *integrity.NodeStore
+	nodeErr error
+
+	// committer goroutine only
+	lastReq uint64
+
+	// checkpointer goroutine (and open/close) only
+	cps          *integrity.CheckpointLog
+	origin       string
+	signer       note.Signer
+	epochs       *integrity.EpochKeys
+	epoch        uint64
+	epochStart   time.Time
+	lastSigned   uint64
+	lastSignedAt time.Time
+	signedAny    bool
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	now  func() time.Time
+}
+
+// openLedger opens the tree and checkpoints of the log in dir and brings
+// them up to date with the records, before any new record is appended.
+func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL) (*ledger, error) {
+	l := &ledger{cfg: cfg, fs: fsys, dir: dir, w: w, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), now: time.Now}
+	ok := false
+	defer func() {
+		if !ok {
+			l.closeFiles()
+		}
+	}()
+	var err error
+	if l.nodes, err = integrity.OpenNodeStore(fsys, filepath.Join(dir, nodesFile)); err != nil {
+		return nil, fmt.Errorf("audit: open tree: %w", err)
+	}
+	var genesis note.Signer
+	if cfg.signingKey != "" {
+		if genesis, err = integrity.NewSigner(cfg.signingKey); err != nil {
+			return nil, fmt.Errorf("audit: signing key: %w", err)
+		}
+		l.origin = genesis.Name()
+	}
+	if genesis != nil || cfg.epochEvery > 0 {
+		if l.cps, err = integrity.OpenCheckpointLog(fsys, filepath.Join(dir, checkpointsFile)); err != nil {
+			return nil, fmt.Errorf("audit: open checkpoints: %w", err)
+		}
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return nil, fmt.Errorf("audit: sync %s: %w", dir, err)
+	}
+	var last *integrity.Checkpoint
+	if l.cps != nil {
+		if raw, ok := l.cps.Last(); ok {
+			cp, err := parseStored(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%w: the last stored checkpoint does not parse: %v", ErrIntegrity, err)
+			}
+			last = &cp
+		}
+	}
+	rotations, err := l.catchUp(last)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.epochEvery > 0 {
+		l.epochs, err = integrity.OpenEpochKeys(fsys, dir, genesis, func(vkey string) bool { return rotations[vkey] })
+		if err != nil {
+			return nil, fmt.Errorf("audit: forward-security keys: %w", err)
+		}
+		var vkey string
+		l.epoch, l.signer, vkey = l.epochs.Current()
+		_ = vkey
+		l.origin = l.signer.Name()
+		l.epochStart = l.now()
+	} else {
+		l.signer = genesis
+	}
+	if last != nil {
+		if l.origin != "" && last.Origin != l.origin {
+			return nil, fmt.Errorf("%w: stored checkpoints are for origin %q but the signing key is for %q; use the log's own key", ErrIntegrity, last.Origin, l.origin)
+		}
+		l.lastSigned, l.signedAny = last.Size, true
+		if last.Epoch > l.epoch {
+			return nil, fmt.Errorf("%w: stored checkpoints are signed in key epoch %d but the current key is for epoch %d", ErrIntegrity, last.Epoch, l.epoch)
+		}
+	}
+	ok = true
+	if l.signer != nil {
+		go l.run()
+	} else {
+		close(l.done)
+	}
+	return l, nil
+}
+
+func parseStored(raw []byte) (integrity.Checkpoint, error) {
+	i := bytes.LastIndex(raw, []byte("\n\n"))
+	if i < 0 {
+		return integrity.Checkpoint{}, errors.New("not a signed note")
+	}
+	return integrity.ParseCheckpointBody(string(raw[:i+1]))
+}
+
+// catchUp rebuilds the builder: from the stored tree when it reproduces the
+// last checkpoint, else from every record; then it adds the records after
+// that point. It returns the keys named by key-rotation records it read.
+func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
+	logSize := l.w.LastSeq()
+	var from uint64 // leaves already in the builder
+	l.b = integrity.NewBuilder()
+	if last != nil {
+		if last.Size > logSize {
+			return nil, fmt.Errorf("%w: a signed checkpoint covers %d records but the log holds %d: records were removed from the end; refusing to sign anything that contradicts it (run `mtlog-audit verify`)", ErrIntegrity, last.Size, logSize)
+		}
+		if l.nodes.Leaves() >= last.Size {
+			if root, err := l.nodes.RootAt(last.Size); err == nil && root == last.Root {
+				edge, err1 := l.nodes.Edge(last.Size)
+				var head integrity.Hash
+				var err2 error
+				if last.Size > 0 {
+					head, err2 = l.nodes.Node(0, last.Size-1)
+				}
+				if err1 == nil && err2 == nil {
+					if b, err := integrity.ResumeBuilder(last.Size, head, edge); err == nil {
+						l.b, from = b, last.Size
+					}
+				}
+			}
+		}
+	}
+	if err := l.nodes.TruncateLeaves(from); err != nil {
+		return nil, fmt.Errorf("audit: trim tree: %w", err)
+	}
+	l.b.OnNode(l.storeNode)
+	rotations := map[string]bool{}
+	for rec, err := range l.w.Reader().Records(context.Background(), from+1) {
+		if err != nil {
+			return nil, fmt.Errorf("audit: read the log to rebuild its tree: %w", err)
+		}
+		l.b.Append(rec.Time, uint8(rec.Type), integrity.PayloadHash(rec.Payload))
+		if rec.Type == wal.RecordMeta {
+			if rot, err := integrity.ParseRotationKey(rec.Payload); err == nil {
+				rotations[rot] = true
+			}
+		}
+		if last != nil && l.b.Size() == last.Size && l.b.Root() != last.Root {
+			return nil, fmt.Errorf("%w: the records do not reproduce the root of the last signed checkpoint (tree size %d): the log was altered; refusing to sign anything that contradicts it (run `mtlog-audit verify`)", ErrIntegrity, last.Size)
+		}
+	}
+	if l.nodeErr != nil {
+		return nil, fmt.Errorf("audit: store tree nodes: %w", l.nodeErr)
+	}
+	if l.b.Size() != logSize {
+		return nil, fmt.Errorf("%w: rebuilt %d leaves for a log of %d records", ErrIntegrity, l.b.Size(), logSize)
+	}
+	l.lastReq = logSize
+	return rotations, nil
+}
+
+func (l *ledger) storeNode(level uint, index uint64, h integrity.Hash) {
+	if l.nodeErr == nil {
+		l.nodeErr = l.nodes.Append(level, index, h)
+	}
+}
+
+// onCommit runs on the WAL's committing goroutine for every batch: it
+// extends the chain and the tree and sets each record's leaf hash as its
+// digest (returned in the Receipt).
+func (l *ledger) onCommit(recs []wal.Committed) error {
+	seal := false
+	l.mu.Lock()
+	for i := range recs {
+		r := &recs[i]
+		if r.Seq != l.b.Size()+1 {
+			l.mu.Unlock()
+			return fmt.Errorf("integrity: record %d committed where %d was expected", r.Seq, l.b.Size()+1)
+		}
+		r.Digest = l.b.Append(r.Time, uint8(r.Type), integrity.PayloadHash(r.Payload))
+		seal = seal || r.Type == wal.RecordSeal
+	}
+	size, err := l.b.Size(), l.nodeErr
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("integrity: store tree nodes: %w", err)
+	}
+	if seal || size-l.lastReq >= l.cfg.every {
+		l.lastReq = size
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// run is the checkpointer goroutine.
+func (l *ledger) run() {
+	defer close(l.done)
+	tick := time.NewTicker(min(l.cfg.interval, l.cfg.heartbeat))
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.kick:
+		case <-tick.C:
+		}
+		if err := l.checkpoint(false); err != nil {
+			// A checkpoint that cannot be written is a durability
+			// failure of the integrity layer: stop signing, keep the
+			// error for Close.
+			l.mu.Lock()
+			if l.nodeErr == nil {
+				l.nodeErr = err
+			}
+			l.mu.Unlock()
+			return
+		}
+	}
+}
+
+// checkpoint signs and stores a checkpoint of the current tree if it grew,
+// or as a heartbeat if none was signed for cfg.heartbeat (always when final).
+func (l *ledger) checkpoint(final bool) error {
+	l.mu.Lock()
+	size, root := l.b.Size(), l.b.Root()
+	l.mu.Unlock()
+	now := l.now()
+	grew := size > l.lastSigned || !l.signedAny
+	if !final && !grew && now.Sub(l.lastSignedAt) < l.cfg.heartbeat {
+		return nil
+	}
+	if final && !grew && now.Sub(l.lastSignedAt) < time.Second {
+		return nil
+	}
+	// Only durable records may be covered by a signature.
+	if err := l.w.Sync(context.Background()); err != nil && !errors.Is(err, wal.ErrClosed) {
+		return err
+	}
+	l.mu.Lock()
+	err := l.nodes.Sync()
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("integrity: sync tree: %w", err)
+	}
+	cp := integrity.Checkpoint{Origin: l.origin, Size: size, Root: root, Time: now.UTC(), Epoch: l.epoch}
+	signed, err := integrity.SignCheckpoint(cp, l.signer)
+	if err != nil {
+		return err
+	}
+	if err := l.cps.Append(signed); err != nil {
+		return err
+	}
+	l.lastSigned, l.lastSignedAt, l.signedAny = size, now, true
+	if l.epochs != nil && !final && now.Sub(l.epochStart) >= l.cfg.epochEvery {
+		return l.rotate(cp)
+	}
+	return nil
+}
+
+// rotate moves to the next forward-security key epoch: the next key is
+// stored durably, a rotation statement signed with the current key (naming
+// the next public key and committing to the checkpoint just signed) is
+// appended to the log, and only then does the next key become current and
+// the current private key get wiped.
+func (l *ledger) rotate(cp integrity.Checkpoint) error {
+	next, nextVKey, err := l.epochs.Prepare()
+	if err != nil {
+		return err
+	}
+	stmt, err := integrity.SignRotation(integrity.Rotation{Origin: l.origin, Epoch: l.epoch + 1, Size: cp.Size, Root: cp.Root, NextKey: nextVKey}, l.signer)
+	if err != nil {
+		return err
+	}
+	if _, err := l.w.Append(context.Background(), wal.RecordMeta, l.now().UnixNano(), stmt); err != nil {
+		return fmt.Errorf("integrity: append key rotation: %w", err)
+	}
+	if err := l.epochs.Commit(); err != nil {
+		return err
+	}
+	l.epoch++
+	l.signer = next
+	l.epochStart = l.now()
+	return nil
+}
+
+// stopRunner stops the checkpointer goroutine (before the WAL is closed, so
+// that it never appends to a closing log).
+func (l *ledger) stopRunner() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	<-l.done
+}
+
+// close writes the final checkpoint (the WAL must already be closed, so
+// that the seal is covered) and releases the files.
+func (l *ledger) close() error {
+	var errs []error
+	if l.signer != nil {
+		l.stopRunner()
+		l.mu.Lock()
+		err := l.nodeErr
+		l.mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+		} else if err := l.checkpoint(true); err != nil {
+			errs = append(errs, fmt.Errorf("audit: final checkpoint: %w", err))
+		}
+	}
+	errs = append(errs, l.closeFiles())
+	return errors.Join(errs...)
+}
+
+func (l *ledger) closeFiles() error {
+	var errs []error
+	if l.nodes != nil {
+		errs = append(errs, l.nodes.Close())
+	}
+	if l.cps != nil {
+		errs = append(errs, l.cps.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// err reports a failure of the checkpointer.
+func (l *ledger) failure() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nodeErr
+}
