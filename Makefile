@@ -24,7 +24,7 @@ durability:
 # Put TMPDIR on the disk you want to measure.
 bench:
 	$(GO) test -run '^$$' -bench 'Append' -benchtime 3s ./wal/
-	$(GO) test -run '^$$' -bench 'Write|Emit' -benchtime 3s .
+	$(GO) test -run '^$$' -bench 'Write|Emit|IntegrityOverhead|Verify' -benchtime 3s .
 
 # Run the fuzz targets for a while each.
 fuzz:

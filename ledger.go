@@ -35,7 +35,7 @@ type ledgerConfig struct {
 }
 
 func defaultLedgerConfig() ledgerConfig {
-	return ledgerConfig{every: 4096, interval: time.Second, heartbeat: time.Minute}
+	return ledgerConfig{every: 65536, interval: time.Second, heartbeat: time.Minute}
 }
 
 // ledger extends the hash chain and the Merkle tree as records commit, keeps
@@ -127,6 +127,19 @@ func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL) (*ledger,
 	} else {
 		l.signer = genesis
 	}
+	if last != nil && cfg.epochEvery == 0 && l.signer != nil {
+		vkey, err := integrity.PublicKeyOf(cfg.signingKey)
+		if err == nil {
+			var trusted note.Verifiers
+			if trusted, err = integrity.NewVerifiers(vkey); err == nil {
+				raw, _ := l.cps.Last()
+				_, err = integrity.OpenCheckpoint(raw, trusted)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: the log's stored checkpoints are not signed by the configured signing key (%v); use the key this log was created with", ErrIntegrity, err)
+		}
+	}
 	if last != nil {
 		if l.origin != "" && last.Origin != l.origin {
 			return nil, fmt.Errorf("%w: stored checkpoints are for origin %q but the signing key is for %q; use the log's own key", ErrIntegrity, last.Origin, l.origin)
@@ -162,7 +175,7 @@ func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 	l.b = integrity.NewBuilder()
 	if last != nil {
 		if last.Size > logSize {
-			return nil, fmt.Errorf("%w: a signed checkpoint covers %d records but the log holds %d: records were removed from the end; refusing to sign anything that contradicts it (run `mtlog-audit verify`)", ErrIntegrity, last.Size, logSize)
+			return nil, fmt.Errorf("%w: a signed checkpoint covers %d records but the log holds %d: records were removed from the end; refusing to sign anything that contradicts it (run audit.Verify with the public key to see what changed)", ErrIntegrity, last.Size, logSize)
 		}
 		if l.nodes.Leaves() >= last.Size {
 			if root, err := l.nodes.RootAt(last.Size); err == nil && root == last.Root {
@@ -196,7 +209,7 @@ func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 			}
 		}
 		if last != nil && l.b.Size() == last.Size && l.b.Root() != last.Root {
-			return nil, fmt.Errorf("%w: the records do not reproduce the root of the last signed checkpoint (tree size %d): the log was altered; refusing to sign anything that contradicts it (run `mtlog-audit verify`)", ErrIntegrity, last.Size)
+			return nil, fmt.Errorf("%w: the records do not reproduce the root of the last signed checkpoint (tree size %d): the log was altered; refusing to sign anything that contradicts it (run audit.Verify with the public key to see what changed)", ErrIntegrity, last.Size)
 		}
 	}
 	if l.nodeErr != nil {
@@ -227,7 +240,11 @@ func (l *ledger) onCommit(recs []wal.Committed) error {
 			l.mu.Unlock()
 			return fmt.Errorf("integrity: record %d committed where %d was expected", r.Seq, l.b.Size()+1)
 		}
-		r.Digest = l.b.Append(r.Time, uint8(r.Type), integrity.PayloadHash(r.Payload))
+		ph := r.Pre
+		if r.Type == wal.RecordSeal { // sealed by the committer: no PreDigest
+			ph = integrity.PayloadHash(r.Payload)
+		}
+		r.Digest = l.b.Append(r.Time, uint8(r.Type), ph)
 		seal = seal || r.Type == wal.RecordSeal
 	}
 	size, err := l.b.Size(), l.nodeErr
@@ -289,10 +306,10 @@ func (l *ledger) checkpoint(final bool) error {
 	if err := l.w.Sync(context.Background()); err != nil && !errors.Is(err, wal.ErrClosed) {
 		return err
 	}
-	l.mu.Lock()
-	err := l.nodes.Sync()
-	l.mu.Unlock()
-	if err != nil {
+	// The store is safe for concurrent use and syncs without blocking the
+	// commit hook; every node of the tree of size `size` was appended
+	// before the snapshot above, so this makes them durable.
+	if err := l.nodes.Sync(); err != nil {
 		return fmt.Errorf("integrity: sync tree: %w", err)
 	}
 	cp := integrity.Checkpoint{Origin: l.origin, Size: size, Root: root, Time: now.UTC(), Epoch: l.epoch}

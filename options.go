@@ -131,7 +131,7 @@ func WithFileSystem(fsys vfs.FS) Option {
 
 // WithSigningKey makes the Sink sign checkpoints of its Merkle tree with a
 // signed-note Ed25519 private key ("PRIVATE+KEY+name+hash+..."; generate one
-// with `mtlog-audit keys generate` or integrity.GenerateKey). The key's name
+// with integrity.GenerateKey). The key's name
 // is the log's origin. Give verifiers only the public key.
 func WithSigningKey(skey string) Option {
 	return func(c *config) { c.ledger.signingKey = skey }
@@ -139,7 +139,7 @@ func WithSigningKey(skey string) Option {
 
 // WithCheckpoints sets how often checkpoints are signed while records
 // arrive: after every records records or interval, whichever comes first
-// (defaults 4096 and 1s), and as a heartbeat every heartbeat when idle
+// (defaults 65536 and 1s), and as a heartbeat every heartbeat when idle
 // (default 1m) so that silence is visible. A checkpoint is also signed when
 // a segment is sealed and on Close.
 func WithCheckpoints(records int, interval, heartbeat time.Duration) Option {

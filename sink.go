@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/event"
+	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
 )
@@ -102,6 +103,7 @@ func New(opts ...Option) (*Sink, error) {
 		return nil, errors.New("audit: no WAL directory: pass audit.WithWAL(\"/path/to/audit-wal\")")
 	}
 	var led *ledger
+	cfg.wal.PreDigest = func(p []byte) [32]byte { return integrity.PayloadHash(p) }
 	cfg.wal.OnCommit = func(recs []wal.Committed) error {
 		if led == nil { // only while New fails
 			return nil

@@ -1,9 +1,11 @@
 package audit
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"iter"
 	"math"
@@ -162,6 +164,12 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	if nodes, err := integrity.OpenNodeReader(fsys, filepath.Join(dir, nodesFile)); err == nil {
 		defer nodes.Close()
 		vo.Nodes, vo.NodesLeaves = nodes, nodes.Leaves()
+		if f, err := fsys.Open(filepath.Join(dir, nodesFile)); err == nil {
+			defer f.Close()
+			if size, err := f.Size(); err == nil {
+				vo.NodeStream = bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<20)
+			}
+		}
 	}
 	v, err := integrity.NewVerifier(vo)
 	if err != nil {

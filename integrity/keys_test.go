@@ -269,3 +269,19 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
+
+// TestPublicKeyOfMatchesGenerateKey: the verifier key derived from a signing
+// key is the one GenerateKey made, for many keys (their base64 often holds
+// '+').
+func TestPublicKeyOfMatchesGenerateKey(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		sk, vk, err := GenerateKey("example.com/log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := PublicKeyOf(sk)
+		if err != nil || got != vk {
+			t.Fatalf("PublicKeyOf(%q) = %q, %v; want %q", sk, got, err, vk)
+		}
+	}
+}

@@ -205,16 +205,20 @@ func (s *NodeStore) flushLocked() error {
 // Sync writes the buffered hashes and makes the file's contents and size
 // durable (Datasync).
 func (s *NodeStore) Sync() error {
+	// Write the buffer under the lock, but call fdatasync without it, so
+	// that appenders (the log's commit path) never wait for the disk.
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.flushLocked(); err != nil {
+		s.mu.Unlock()
 		return err
 	}
-	if s.f == nil {
+	f := s.f
+	s.mu.Unlock()
+	if f == nil {
 		return errors.New("integrity: node store: sync after close")
 	}
-	if err := s.f.Datasync(); err != nil {
-		return fmt.Errorf("integrity: node store: sync %s: %w", s.f.Name(), err)
+	if err := f.Datasync(); err != nil {
+		return fmt.Errorf("integrity: node store: sync %s: %w", f.Name(), err)
 	}
 	return nil
 }

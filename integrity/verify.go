@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -109,8 +110,12 @@ type VerifyOptions struct {
 	// Anchor is a signed checkpoint obtained from outside the log (for
 	// instance given to an auditor earlier). Optional.
 	Anchor []byte
-	// Nodes is the stored tree, compared node by node when set.
+	// Nodes is the stored tree (used to localise a mismatch exactly).
 	Nodes NodeReader
+	// NodeStream, when set, yields the stored tree's node hashes in file
+	// (post-)order; each is compared with the node the records produce.
+	// Reading the file sequentially keeps verification streaming fast.
+	NodeStream io.Reader
 	// NodesLeaves is how many leaves Nodes holds (nodes beyond it are not
 	// compared).
 	NodesLeaves uint64
@@ -174,7 +179,7 @@ func NewVerifier(opts VerifyOptions) (*Verifier, error) {
 		v.anchor = &cp
 	}
 	sort.SliceStable(v.cps, func(i, j int) bool { return v.cps[i].cp.Size < v.cps[j].cp.Size })
-	if opts.Nodes != nil {
+	if opts.NodeStream != nil {
 		v.b.OnNode(v.compareNode)
 	}
 	v.checkDue() // checkpoints of size 0
@@ -196,7 +201,8 @@ func (v *Verifier) compareNode(level uint, index uint64, h Hash) {
 	if lo, _ := nodeCoverage(level, index); lo+(1<<level) > v.opts.NodesLeaves {
 		return
 	}
-	stored, err := v.opts.Nodes.Node(level, index)
+	var stored Hash
+	_, err := io.ReadFull(v.opts.NodeStream, stored[:])
 	if err == nil && stored == h {
 		return
 	}
@@ -430,7 +436,7 @@ func PublicKeyOf(skey string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: not a signing key (a signing key starts with PRIVATE+KEY+)", ErrCheckpoint)
 	}
-	parts := strings.Split(rest, "+")
+	parts := strings.SplitN(rest, "+", 3) // the base64 key may itself hold '+'
 	if len(parts) != 3 {
 		return "", fmt.Errorf("%w: malformed signing key", ErrCheckpoint)
 	}

@@ -41,7 +41,7 @@ type CorruptError struct {
 
 // Error describes the damage and what to do about it.
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("wal: corrupt: segment %d (%s) at offset %d: %s; acknowledged data may be damaged, so nothing was truncated: run `mtlog-audit recover` to salvage what still verifies",
+	return fmt.Sprintf("wal: corrupt: segment %d (%s) at offset %d: %s; acknowledged data may be damaged, so nothing was truncated: keep a copy of the directory as evidence and restore from a mirror or backup",
 		e.Segment, e.Path, e.Offset, e.Reason)
 }
 

@@ -103,6 +103,11 @@ type Options struct {
 	// during the call. An error puts the log into its failed state (the
 	// records stay in the log; their appenders get the error).
 	OnCommit func(recs []Committed) error
+	// PreDigest, if set, is called by each appender on its own goroutine
+	// (so in parallel) with the payload; the result reaches OnCommit as
+	// Committed.Pre. Use it for per-record work that needs no ordering,
+	// such as hashing the payload.
+	PreDigest func(payload []byte) [32]byte
 }
 
 // Committed is a record handed to Options.OnCommit.
@@ -111,6 +116,9 @@ type Committed struct {
 	Type    RecordType
 	Time    int64
 	Payload []byte
+	// Pre is what Options.PreDigest returned for the payload (zero
+	// without it; seal records always have zero).
+	Pre [32]byte
 	// Digest is set by OnCommit (for instance to the record's Merkle leaf
 	// hash) and returned to the appender in its Ack.
 	Digest [32]byte
@@ -165,14 +173,15 @@ type WAL struct {
 	opts Options
 	lock io.Closer
 
-	mu      sync.Mutex
-	work    *sync.Cond // the committer waits here for records
-	space   *sync.Cond // appenders wait here when the open batch is full
-	cur     *batch
-	failed  error
-	closing bool
-	pos     position // durable end, for live readers
-	spare   []byte
+	mu       sync.Mutex
+	work     *sync.Cond // the committer waits here for records
+	space    *sync.Cond // appenders wait here when the open batch is full
+	cur      *batch
+	failed   error
+	closing  bool
+	pos      position // durable end, for live readers
+	spare    []byte
+	sparePre [][32]byte
 
 	lastSeq    atomic.Uint64 // last sequence number written
 	durableSeq atomic.Uint64 // last sequence number known durable
@@ -217,6 +226,7 @@ type batch struct {
 	count    int
 	firstSeq uint64
 	digests  [][32]byte // set by OnCommit; never reused, waiters read it
+	pre      [][32]byte // from PreDigest, one per record
 	err      error
 	done     chan struct{}
 }
@@ -459,6 +469,10 @@ func (w *WAL) AppendAck(ctx context.Context, typ RecordType, ts int64, payload [
 		return Ack{}, err
 	}
 	pcrc := crc32.Checksum(payload, castagnoli)
+	var pre [32]byte
+	if w.opts.PreDigest != nil {
+		pre = w.opts.PreDigest(payload)
+	}
 	need := recHeaderSize + len(payload)
 	w.mu.Lock()
 	for {
@@ -484,6 +498,9 @@ func (w *WAL) AppendAck(ctx context.Context, typ RecordType, ts int64, payload [
 	putRecHeader(b.buf[start:], typ, ts, len(payload))
 	binary.LittleEndian.PutUint32(b.buf[start+4:], pcrc)
 	b.buf = append(b.buf, payload...)
+	if w.opts.PreDigest != nil {
+		b.pre = append(b.pre, pre)
+	}
 	b.count++
 	if idx == 0 {
 		w.work.Signal()
@@ -542,7 +559,7 @@ func (w *WAL) commitLoop() {
 			w.mu.Lock()
 		}
 		b := w.cur
-		w.cur = &batch{buf: w.spare[:0], done: make(chan struct{})}
+		w.cur = &batch{buf: w.spare[:0], pre: w.sparePre[:0], done: make(chan struct{})}
 		failed := w.failed
 		w.space.Broadcast()
 		w.mu.Unlock()
@@ -561,7 +578,7 @@ func (w *WAL) commitLoop() {
 		w.mu.Unlock()
 		close(b.done)
 		w.mu.Lock()
-		w.spare = b.buf
+		w.spare, w.sparePre = b.buf, b.pre
 		w.mu.Unlock()
 	}
 }
@@ -600,7 +617,7 @@ func (w *WAL) commit(b *batch) error {
 	}
 	if w.opts.OnCommit != nil {
 		b.digests = make([][32]byte, b.count)
-		if err := w.runHook(b.buf, b.count, b.firstSeq, b.digests); err != nil {
+		if err := w.runHook(b.buf, b.pre, b.count, b.firstSeq, b.digests); err != nil {
 			return err
 		}
 	}
@@ -611,7 +628,7 @@ func (w *WAL) commit(b *batch) error {
 }
 
 // runHook hands a written batch's records to Options.OnCommit.
-func (w *WAL) runHook(body []byte, count int, firstSeq uint64, digests [][32]byte) error {
+func (w *WAL) runHook(body []byte, pre [][32]byte, count int, firstSeq uint64, digests [][32]byte) error {
 	recs := w.committed[:0]
 	for i, p := 0, 0; i < count; i++ {
 		n := int(binary.LittleEndian.Uint32(body[p:]))
@@ -621,6 +638,9 @@ func (w *WAL) runHook(body []byte, count int, firstSeq uint64, digests [][32]byt
 			Time:    int64(binary.LittleEndian.Uint64(body[p+20:])),
 			Payload: body[p+recHeaderSize : p+recHeaderSize+n],
 		})
+		if pre != nil {
+			recs[i].Pre = pre[i]
+		}
 		p += recHeaderSize + n
 	}
 	w.committed = recs
@@ -711,7 +731,14 @@ func (w *WAL) seal() error {
 	si := sealInfo{Number: s.num, FirstSeq: s.firstSeq, Count: s.count + 1, MinTime: s.minTime, MaxTime: s.maxTime}
 	payload := si.encode()
 	rec := make([]byte, recHeaderSize+len(payload))
-	putRecHeader(rec, RecordSeal, w.opts.Now().UnixNano(), len(payload))
+	// The seal's timestamp is derived from the segment, not the clock, so
+	// that a segment's records (and their Merkle leaves) are a function of
+	// what was appended.
+	sealTime := s.maxTime
+	if s.count == 0 || sealTime == math.MinInt64 {
+		sealTime = 0
+	}
+	putRecHeader(rec, RecordSeal, sealTime, len(payload))
 	copy(rec[recHeaderSize:], payload)
 	sealRecord(rec, w.nextSeq, crc32.Checksum(payload, castagnoli))
 	if err := w.writeBatch(rec, 1, w.nextSeq, true); err != nil {
@@ -724,7 +751,7 @@ func (w *WAL) seal() error {
 	w.durableSeq.Store(w.nextSeq - 1)
 	s.sealed = true
 	if w.opts.OnCommit != nil {
-		return w.runHook(rec, 1, w.nextSeq-1, nil)
+		return w.runHook(rec, nil, 1, w.nextSeq-1, nil)
 	}
 	return nil
 }
