@@ -520,3 +520,63 @@ func TestProofsOffline(t *testing.T) {
 		t.Fatalf("a proof verified with the wrong key: %v", err)
 	}
 }
+
+func storedCheckpoints(t *testing.T, dir string) []integrity.Checkpoint {
+	raws, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []integrity.Checkpoint
+	for _, raw := range raws {
+		cp, err := integrity.ParseCheckpointBody(string(raw[:bytes.LastIndex(raw, []byte("\n\n"))+1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, cp)
+	}
+	return out
+}
+
+// TestCheckpointTriggers: an idle log signs heartbeats (same size, later
+// time) so that silence is visible, and sealing a segment signs a
+// checkpoint even when the record count and interval are far off.
+func TestCheckpointTriggers(t *testing.T) {
+	sk, _, _ := integrity.GenerateKey("audit.example/triggers")
+	dir := filepath.Join(t.TempDir(), "log")
+	s, err := audit.New(audit.WithWAL(dir, audit.WithSegmentSize(attackSeg)), audit.WithSigningKey(sk), audit.WithCheckpoints(1_000_000, time.Hour, 30*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Write(context.Background(), &audit.Event{Timestamp: time.Now(), MessageTemplate: "one"})
+	time.Sleep(300 * time.Millisecond)
+	cps := storedCheckpoints(t, dir)
+	if len(cps) < 3 {
+		t.Fatalf("an idle log signed %d checkpoints in 300ms with a 30ms heartbeat", len(cps))
+	}
+	last := cps[len(cps)-1]
+	if last.Size != cps[len(cps)-2].Size || !last.Time.After(cps[len(cps)-2].Time) {
+		t.Fatalf("heartbeats must repeat the size with a later time: %+v %+v", cps[len(cps)-2], last)
+	}
+
+	s2dir := filepath.Join(t.TempDir(), "log2")
+	s2, err := audit.New(audit.WithWAL(s2dir, audit.WithSegmentSize(attackSeg)), audit.WithSigningKey(sk), audit.WithCheckpoints(1_000_000, time.Hour, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for i := 0; i < 20; i++ { // 7 single-record batches of 512 bytes fill a 4 KiB segment: 20 make two seals
+		s2.Write(context.Background(), &audit.Event{Timestamp: time.Now(), MessageTemplate: "fill"})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(storedCheckpoints(t, s2dir)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cps = storedCheckpoints(t, s2dir)
+	if len(cps) < 2 {
+		t.Fatalf("sealing two segments signed %d checkpoints", len(cps))
+	}
+	if cps[0].Size < 8 { // the first seal is record 8
+		t.Fatalf("the first checkpoint (size %d) does not cover the first seal", cps[0].Size)
+	}
+}
