@@ -185,6 +185,17 @@ func (s *Sink) EmitSimple(timestamp time.Time, level core.LogEventLevel, message
 	s.emit(nil, ev)
 }
 
+// EmitEvent writes ev durably under the failure policy, exactly as Emit does
+// for an mtlog event: for loggers whose API has no error result (logr, for
+// instance). A nil ev is reported to the failure handler.
+func (s *Sink) EmitEvent(ev *Event) {
+	if ev == nil {
+		s.cfg.onFailure(nil, ErrNilEvent)
+		return
+	}
+	s.emit(nil, ev)
+}
+
 func (s *Sink) emit(orig *core.LogEvent, ev *Event) {
 	_, err := s.Write(context.Background(), ev)
 	if err == nil {

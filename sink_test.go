@@ -332,3 +332,18 @@ func TestConcurrentWritersAllDurable(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
+
+func TestEmitEventFollowsFailurePolicy(t *testing.T) {
+	var got []error
+	s, _ := newSink(t, audit.WithFailOpen(), audit.WithFailureHandler(func(_ *core.LogEvent, err error) { got = append(got, err) }))
+	s.EmitEvent(&audit.Event{Timestamp: time.Now(), MessageTemplate: "kept"})
+	s.EmitEvent(nil)
+	if evs := all(t, s); len(evs) != 1 || evs[0].MessageTemplate != "kept" {
+		t.Fatalf("events: %+v", evs)
+	}
+	s.Close()
+	s.EmitEvent(&audit.Event{MessageTemplate: "late"})
+	if len(got) != 2 || !errors.Is(got[0], audit.ErrNilEvent) || !errors.Is(got[1], audit.ErrSinkClosed) {
+		t.Fatalf("failure handler got %v", got)
+	}
+}
