@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -98,5 +97,4 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(size)/(1<<20), "MiB-of-log")
-	_ = fmt.Sprint
 }

@@ -119,9 +119,7 @@ func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL) (*ledger,
 		if err != nil {
 			return nil, fmt.Errorf("audit: forward-security keys: %w", err)
 		}
-		var vkey string
-		l.epoch, l.signer, vkey = l.epochs.Current()
-		_ = vkey
+		l.epoch, l.signer, _ = l.epochs.Current()
 		l.origin = l.signer.Name()
 		l.epochStart = l.now()
 	} else {
@@ -392,11 +390,4 @@ func (l *ledger) closeFiles() error {
 		errs = append(errs, l.cps.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// err reports a failure of the checkpointer.
-func (l *ledger) failure() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.nodeErr
 }
