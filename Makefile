@@ -25,6 +25,7 @@ durability:
 bench:
 	$(GO) test -run '^$$' -bench 'Append' -benchtime 3s ./wal/
 	$(GO) test -run '^$$' -bench 'Write|Emit|IntegrityOverhead|Verify' -benchtime 3s .
+	$(GO) test -run '^$$' -bench 'Overhead|AA' -benchtime 200000x ./adapters/... ./internal/adaptertest/
 
 # Run the fuzz targets for a while each.
 fuzz:

@@ -34,6 +34,11 @@ import (
 // to import only this package.
 type Event = event.Event
 
+// Unsupported is the placeholder stored, and returned by Replay, for a
+// property value that cannot be encoded (a channel, a function, a cycle, a
+// marshaler that fails): the event is kept and the value names its type.
+type Unsupported = event.Unsupported
+
 // Level is an event's severity (same numbering as mtlog's core levels).
 type Level = event.Level
 
@@ -176,41 +181,51 @@ func (s *Sink) Emit(ev *core.LogEvent) {
 		s.cfg.onFailure(nil, ErrNilEvent)
 		return
 	}
-	s.emit(ev, fromLogEvent(ev))
+	_ = s.emit(context.Background(), ev, fromLogEvent(ev))
 }
 
 // EmitSimple implements core.SimpleSink, mtlog's fast path for plain messages.
 func (s *Sink) EmitSimple(timestamp time.Time, level core.LogEventLevel, message string) {
 	ev := &Event{Timestamp: timestamp, Level: toLevel(level), MessageTemplate: message, Message: message}
-	s.emit(nil, ev)
+	_ = s.emit(context.Background(), nil, ev)
 }
 
-// EmitEvent writes ev durably under the failure policy, exactly as Emit does
-// for an mtlog event: for loggers whose API has no error result (logr, for
-// instance). A nil ev is reported to the failure handler.
-func (s *Sink) EmitEvent(ev *Event) {
+// EmitEvent writes ev durably under the failure policy, as Emit does for an
+// mtlog event, and reports the outcome: it is the entry point for loggers
+// whose API cannot return an error to the caller that logged (slog.Logger,
+// logr, zerolog, zap drop or only print it), where a plain Write error would
+// let the log call return with the event unrecorded.
+//
+// It returns nil once ev is durable. Under the default fail-closed policy
+// it keeps retrying and returns an error only when the event cannot be
+// recorded at all: the Sink is closed (ErrSinkClosed), ctx ends (the error
+// matches ctx.Err() and wraps the last write error), or ev is nil
+// (ErrNilEvent). With WithFailOpen it returns the first write error; with
+// WithPanicOnFailure it panics. Every error is also given to the failure
+// handler first.
+func (s *Sink) EmitEvent(ctx context.Context, ev *Event) error {
 	if ev == nil {
 		s.cfg.onFailure(nil, ErrNilEvent)
-		return
+		return ErrNilEvent
 	}
-	s.emit(nil, ev)
+	return s.emit(ctx, nil, ev)
 }
 
-func (s *Sink) emit(orig *core.LogEvent, ev *Event) {
-	_, err := s.Write(context.Background(), ev)
+func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
+	_, err := s.Write(ctx, ev)
 	if err == nil {
-		return
+		return nil
 	}
 	if orig == nil {
 		orig = &core.LogEvent{Timestamp: ev.Timestamp, Level: core.LogEventLevel(ev.Level), MessageTemplate: ev.MessageTemplate, Properties: map[string]any{}}
 	}
 	s.cfg.onFailure(orig, err)
-	if errors.Is(err, ErrSinkClosed) {
-		return
+	if errors.Is(err, ErrSinkClosed) || ctx.Err() != nil {
+		return err
 	}
 	switch s.cfg.policy {
 	case policyFailOpen:
-		return
+		return err
 	case policyPanic:
 		panic(fmt.Errorf("audit: event not recorded (WithPanicOnFailure): %w", err))
 	}
@@ -220,12 +235,23 @@ func (s *Sink) emit(orig *core.LogEvent, ev *Event) {
 		select {
 		case <-s.done:
 			t.Stop()
-			return
+			return fmt.Errorf("%w (event not recorded: %w)", ErrSinkClosed, err)
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("audit: event not recorded: %w (last write error: %w)", ctx.Err(), err)
 		case <-t.C:
 		}
-		if _, err = s.Write(context.Background(), ev); err == nil || errors.Is(err, ErrSinkClosed) {
-			return
+		_, werr := s.Write(ctx, ev)
+		if werr == nil {
+			return nil
 		}
+		if errors.Is(werr, ErrSinkClosed) {
+			return werr
+		}
+		if ctx.Err() != nil { // keep the write error that made us wait
+			return fmt.Errorf("audit: event not recorded: %w (last write error: %w)", ctx.Err(), err)
+		}
+		err = werr
 		delay = min(2*delay, time.Second)
 	}
 }

@@ -336,14 +336,57 @@ func TestConcurrentWritersAllDurable(t *testing.T) {
 func TestEmitEventFollowsFailurePolicy(t *testing.T) {
 	var got []error
 	s, _ := newSink(t, audit.WithFailOpen(), audit.WithFailureHandler(func(_ *core.LogEvent, err error) { got = append(got, err) }))
-	s.EmitEvent(&audit.Event{Timestamp: time.Now(), MessageTemplate: "kept"})
-	s.EmitEvent(nil)
+	if err := s.EmitEvent(context.Background(), &audit.Event{Timestamp: time.Now(), MessageTemplate: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EmitEvent(context.Background(), nil); !errors.Is(err, audit.ErrNilEvent) {
+		t.Fatalf("nil event: %v", err)
+	}
 	if evs := all(t, s); len(evs) != 1 || evs[0].MessageTemplate != "kept" {
 		t.Fatalf("events: %+v", evs)
 	}
 	s.Close()
-	s.EmitEvent(&audit.Event{MessageTemplate: "late"})
+	if err := s.EmitEvent(context.Background(), &audit.Event{MessageTemplate: "late"}); !errors.Is(err, audit.ErrSinkClosed) {
+		t.Fatalf("closed sink: %v", err)
+	}
 	if len(got) != 2 || !errors.Is(got[0], audit.ErrNilEvent) || !errors.Is(got[1], audit.ErrSinkClosed) {
 		t.Fatalf("failure handler got %v", got)
+	}
+}
+
+// Under fail-closed, EmitEvent returns nil only when durable; while the disk
+// is full it blocks, and returns an error when its context ends or the sink
+// closes, never nil for an unrecorded event.
+func TestEmitEventFailClosed(t *testing.T) {
+	s, ffs := failingSink(t, audit.WithFailureHandler(func(*core.LogEvent, error) {}))
+	defer s.Close()
+	ffs.SetWriteBudget(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	err := s.EmitEvent(ctx, &audit.Event{Timestamp: time.Now(), MessageTemplate: "full"})
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("EmitEvent on a full disk after the deadline: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.EmitEvent(context.Background(), &audit.Event{Timestamp: time.Now(), MessageTemplate: "waits"})
+	}()
+	time.Sleep(100 * time.Millisecond)
+	ffs.SetWriteBudget(-1)
+	if err := <-done; err != nil {
+		t.Fatalf("EmitEvent after space was freed: %v", err)
+	}
+	ffs.FailSyncs(syscall.EIO)
+	go func() {
+		done <- s.EmitEvent(context.Background(), &audit.Event{Timestamp: time.Now(), MessageTemplate: "lost"})
+	}()
+	time.Sleep(100 * time.Millisecond)
+	s.Close()
+	if err := <-done; !errors.Is(err, audit.ErrSinkClosed) {
+		t.Fatalf("EmitEvent released by Close: %v", err)
+	}
+	evs := all(t, s)
+	if len(evs) != 1 || evs[0].MessageTemplate != "waits" {
+		t.Fatalf("events: %+v", evs)
 	}
 }
