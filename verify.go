@@ -93,8 +93,22 @@ func (r *IntegrityReport) UncoveredTail() uint64 {
 type VerifyOption func(*verifyConfig)
 
 type verifyConfig struct {
-	keys   []string
-	anchor []byte
+	keys     []string
+	anchor   []byte
+	progress func(Progress)
+}
+
+// Progress tells how far a long read of the log has come.
+type Progress struct {
+	Records uint64 // records read so far
+	Segment uint64 // segment being read
+	Offset  int64  // offset in that segment of the batch being read
+}
+
+// WithProgress calls fn after each record read (fn should be cheap; a
+// progress display throttles itself).
+func WithProgress(fn func(Progress)) VerifyOption {
+	return func(c *verifyConfig) { c.progress = fn }
 }
 
 // WithTrustedKeys gives the public keys (name+hash+base64) whose signatures
@@ -177,10 +191,15 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	}
 	rep := &IntegrityReport{}
 	var stopped bool
+	var n uint64
 	wr, werr := reader().Check(ctx, func(rec wal.Record) error {
 		if p := v.Add(rec.Seq-1, rec.Time, uint8(rec.Type), rec.Payload); p != nil {
 			stopped = true
 			return errStopVerify
+		}
+		if cfg.progress != nil {
+			n++
+			cfg.progress(Progress{Records: n, Segment: rec.Segment, Offset: rec.Offset})
 		}
 		return nil
 	})

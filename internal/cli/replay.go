@@ -1,0 +1,319 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/willibrandon/mtlog-audit/event"
+	"github.com/willibrandon/mtlog-audit/internal/export"
+	"github.com/willibrandon/mtlog-audit/vfs"
+	"github.com/willibrandon/mtlog-audit/wal"
+)
+
+// filterHelp documents the --filter language for replay and export.
+const filterHelp = `Filter expressions (--filter) use the expr language
+(https://expr-lang.org) over each event:
+  seq        sequence number            time       timestamp (time.Time)
+  level      level, compare with Verbose, Debug, Information, Warning, Error, Fatal
+  message    rendered message           template   message template
+  exception  error text ("" if none)    props      properties (props.UserId; missing is nil)
+Examples:
+  level >= Error && props.UserId == "u-1"
+  props.Count > 10 || message contains "export"
+  seq in 100..200`
+
+// selection is the flags that choose events: time range and filter.
+type selection struct {
+	from, to string
+	filter   string
+}
+
+func (s *selection) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&s.from, "from", "", "only events at or after this time (RFC 3339, or a date YYYY-MM-DD)")
+	f.StringVar(&s.to, "to", "", "only events before this time (RFC 3339, or a date YYYY-MM-DD)")
+	f.StringVar(&s.filter, "filter", "", "only events for which this expression is true (see below)")
+}
+
+// compiled is a parsed selection.
+type compiled struct {
+	from, to int64
+	filter   *export.Filter
+}
+
+func (s *selection) compile() (*compiled, error) {
+	c := &compiled{from: math.MinInt64, to: math.MaxInt64}
+	if s.from != "" {
+		t, err := parseTime("--from", s.from)
+		if err != nil {
+			return nil, err
+		}
+		c.from = t.UnixNano()
+	}
+	if s.to != "" {
+		t, err := parseTime("--to", s.to)
+		if err != nil {
+			return nil, err
+		}
+		c.to = t.UnixNano()
+	}
+	if c.from > c.to {
+		return nil, usageErr("--from %s is after --to %s", s.from, s.to)
+	}
+	if s.filter != "" {
+		f, err := export.CompileFilter(s.filter)
+		if err != nil {
+			return nil, usageErr("%w", err)
+		}
+		c.filter = f
+	}
+	return c, nil
+}
+
+func parseTime(flag, v string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usageErr("%s %q is not a time: use RFC 3339 (2026-11-23T10:00:00Z) or a date (2026-11-23)", flag, v)
+}
+
+// each calls fn for every selected event of the log in dir, in sequence
+// order, advancing bar.
+func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(seq uint64, ev *event.Event) error) error {
+	r := wal.NewReader(vfs.OS(), dir)
+	var n uint64
+	for rec, err := range r.Between(ctx, c.from, c.to) {
+		if err != nil {
+			return wrapLogErr(dir, err)
+		}
+		n++
+		bar.at(rec.Segment, rec.Offset, n)
+		if rec.Type != wal.RecordEvent {
+			continue
+		}
+		ev, err := event.Decode(rec.Payload)
+		if err != nil {
+			return failErr(fmt.Errorf("event %d (segment %d, offset %d) cannot be decoded: %w", rec.Seq, rec.Segment, rec.Offset, err))
+		}
+		if c.filter != nil {
+			ok, err := c.filter.Match(rec.Seq, ev)
+			if err != nil {
+				return usageErr("--filter on event %d: %w", rec.Seq, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		if err := fn(rec.Seq, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func replayCmd(e *env) *cobra.Command {
+	var dir, output, file string
+	var force bool
+	var sel selection
+	cmd := &cobra.Command{
+		Use:   "replay --wal DIR [--from TIME] [--to TIME] [--filter EXPR] [--output text|json]",
+		Short: "Print events, in sequence order",
+		Long: `replay prints the events of a log in sequence order: as text (time, level,
+sequence number and the rendered message) or as JSON, one object per line
+(the same objects as 'export --format jsonl'). It reads the log without
+modifying it; a live log can be read while it is written.
+
+` + filterHelp,
+		Example: `  mtlog-audit replay --wal ./audit-wal
+  mtlog-audit replay --wal ./audit-wal --from 2026-11-01 --to 2026-11-02 --output json
+  mtlog-audit replay --wal ./audit-wal --filter 'level >= Error && props.UserId == "u-1"'
+  mtlog-audit replay --wal ./audit-wal --output json --file events.jsonl`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "wal"); err != nil {
+				return err
+			}
+			if output != "text" && output != "json" {
+				return &flagError{fmt.Errorf("--output %q: use text or json", output)}
+			}
+			if err := checkLogDir(dir); err != nil {
+				return err
+			}
+			c, err := sel.compile()
+			if err != nil {
+				return err
+			}
+			out, err := createOutput(file, force)
+			if err != nil {
+				return err
+			}
+			var w io.Writer = e.stdout
+			var bar *progress
+			if out != nil {
+				w = out
+				bar = e.newProgress("replay", dir)
+			}
+			bw := bufio.NewWriterSize(w, 64<<10)
+			var count uint64
+			err = c.each(cmd.Context(), dir, bar, func(seq uint64, ev *event.Event) error {
+				count++
+				if output == "json" {
+					b, err := export.JSON(seq, ev)
+					if err != nil {
+						return err
+					}
+					bw.Write(b)
+					return bw.WriteByte('\n')
+				}
+				return writeText(bw, seq, ev)
+			})
+			bar.finish()
+			if err == nil {
+				err = bw.Flush()
+			}
+			if out != nil {
+				if err != nil {
+					return out.abort(err)
+				}
+				if err := out.commit(); err != nil {
+					return err
+				}
+				e.infof("replayed %d events to %s", count, file)
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "wal", "", "the log's directory")
+	f.StringVar(&output, "output", "text", "output format: text or json (one object per line)")
+	f.StringVar(&file, "file", "", "write to this file instead of stdout (shows progress)")
+	f.BoolVar(&force, "force", false, "overwrite --file if it exists")
+	sel.add(cmd)
+	return cmd
+}
+
+// writeText writes one event as a text line: time, level, sequence number,
+// rendered message; an exception follows on indented lines.
+func writeText(w *bufio.Writer, seq uint64, ev *event.Event) error {
+	fmt.Fprintf(w, "%s %s #%d %s\n", ev.Timestamp.UTC().Format("2006-01-02T15:04:05.000000000Z"), levelAbbrev(ev.Level), seq, oneLine(export.Render(ev)))
+	if ev.Exception != nil {
+		for _, l := range strings.Split(strings.TrimRight(ev.Exception.Error(), "\n"), "\n") {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+	return nil
+}
+
+func levelAbbrev(l event.Level) string {
+	switch l {
+	case event.LevelVerbose:
+		return "VRB"
+	case event.LevelDebug:
+		return "DBG"
+	case event.LevelInformation:
+		return "INF"
+	case event.LevelWarning:
+		return "WRN"
+	case event.LevelError:
+		return "ERR"
+	case event.LevelFatal:
+		return "FTL"
+	}
+	return fmt.Sprintf("L%d", int(l))
+}
+
+// oneLine keeps a message on one line (newlines shown as \n), so that a
+// message cannot forge extra output lines.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
+}
+
+func exportCmd(e *env) *cobra.Command {
+	var dir, format, output string
+	var force bool
+	var sel selection
+	cmd := &cobra.Command{
+		Use:   "export --wal DIR --format jsonl|csv|parquet --output FILE [--filter EXPR] [--from TIME] [--to TIME]",
+		Short: "Write events to a JSON-lines, CSV or Parquet file",
+		Long: `export writes the selected events to a file, streaming: memory stays bounded
+whatever the size of the log. Columns: seq, time, level, template, message,
+properties (JSON), exception; Parquet also has level_number, with typed
+columns (INT64 seq, TIMESTAMP time). An existing output file is refused
+unless --force; if the export fails (a full disk, say), the partial file is
+removed.
+
+` + filterHelp,
+		Example: `  mtlog-audit export --wal ./audit-wal --format parquet --output audit.parquet
+  mtlog-audit export --wal ./audit-wal --format csv --output errors.csv --filter 'level >= Error'
+  mtlog-audit export --wal ./audit-wal --format jsonl --output nov.jsonl --from 2026-11-01 --to 2026-12-01`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "wal", "format", "output"); err != nil {
+				return err
+			}
+			ff, err := export.ParseFormat(format)
+			if err != nil {
+				return &flagError{err}
+			}
+			if err := checkLogDir(dir); err != nil {
+				return err
+			}
+			c, err := sel.compile()
+			if err != nil {
+				return err
+			}
+			if output == "-" {
+				return &flagError{errors.New("--output must name a file")}
+			}
+			out, err := createOutput(output, force)
+			if err != nil {
+				return err
+			}
+			bw := bufio.NewWriterSize(out, 256<<10)
+			ew, err := export.NewWriter(ff, bw)
+			if err != nil {
+				return out.abort(err)
+			}
+			bar := e.newProgress("export", dir)
+			var count uint64
+			err = c.each(cmd.Context(), dir, bar, func(seq uint64, ev *event.Event) error {
+				count++
+				return ew.Write(seq, ev)
+			})
+			bar.finish()
+			if err == nil {
+				err = ew.Close()
+			}
+			if err == nil {
+				err = bw.Flush()
+			}
+			if err != nil {
+				return out.abort(err)
+			}
+			if err := out.commit(); err != nil {
+				return err
+			}
+			e.infof("exported %d events to %s (%s)", count, output, ff)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "wal", "", "the log's directory")
+	f.StringVar(&format, "format", "", "jsonl, csv or parquet")
+	f.StringVar(&output, "output", "", "the file to write")
+	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
+	sel.add(cmd)
+	return cmd
+}

@@ -1,0 +1,247 @@
+package cli
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	audit "github.com/willibrandon/mtlog-audit"
+)
+
+func verifyCmd(e *env) *cobra.Command {
+	var dir, anchor string
+	var keys []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify --wal DIR [--key PUBKEY ...] [--anchor CHECKPOINT] [--json]",
+		Short: "Check that nothing acknowledged was lost, inserted, reordered or altered",
+		Long: `verify streams the whole log and recomputes every checksum, the sequence,
+the hash chain and the Merkle tree; with --key it checks every stored signed
+checkpoint's signature and that each is consistent with the log and with the
+one before; with --anchor it also checks the log against a checkpoint you
+kept from earlier (it must reproduce that checkpoint's root).
+
+A checkpoint that carries no valid signature by a --key is a failure, never
+skipped. Without --key no checkpoint counts, so the whole log is reported as
+not covered (exit status 3).
+
+Exit status:
+  0  verified, and every record is covered by a verified signed checkpoint
+  1  tampered or corrupt: the first bad index (or segment and offset) and a
+     reason code are printed
+  2  usage or environment error (missing directory, not a log, unreadable
+     key or anchor)
+  3  verified, but the newest records are not yet covered by a signed
+     checkpoint (normal on a live log between checkpoints)`,
+		Example: `  mtlog-audit verify --wal /var/lib/app/audit --key audit.pub
+  mtlog-audit verify --wal ./audit-wal --key audit.pub --anchor checkpoint-2026-11-01.txt
+  mtlog-audit verify --wal ./audit-wal --key audit.pub --json | jq .problem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needLog(cmd, dir); err != nil {
+				return err
+			}
+			vkeys, err := readKeys(keys)
+			if err != nil {
+				return err
+			}
+			opts := []audit.VerifyOption{audit.WithTrustedKeys(vkeys...)}
+			if anchor != "" {
+				if len(vkeys) == 0 {
+					return usageErr("--anchor needs the public key that signed it: add --key")
+				}
+				data, err := os.ReadFile(anchor)
+				if err != nil {
+					return usageErr("read anchor: %w", err)
+				}
+				opts = append(opts, audit.WithAnchor(data))
+			}
+			bar := e.newProgress("verify", dir)
+			opts = append(opts, audit.WithProgress(func(p audit.Progress) { bar.at(p.Segment, p.Offset, p.Records) }))
+			rep, verr := audit.Verify(cmd.Context(), dir, opts...)
+			bar.finish()
+			if rep == nil || (verr != nil && rep.Problem == nil) {
+				return wrapLogErr(dir, verr)
+			}
+			if asJSON {
+				if err := writeJSON(e.stdout, verifyJSON(dir, rep, len(vkeys) > 0)); err != nil {
+					return err
+				}
+			} else {
+				printVerify(e, dir, rep, len(vkeys) > 0)
+			}
+			switch {
+			case rep.Problem != nil:
+				return &exitError{code: ExitFailed, err: errors.New("")}
+			case rep.UncoveredTail() > 0:
+				return &exitError{code: ExitUncovered, err: errors.New("")}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "wal", "", "the log's directory")
+	f.StringArrayVar(&keys, "key", nil, "a trusted public key: a .pub file or the key text (repeat for several; rotated keys)")
+	f.StringVar(&anchor, "anchor", "", "a signed checkpoint obtained earlier that the log must still contain")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON on stdout")
+	return cmd
+}
+
+// verifyReport is the JSON form of verify's report.
+type verifyReport struct {
+	Dir           string          `json:"dir"`
+	Status        string          `json:"status"` // verified, uncovered-tail, failed
+	OK            bool            `json:"ok"`
+	Segments      int             `json:"segments"`
+	Records       uint64          `json:"records"`
+	Events        uint64          `json:"events"`
+	FirstSeq      uint64          `json:"first_seq"`
+	LastSeq       uint64          `json:"last_seq"`
+	Bytes         int64           `json:"bytes"`
+	KeysGiven     bool            `json:"keys_given"`
+	Checkpoints   int             `json:"checkpoints_verified"`
+	Covered       uint64          `json:"covered"`
+	UncoveredTail uint64          `json:"uncovered_tail"`
+	Latest        *checkpointJSON `json:"latest_checkpoint,omitempty"`
+	Epoch         uint64          `json:"epoch,omitempty"`
+	NodesChecked  uint64          `json:"tree_nodes_checked"`
+	TornTail      *tornTailJSON   `json:"torn_tail,omitempty"`
+	Problem       *problemJSON    `json:"problem,omitempty"`
+}
+
+type checkpointJSON struct {
+	Origin string `json:"origin"`
+	Size   uint64 `json:"size"`
+	Root   string `json:"root"`
+	Time   string `json:"time,omitempty"`
+	Epoch  uint64 `json:"epoch,omitempty"`
+}
+
+type tornTailJSON struct {
+	Segment uint64 `json:"segment"`
+	Offset  int64  `json:"offset"`
+	Bytes   int64  `json:"bytes"`
+}
+
+type problemJSON struct {
+	Code     string `json:"code"`
+	Index    uint64 `json:"index"`
+	Seq      uint64 `json:"seq"`
+	Exact    bool   `json:"exact"`
+	RangeEnd uint64 `json:"range_end,omitempty"`
+	Segment  uint64 `json:"segment,omitempty"`
+	Offset   int64  `json:"offset,omitempty"`
+	Detail   string `json:"detail"`
+}
+
+func verifyStatus(rep *audit.IntegrityReport) string {
+	switch {
+	case rep.Problem != nil:
+		return "failed"
+	case rep.UncoveredTail() > 0:
+		return "uncovered-tail"
+	}
+	return "verified"
+}
+
+func verifyJSON(dir string, rep *audit.IntegrityReport, keys bool) verifyReport {
+	out := verifyReport{
+		Dir: dir, Status: verifyStatus(rep), OK: rep.OK, Segments: rep.Segments, Records: rep.Records,
+		Events: rep.Events, FirstSeq: rep.FirstSeq, LastSeq: rep.LastSeq, Bytes: rep.Bytes, KeysGiven: keys,
+		Checkpoints: rep.Checkpoints, Covered: rep.Covered, UncoveredTail: rep.UncoveredTail(),
+		Epoch: rep.Epoch, NodesChecked: rep.NodesChecked,
+	}
+	if c := rep.Latest; c != nil {
+		out.Latest = &checkpointJSON{Origin: c.Origin, Size: c.Size, Root: base64.StdEncoding.EncodeToString(c.Root[:]), Epoch: c.Epoch}
+		if !c.Time.IsZero() {
+			out.Latest.Time = c.Time.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	if t := rep.TornTail; t != nil {
+		out.TornTail = &tornTailJSON{Segment: t.Segment, Offset: t.Offset, Bytes: t.Bytes}
+	}
+	if p := rep.Problem; p != nil {
+		out.Problem = &problemJSON{Code: string(p.Code), Index: p.Index, Seq: p.Index + 1, Exact: p.Exact, RangeEnd: p.RangeEnd, Segment: p.Segment, Offset: p.Offset, Detail: p.Detail}
+	}
+	return out
+}
+
+func printVerify(e *env, dir string, rep *audit.IntegrityReport, keys bool) {
+	w := e.stdout
+	if p := rep.Problem; p != nil {
+		fmt.Fprintf(w, "FAILED: %s\n", dir)
+		fmt.Fprintf(w, "  reason:          %s\n", p.Code)
+		if p.Exact {
+			fmt.Fprintf(w, "  first bad index: %d (sequence number %d)\n", p.Index, p.Index+1)
+		} else {
+			fmt.Fprintf(w, "  first bad index: in [%d, %d) (sequence numbers %d to %d)\n", p.Index, p.RangeEnd, p.Index+1, p.RangeEnd)
+		}
+		if p.Segment != 0 || p.Offset != 0 {
+			fmt.Fprintf(w, "  location:        segment %d, offset %d\n", p.Segment, p.Offset)
+		}
+		fmt.Fprintf(w, "  detail:          %s\n", p.Detail)
+		fmt.Fprintf(w, "  records before the damage verified: %d\n", p.Index)
+		fmt.Fprintf(w, "Keep this directory unchanged as evidence; 'mtlog-audit recover' copies what is readable into a new log.\n")
+		return
+	}
+	status := "VERIFIED"
+	if rep.UncoveredTail() > 0 {
+		status = "VERIFIED (uncovered tail)"
+	}
+	fmt.Fprintf(w, "%s: %s\n", status, dir)
+	fmt.Fprintf(w, "  records:     %d (%d events) in %d segment(s), %s\n", rep.Records, rep.Events, rep.Segments, humanBytes(rep.Bytes))
+	if rep.Records > 0 {
+		fmt.Fprintf(w, "  sequence:    %d to %d\n", rep.FirstSeq, rep.LastSeq)
+	}
+	fmt.Fprintf(w, "  tree nodes:  %d checked\n", rep.NodesChecked)
+	if !keys {
+		fmt.Fprintf(w, "  checkpoints: not checked (no --key given)\n")
+	} else {
+		fmt.Fprintf(w, "  checkpoints: %d verified\n", rep.Checkpoints)
+		if c := rep.Latest; c != nil {
+			fmt.Fprintf(w, "  latest:      %s size %d root %s", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
+			if !c.Time.IsZero() {
+				fmt.Fprintf(w, " at %s", c.Time.UTC().Format(time.RFC3339))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if rep.Epoch > 0 {
+		fmt.Fprintf(w, "  key epoch:   %d\n", rep.Epoch)
+	}
+	if t := rep.TornTail; t != nil {
+		fmt.Fprintf(w, "  torn tail:   %d bytes at segment %d offset %d (never acknowledged; removed when the log is next opened)\n", t.Bytes, t.Segment, t.Offset)
+	}
+	if n := rep.UncoveredTail(); n > 0 {
+		fmt.Fprintf(w, "  uncovered:   the last %d record(s) are not yet covered by a verified signed checkpoint\n", n)
+	} else {
+		fmt.Fprintf(w, "  covered:     every record is covered by a verified signed checkpoint\n")
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// writeJSON writes v as indented JSON and a newline.
+func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
