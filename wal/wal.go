@@ -229,7 +229,13 @@ type batch struct {
 	pre      [][32]byte // from PreDigest, one per record
 	err      error
 	done     chan struct{}
+	// small holds the digests of a batch of few records, so that a lone
+	// writer's batch costs no allocation beyond the batch and its channel.
+	small [smallBatch][32]byte
 }
+
+// smallBatch is how many records' digests a batch holds without allocating.
+const smallBatch = 4
 
 // Open opens (creating if needed) the log in dir and recovers it. See the
 // package documentation for what recovery does.
@@ -616,7 +622,11 @@ func (w *WAL) commit(b *batch) error {
 		w.durableSeq.Store(w.nextSeq - 1)
 	}
 	if w.opts.OnCommit != nil {
-		b.digests = make([][32]byte, b.count)
+		if b.count <= smallBatch {
+			b.digests = b.small[:b.count]
+		} else {
+			b.digests = make([][32]byte, b.count)
+		}
 		if err := w.runHook(b.buf, b.pre, b.count, b.firstSeq, b.digests); err != nil {
 			return err
 		}

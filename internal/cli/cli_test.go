@@ -641,3 +641,22 @@ func TestRecover(t *testing.T) {
 		t.Fatalf("clean recover: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestBench(t *testing.T) {
+	r := run(t, t.TempDir(), "bench", "--duration", "300ms", "--concurrency", "4", "--json")
+	var res map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &res) != nil {
+		t.Fatalf("bench: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, k := range []string{"events_per_second", "p50_ms", "p99_ms", "p999_ms", "fdatasync_p99_ms"} {
+		if v, ok := res[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v", k, res[k])
+		}
+	}
+	if res["dir_removed"] != true {
+		t.Errorf("temporary directory not removed: %v", res["dir"])
+	}
+	if r := run(t, "", "bench", "--concurrency", "0"); r.code != 2 {
+		t.Fatalf("bad concurrency: %d", r.code)
+	}
+}
