@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/willibrandon/mtlog-audit/integrity"
@@ -117,7 +118,7 @@ func pickCheckpoint(fsys vfs.FS, dir string, given []byte) ([]byte, integrity.Ch
 	raw := given
 	if raw == nil {
 		cps, err := integrity.ReadCheckpointLog(fsys, filepath.Join(dir, checkpointsFile))
-		if err != nil {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, integrity.Checkpoint{}, fmt.Errorf("audit: read checkpoints: %w", err)
 		}
 		if len(cps) == 0 {

@@ -24,6 +24,8 @@ func proveCmd(e *env) *cobra.Command {
 		Long: `prove writes a proof file that anyone can check offline with
 'mtlog-audit verify-proof FILE --key PUBKEY': it embeds the signed
 checkpoint(s), the record's leaf (for inclusion) and the Merkle path.`,
+		Example: `  mtlog-audit prove inclusion --wal ./audit-wal --seq 42 --output record-42.proof.json
+  mtlog-audit prove consistency --wal ./audit-wal --from 1000 --to 5000 --output 1000-5000.proof.json`,
 		Args: cobra.NoArgs,
 	}
 	var dir, cpFile, output string
@@ -180,7 +182,9 @@ func keysCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Generate and show signing keys (Ed25519, signed-note format)",
-		Args:  cobra.NoArgs,
+		Example: `  mtlog-audit keys generate --name billing.example.com/audit
+  mtlog-audit keys show --key billing.example.com_audit.key`,
+		Args: cobra.NoArgs,
 	}
 	var name, dir, keyFile string
 	var force bool
@@ -360,9 +364,10 @@ func parseAny(raw []byte) (integrity.Checkpoint, error) {
 
 func versionCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the module version and VCS revision",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the module version and VCS revision",
+		Example: `  mtlog-audit version`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bi, ok := debug.ReadBuildInfo()
 			if !ok {
