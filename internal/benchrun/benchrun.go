@@ -24,6 +24,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	audit "github.com/willibrandon/mtlog-audit"
+	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
 // Sync modes accepted in Config.Sync.
@@ -117,6 +118,13 @@ type Result struct {
 	FdatasyncP50Ms, FdatasyncP99Ms float64
 	// FdatasyncSamples is how many write + fdatasync pairs were timed.
 	FdatasyncSamples int
+	// RunSyncP50Ms and RunSyncP99Ms are percentiles of the log's own
+	// fdatasync (and fsync) calls during the timed run: the disk's sync
+	// latency under this load, which bounds the acknowledgement latency
+	// (a write waits for at most the sync in progress and its own).
+	RunSyncP50Ms, RunSyncP99Ms float64
+	// RunSyncs is how many syncs the log made during the timed run.
+	RunSyncs int64
 	// AllocsPerEvent is the number of heap allocations (runtime.MemStats
 	// Mallocs, whole process) during the timed run ÷ Events.
 	AllocsPerEvent float64
@@ -257,7 +265,8 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 
-	opts := []audit.Option{audit.WithWAL(dir)}
+	timer := newSyncTimer(vfs.OS())
+	opts := []audit.Option{audit.WithWAL(dir), audit.WithFileSystem(timer)}
 	if cfg.Sync == SyncInterval {
 		opts = append(opts, audit.WithSyncMode(audit.SyncInterval, IntervalSyncPeriod))
 	}
@@ -271,7 +280,8 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 	}()
 
-	events, hist, elapsed, allocs, runErr := drive(ctx, cfg, sink, ev)
+	events, hist, elapsed, allocs, runErr := drive(ctx, cfg, sink, ev, timer.reset)
+	sp50, sp99, syncs := timer.quantiles()
 	if runErr != nil && events == 0 {
 		return nil, runErr
 	}
@@ -280,6 +290,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		FdatasyncP50Ms:   ms(fp50),
 		FdatasyncP99Ms:   ms(fp99),
 		FdatasyncSamples: cfg.FdatasyncSamples,
+		RunSyncP50Ms:     ms(sp50),
+		RunSyncP99Ms:     ms(sp99),
+		RunSyncs:         syncs,
 		Events:           events,
 		EventBytes:       evBytes,
 		Duration:         elapsed,
@@ -332,7 +345,7 @@ func prepareDir(dir string) (string, bool, error) {
 // drive runs the warm-up and the timed writers. It returns the number of
 // acknowledged events, their merged latency histogram, the elapsed time,
 // the heap allocations made meanwhile, and the first error.
-func drive(ctx context.Context, cfg Config, sink *audit.Sink, ev *audit.Event) (uint64, *hdrhistogram.Histogram, time.Duration, uint64, error) {
+func drive(ctx context.Context, cfg Config, sink *audit.Sink, ev *audit.Event, warmedUp func()) (uint64, *hdrhistogram.Histogram, time.Duration, uint64, error) {
 	n := cfg.Concurrency
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -374,6 +387,7 @@ func drive(ctx context.Context, cfg Config, sink *audit.Sink, ev *audit.Event) (
 		}
 	}
 
+	warmedUp()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)

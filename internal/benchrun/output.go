@@ -21,6 +21,9 @@ type jsonResult struct {
 	FdatasyncP50Ms   float64 `json:"fdatasync_p50_ms"`
 	FdatasyncP99Ms   float64 `json:"fdatasync_p99_ms"`
 	FdatasyncSamples int     `json:"fdatasync_samples"`
+	RunSyncP50Ms     float64 `json:"run_fdatasync_p50_ms"`
+	RunSyncP99Ms     float64 `json:"run_fdatasync_p99_ms"`
+	RunSyncs         int64   `json:"run_fdatasyncs"`
 	AllocsPerEvent   float64 `json:"allocs_per_event"`
 	Events           uint64  `json:"events"`
 	EventBytes       int     `json:"event_bytes"`
@@ -43,7 +46,9 @@ type jsonResult struct {
 
 // JSON returns r as one JSON object with snake_case fields:
 // events_per_second, mb_per_second, p50_ms, p99_ms, p999_ms, max_ms,
-// fdatasync_p50_ms, fdatasync_p99_ms, fdatasync_samples, allocs_per_event,
+// fdatasync_p50_ms, fdatasync_p99_ms, fdatasync_samples (the idle disk
+// probe), run_fdatasync_p50_ms, run_fdatasync_p99_ms, run_fdatasyncs (the
+// log's own syncs during the run), allocs_per_event,
 // events, event_bytes, duration_seconds, config {dir, duration_seconds,
 // concurrency, event_size, sync, rate}, dir, dir_removed, go_version, goos,
 // goarch and cpus.
@@ -58,6 +63,9 @@ func (r *Result) JSON() ([]byte, error) {
 		FdatasyncP50Ms:   r.FdatasyncP50Ms,
 		FdatasyncP99Ms:   r.FdatasyncP99Ms,
 		FdatasyncSamples: r.FdatasyncSamples,
+		RunSyncP50Ms:     r.RunSyncP50Ms,
+		RunSyncP99Ms:     r.RunSyncP99Ms,
+		RunSyncs:         r.RunSyncs,
 		AllocsPerEvent:   r.AllocsPerEvent,
 		Events:           r.Events,
 		EventBytes:       r.EventBytes,
@@ -102,6 +110,8 @@ func (r *Result) WriteText(w io.Writer) error {
 			num(r.P50Ms), num(r.P99Ms), num(r.P999Ms), num(r.MaxMs))},
 		{"disk fdatasync", fmt.Sprintf("p50 %s ms, p99 %s ms (%d × 4 KiB write + fdatasync, same directory)",
 			num(r.FdatasyncP50Ms), num(r.FdatasyncP99Ms), r.FdatasyncSamples)},
+		{"fdatasync in run", fmt.Sprintf("p50 %s ms, p99 %s ms (the log's own %d syncs under this load)",
+			num(r.RunSyncP50Ms), num(r.RunSyncP99Ms), r.RunSyncs)},
 		{"allocs/event", fmt.Sprintf("%.2f", r.AllocsPerEvent)},
 		{"directory", dir},
 		{"platform", fmt.Sprintf("%s %s/%s, %d CPUs", r.GoVersion, r.GOOS, r.GOARCH, r.CPUs)},

@@ -708,7 +708,7 @@ func TestBench(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &res) != nil {
 		t.Fatalf("bench: %d %s %s", r.code, r.stdout, r.stderr)
 	}
-	for _, k := range []string{"events_per_second", "p50_ms", "p99_ms", "p999_ms", "fdatasync_p99_ms"} {
+	for _, k := range []string{"events_per_second", "p50_ms", "p99_ms", "p999_ms", "fdatasync_p99_ms", "run_fdatasync_p99_ms", "run_fdatasyncs"} {
 		if v, ok := res[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v", k, res[k])
 		}
