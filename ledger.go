@@ -31,7 +31,8 @@ type ledgerConfig struct {
 	every      uint64
 	interval   time.Duration
 	heartbeat  time.Duration
-	epochEvery time.Duration // > 0: forward security
+	epochEvery time.Duration    // > 0: forward security
+	now        func() time.Time // nil: time.Now (see WithClock)
 }
 
 func defaultLedgerConfig() ledgerConfig {
@@ -75,6 +76,9 @@ type ledger struct {
 // them up to date with the records, before any new record is appended.
 func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL) (*ledger, error) {
 	l := &ledger{cfg: cfg, fs: fsys, dir: dir, w: w, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), now: time.Now}
+	if cfg.now != nil {
+		l.now = cfg.now
+	}
 	ok := false
 	defer func() {
 		if !ok {

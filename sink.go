@@ -90,6 +90,7 @@ type Sink struct {
 	done   chan struct{} // closed by Close: wakes blocked fail-closed Emits
 	once   sync.Once
 	bufs   sync.Pool
+	repair *RepairReport // what New repaired (WithRedundancy), nil if nothing
 }
 
 // New opens (creating if needed) the audit log and returns a Sink writing to
@@ -106,6 +107,16 @@ func New(opts ...Option) (*Sink, error) {
 	}
 	if cfg.dir == "" {
 		return nil, errors.New("audit: no WAL directory: pass audit.WithWAL(\"/path/to/audit-wal\")")
+	}
+	var repaired *RepairReport
+	if len(cfg.mirrors) > 0 {
+		var err error
+		if repaired, err = openMirrors(&cfg); err != nil {
+			return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
+		}
+		if repaired != nil { // reported at once: even if opening fails below
+			cfg.onFailure(nil, &RepairError{Report: repaired})
+		}
 	}
 	var led *ledger
 	cfg.wal.PreDigest = func(p []byte) [32]byte { return integrity.PayloadHash(p) }
@@ -124,7 +135,7 @@ func New(opts ...Option) (*Sink, error) {
 		w.Release()
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
 	}
-	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{})}
+	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	return s, nil
 }

@@ -9,12 +9,15 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/internal/recovery"
+	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
 
 func recoverCmd(e *env) *cobra.Command {
-	var in, out, mode, signingKey string
+	var in, out, mode, signingKey, mirror string
+	var keys []string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "recover --input DIR --output DIR [--mode safe|aggressive] [--json]",
@@ -30,12 +33,22 @@ hash chain and tree (signed with --signing-key if given).
                      on; every gap is reported (segment, offset, length and
                      the sequence numbers missing)
 
+With --mirror DIR (a copy kept by audit.WithRedundancy, or any copy of the
+same log), recover instead copies the input to --output and repairs it from
+the mirror: damaged or missing files are taken from the mirror, a segment
+damaged in both copies at different places is pieced together, and the result
+is the same log with its original numbering, hash chain and checkpoints,
+verified (with --key, signed checkpoints too). Neither the input nor the
+mirror is modified. If no verified log can be made from the two, nothing is
+written and the damage is reported.
+
 Keep the damaged input as evidence. The report is printed as text, or JSON
 with --json.
 
 Exit status: 0 nothing was lost; 1 records were lost (gaps) or recovery
 failed; 2 usage or environment error.`,
 		Example: `  mtlog-audit recover --input /var/lib/app/audit --output /var/lib/app/audit-recovered
+  mtlog-audit recover --input /var/lib/app/audit --mirror /mnt/disk2/audit --output /var/lib/app/audit-repaired --key audit.pub
   mtlog-audit recover --input ./damaged --output ./salvaged --mode aggressive --json > report.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,6 +69,9 @@ failed; 2 usage or environment error.`,
 			}
 			if abs(in) == abs(out) {
 				return usageErr("--output must differ from --input: recover never writes into the damaged log")
+			}
+			if mirror != "" {
+				return repairFromMirror(cmd, e, in, mirror, out, keys, asJSON)
 			}
 			var skey string
 			if signingKey != "" {
@@ -108,7 +124,90 @@ failed; 2 usage or environment error.`,
 	f.StringVar(&mode, "mode", "safe", "safe or aggressive")
 	f.StringVar(&signingKey, "signing-key", "", "private key file to sign the new log's checkpoints")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON on stdout")
+	f.StringVar(&mirror, "mirror", "", "repair from this mirror copy of the log instead of salvaging")
+	f.StringArrayVar(&keys, "key", nil, "with --mirror: public key(s) to check signed checkpoints while repairing")
 	return cmd
+}
+
+// repairFromMirror copies the input log to out and repairs the copy from
+// mirror, leaving input and mirror untouched.
+func repairFromMirror(cmd *cobra.Command, e *env, in, mirror, out string, keys []string, asJSON bool) error {
+	if err := checkLogDir(mirror); err != nil {
+		return err
+	}
+	vkeys, err := readKeys(keys)
+	if err != nil {
+		return err
+	}
+	if ents, err := os.ReadDir(out); err == nil && len(ents) > 0 {
+		return usageErr("%s is not empty: give a new or empty --output directory", out)
+	}
+	stage := out + ".repairing"
+	os.RemoveAll(stage)
+	if err := copyLogFiles(in, stage); err != nil {
+		os.RemoveAll(stage)
+		return fmt.Errorf("copy %s: %w", in, err)
+	}
+	var opts []audit.VerifyOption
+	if len(vkeys) > 0 {
+		opts = append(opts, audit.WithTrustedKeys(vkeys...))
+	}
+	rep, rerr := audit.RepairFromMirror(cmd.Context(), vfs.OS(), stage, mirror, opts...)
+	if rerr != nil {
+		os.RemoveAll(stage)
+		if rep != nil && !asJSON {
+			fmt.Fprintln(e.stdout, rep.String())
+		}
+		return failErr(fmt.Errorf("repair from %s: %w", mirror, rerr))
+	}
+	os.Remove(filepath.Join(stage, "LOCK"))
+	os.Remove(out) // an empty directory
+	if err := os.Rename(stage, out); err != nil {
+		os.RemoveAll(stage)
+		return fmt.Errorf("move the repaired log into place: %w", err)
+	}
+	if asJSON {
+		return writeJSON(e.stdout, rep)
+	}
+	fmt.Fprintf(e.stdout, "Repaired copy of %s from mirror %s into %s\n%s\n", in, mirror, out, rep.String())
+	return nil
+}
+
+// copyLogFiles copies the regular files of src (not LOCK) into a new
+// directory dst, fsyncing each.
+func copyLogFiles(src, dst string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o750); err != nil {
+		return err
+	}
+	for _, ent := range ents {
+		if !ent.Type().IsRegular() || ent.Name() == "LOCK" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, ent.Name()))
+		if err != nil {
+			return err
+		}
+		f, err := os.OpenFile(filepath.Join(dst, ent.Name()), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func abs(p string) string {
