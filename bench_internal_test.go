@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,9 +32,10 @@ func BenchmarkIntegrityOverhead(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			dir := filepath.Join(b.TempDir(), "log")
 			var led *ledger
+			var published atomic.Pointer[ledger]
 			opts := wal.Options{}
 			if withLedger {
-				opts.OnCommit = func(recs []wal.Committed) error { return led.onCommit(recs) }
+				opts.OnCommit = func(recs []wal.Committed) error { return published.Load().onCommit(recs) }
 				opts.PreDigest = func(p []byte) [32]byte { return integrity.PayloadHash(p) }
 			}
 			w, err := wal.Open(vfs.OS(), dir, opts)
@@ -43,7 +45,7 @@ func BenchmarkIntegrityOverhead(b *testing.B) {
 			if withLedger {
 				cfg := defaultLedgerConfig()
 				cfg.signingKey = sk
-				if led, err = openLedger(cfg, vfs.OS(), dir, w); err != nil {
+				if led, err = openLedger(cfg, vfs.OS(), dir, w, published.Store); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -74,7 +74,11 @@ type ledger struct {
 
 // openLedger opens the tree and checkpoints of the log in dir and brings
 // them up to date with the records, before any new record is appended.
-func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL) (*ledger, error) {
+//
+// publish is called with the ledger once it is ready and before its
+// checkpointer goroutine starts, which may append key-rotation records:
+// from then on the WAL's commit hook must hand every record to it.
+func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL, publish func(*ledger)) (*ledger, error) {
 	l := &ledger{cfg: cfg, fs: fsys, dir: dir, w: w, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), now: time.Now}
 	if cfg.now != nil {
 		l.now = cfg.now
@@ -152,6 +156,7 @@ func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL) (*ledger,
 		}
 	}
 	ok = true
+	publish(l)
 	if l.signer != nil {
 		go l.run()
 	} else {

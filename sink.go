@@ -118,19 +118,22 @@ func New(opts ...Option) (*Sink, error) {
 			cfg.onFailure(nil, &RepairError{Report: repaired})
 		}
 	}
-	var led *ledger
+	// The commit hook runs on the WAL's goroutine; the ledger is published
+	// to it before the ledger's own goroutine can append (see openLedger).
+	var published atomic.Pointer[ledger]
 	cfg.wal.PreDigest = func(p []byte) [32]byte { return integrity.PayloadHash(p) }
 	cfg.wal.OnCommit = func(recs []wal.Committed) error {
-		if led == nil { // only while New fails
+		l := published.Load()
+		if l == nil { // nothing is appended before the ledger is published
 			return nil
 		}
-		return led.onCommit(recs)
+		return l.onCommit(recs)
 	}
 	w, err := wal.Open(cfg.fs, cfg.dir, cfg.wal)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
 	}
-	led, err = openLedger(cfg.ledger, cfg.fs, cfg.dir, w)
+	led, err := openLedger(cfg.ledger, cfg.fs, cfg.dir, w, published.Store)
 	if err != nil {
 		w.Release()
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
