@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/integrity"
@@ -230,9 +231,21 @@ func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 }
 
 func (l *ledger) storeNode(level uint, index uint64, h integrity.Hash) {
-	if l.nodeErr == nil {
-		l.nodeErr = l.nodes.Append(level, index, h)
+	if l.nodeErr != nil {
+		return
 	}
+	// A full disk only delays the tree: the store keeps the node buffered
+	// and a later flush writes it (the tree is derived from the records,
+	// which the WAL made durable). Anything else is kept and fails the log.
+	if err := l.nodes.Append(level, index, h); err != nil && !diskFull(err) {
+		l.nodeErr = err
+	}
+}
+
+// diskFull reports whether err is a write that failed for lack of space,
+// which freeing space cures: unlike a failed fsync, it may be retried.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // onCommit runs on the WAL's committing goroutine for every batch: it
@@ -282,9 +295,15 @@ func (l *ledger) run() {
 		case <-tick.C:
 		}
 		if err := l.checkpoint(false); err != nil {
-			// A checkpoint that cannot be written is a durability
-			// failure of the integrity layer: stop signing, keep the
-			// error for Close.
+			if diskFull(err) {
+				// Not signed this time: the next tick or kick tries
+				// again, once space was freed.
+				continue
+			}
+			// A checkpoint that cannot be written for any other reason
+			// (a failed fsync above all) is a durability failure of
+			// the integrity layer: stop signing, keep the error for
+			// Close.
 			l.mu.Lock()
 			if l.nodeErr == nil {
 				l.nodeErr = err

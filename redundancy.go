@@ -1093,7 +1093,7 @@ func (r *reconciler) install(i int, name string, ver *version) (err error) {
 	}()
 	src := r.open(name, ver)
 	defer src.Close()
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, min(1<<20, max(ver.size, 1)))
 	for off := int64(0); off < ver.size; {
 		n := int(min(int64(len(buf)), ver.size-off))
 		if _, err := src.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF) && off+int64(n) == ver.size) {
@@ -1129,9 +1129,10 @@ func (r *reconciler) sameBytes(name string, a, b *version) (bool, error) {
 	defer fa.Close()
 	defer fb.Close()
 	const chunk = 1 << 20
-	ba, bb := make([]byte, chunk), make([]byte, chunk)
-	for off := int64(0); off < a.size; off += chunk {
-		n := int(min(chunk, a.size-off))
+	bufLen := min(chunk, max(a.size, 1)) // small files need small buffers
+	ba, bb := make([]byte, bufLen), make([]byte, bufLen)
+	for off := int64(0); off < a.size; off += bufLen {
+		n := int(min(bufLen, a.size-off))
 		if _, err := fa.ReadAt(ba[:n], off); err != nil && !errors.Is(err, io.EOF) {
 			return false, fmt.Errorf("audit: compare %s: %w", name, err)
 		}

@@ -181,7 +181,7 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 		if f, err := fsys.Open(filepath.Join(dir, nodesFile)); err == nil {
 			defer f.Close()
 			if size, err := f.Size(); err == nil {
-				vo.NodeStream = bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<20)
+				vo.NodeStream = bufio.NewReaderSize(io.NewSectionReader(f, 0, size), int(min(max(size, 16), 1<<20)))
 			}
 		}
 	}

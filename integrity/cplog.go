@@ -201,8 +201,9 @@ func ReadCheckpointLog(fsys vfs.FS, path string) ([][]byte, error) {
 }
 
 // Append stores a signed checkpoint durably (written and fdatasynced)
-// before it returns. After a failed write or sync the log refuses further
-// appends: reopen it to learn what the file holds.
+// before it returns. A failed write is undone (the file is truncated back)
+// and may be retried; after a failed sync, or a write that cannot be undone,
+// the log refuses further appends: reopen it to learn what the file holds.
 func (l *CheckpointLog) Append(signed []byte) error {
 	if len(signed) == 0 || len(signed) > MaxCheckpointSize {
 		return fmt.Errorf("integrity: checkpoint log entry of %d bytes: it must be 1 to %d bytes", len(signed), MaxCheckpointSize)
@@ -217,7 +218,13 @@ func (l *CheckpointLog) Append(signed []byte) error {
 	}
 	frame := appendFrame(make([]byte, 0, cpFrameHeader+len(signed)), signed)
 	if _, err := l.f.WriteAt(frame, l.end); err != nil {
-		l.failed = err
+		// A failed write (a full disk, say) took nothing: cut off whatever
+		// part of the frame landed, so that the next Append writes at the
+		// same offset over a clean end. Only if that fails too is the file's
+		// state unknown and the log refuses further appends.
+		if terr := l.f.Truncate(l.end); terr != nil {
+			l.failed = err
+		}
 		return fmt.Errorf("integrity: append to checkpoint log %s: %w", l.path, err)
 	}
 	if err := l.f.Datasync(); err != nil {

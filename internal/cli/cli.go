@@ -154,7 +154,7 @@ verified, but the newest records are not yet covered by a signed checkpoint.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &flagError{err} })
 	root.AddCommand(
 		verifyCmd(e), replayCmd(e), exportCmd(e), recoverCmd(e),
-		proveCmd(e), verifyProofCmd(e), keysCmd(e), checkpointCmd(e), benchCmd(e), versionCmd(e),
+		proveCmd(e), verifyProofCmd(e), keysCmd(e), checkpointCmd(e), benchCmd(e), tortureCmd(e), versionCmd(e),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)

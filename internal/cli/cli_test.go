@@ -767,3 +767,36 @@ func TestRecoverFromMirror(t *testing.T) {
 		t.Fatalf("output written although repair failed: %v", err)
 	}
 }
+
+func TestTortureCommand(t *testing.T) {
+	dir := t.TempDir()
+	js := filepath.Join(dir, "t.json")
+	html := filepath.Join(dir, "t.html")
+	r := run(t, dir, "torture", "--scenarios", "PowerLoss,Kill9DuringWrite", "--iterations", "3", "--seed", "7", "--json", js, "--report", html)
+	if r.code != 0 || !strings.Contains(r.stdout, "PASSED") || !strings.Contains(r.stdout, "Kill9DuringWrite") {
+		t.Fatalf("torture: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var sum struct {
+		Seed      int64 `json:"seed"`
+		Scenarios []struct {
+			Name       string `json:"name"`
+			Iterations int    `json:"iterations"`
+			Passes     int    `json:"passes"`
+		} `json:"scenarios"`
+	}
+	data, _ := os.ReadFile(js)
+	if err := json.Unmarshal(data, &sum); err != nil || sum.Seed != 7 || len(sum.Scenarios) != 2 {
+		t.Fatalf("JSON summary: %v %s", err, data)
+	}
+	for _, s := range sum.Scenarios {
+		if s.Iterations != 3 || s.Passes != 3 {
+			t.Fatalf("scenario %+v", s)
+		}
+	}
+	if h, _ := os.ReadFile(html); !bytes.Contains(h, []byte("<svg")) {
+		t.Fatal("HTML report has no chart")
+	}
+	if r := run(t, dir, "torture", "--scenarios", "Nope"); r.code != 2 || !strings.Contains(r.stderr, "PowerLoss") {
+		t.Fatalf("unknown scenario: %d %s", r.code, r.stderr)
+	}
+}
