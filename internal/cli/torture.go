@@ -105,6 +105,9 @@ Exit status: 0 every iteration passed; 1 an iteration failed; 2 usage error.`,
 			if runErr != nil {
 				return failErr(runErr)
 			}
+			if sum.Interrupted && !sum.Failed() {
+				return &exitError{code: ExitFailed, err: fmt.Errorf("interrupted before every iteration ran (the counts above are what ran)")}
+			}
 			if sum.Failed() {
 				return &exitError{code: ExitFailed, err: fmt.Errorf("%d iteration(s) failed; replay each with the command printed above", sum.Totals().Failures)}
 			}
