@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -176,13 +177,16 @@ func MeasureFdatasync(ctx context.Context, dir string, n int) (p50, p99 time.Dur
 	if n < 1 {
 		return 0, 0, fmt.Errorf("benchrun: fdatasync samples must be at least 1, got %d", n)
 	}
-	f, err := os.CreateTemp(dir, ".fdatasync-probe-*")
+	// The probe syncs through vfs, exactly as the log does.
+	fsys := vfs.OS()
+	name := filepath.Join(dir, fmt.Sprintf(".fdatasync-probe-%d", time.Now().UnixNano()))
+	f, err := fsys.Create(name)
 	if err != nil {
 		return 0, 0, fmt.Errorf("benchrun: fdatasync probe: %w", err)
 	}
 	defer func() {
 		cerr := f.Close()
-		rerr := os.Remove(f.Name())
+		rerr := fsys.Remove(name)
 		if err == nil {
 			err = errors.Join(cerr, rerr)
 			if err != nil {
@@ -203,7 +207,7 @@ func MeasureFdatasync(ctx context.Context, dir string, n int) (p50, p99 time.Dur
 		if _, err := f.WriteAt(block, int64(i)*int64(len(block))); err != nil {
 			return 0, 0, fmt.Errorf("benchrun: fdatasync probe: write: %w", err)
 		}
-		if err := fdatasync(f); err != nil {
+		if err := f.Datasync(); err != nil {
 			return 0, 0, fmt.Errorf("benchrun: fdatasync probe: fdatasync: %w", err)
 		}
 		samples = append(samples, time.Since(start))
