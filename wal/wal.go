@@ -581,8 +581,20 @@ func (w *WAL) commitLoop() {
 		if b.err == nil {
 			w.pos = position{w.seg.num, w.seg.off}
 		}
+		reqs := w.syncReqs
+		w.syncReqs = nil
 		w.mu.Unlock()
 		close(b.done)
+		// Sync calls made while the batch was committed are answered now,
+		// not when the log next falls idle (which, under steady load,
+		// could be never).
+		if len(reqs) > 0 {
+			w.syncIfDue(true)
+			err := w.Err()
+			for _, r := range reqs {
+				r <- err
+			}
+		}
 		w.mu.Lock()
 		w.spare, w.sparePre = b.buf, b.pre
 		w.mu.Unlock()
@@ -708,6 +720,12 @@ func (w *WAL) syncIfDue(force bool) {
 	if s == nil || s.f == nil || s.synced == s.off {
 		return
 	}
+	if w.Err() != nil {
+		// After a failed fdatasync nothing unsynced may be declared
+		// durable, even if a later one succeeds: the kernel may have
+		// dropped the pages that failed.
+		return
+	}
 	if force || w.opts.Now().Sub(w.lastSync) >= w.opts.SyncInterval {
 		if err := s.f.Datasync(); err != nil {
 			w.fail(fmt.Errorf("fdatasync segment %d: %w", s.num, err))
@@ -786,11 +804,13 @@ func (w *WAL) DurableSeq() uint64 { return w.durableSeq.Load() }
 // mode (in SyncDurable mode they already are). It returns the log's failure,
 // if any.
 func (w *WAL) Sync(ctx context.Context) error {
-	if w.opts.Sync == SyncDurable {
-		return w.Err()
+	w.mu.Lock()
+	if w.failed != nil || w.opts.Sync == SyncDurable {
+		err := w.failed
+		w.mu.Unlock()
+		return err
 	}
 	ch := make(chan error, 1)
-	w.mu.Lock()
 	if w.closing {
 		w.mu.Unlock()
 		return ErrClosed
