@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -61,15 +63,14 @@ func runUntilCrash(t *testing.T, seed uint64, opts Options) crashRun {
 	acked := map[uint64][]byte{}
 	var run crashRun
 	var ops int64
+	// The hook runs on the committer and on the goroutine that fills
+	// segments ahead with zeros.
 	fsys.SetHook(func(op vfs.Op) {
+		mu.Lock()
+		defer mu.Unlock()
 		ops++
 		if ops == crashAt && run.clone == nil {
-			mu.Lock()
-			run.acked = make(map[uint64][]byte, len(acked))
-			for k, v := range acked {
-				run.acked[k] = v
-			}
-			mu.Unlock()
+			run.acked = maps.Clone(acked)
 			run.clone = fsys.CrashClone(co)
 		}
 	})
@@ -183,20 +184,19 @@ func TestPowerLoss(t *testing.T) {
 func crashDuringRecovery(seed uint64, fsys *vfs.CrashFS, opts Options) *vfs.CrashFS {
 	rng := rand.New(rand.NewPCG(seed, 0xdead))
 	probe := fsys.CrashClone(vfs.CrashOptions{KeepSectorProb: 1, KeepDirOpProb: 1})
-	var ops int64
-	probe.SetHook(func(vfs.Op) { ops++ })
+	var ops atomic.Int64 // the hook runs on the committer and the zero filler
+	probe.SetHook(func(vfs.Op) { ops.Add(1) })
 	if w, err := Open(probe, testDir, opts); err == nil {
 		w.Close()
 	}
-	if ops == 0 {
+	if ops.Load() == 0 {
 		return fsys
 	}
-	at := 1 + rng.Int64N(ops)
+	at := 1 + rng.Int64N(ops.Load())
 	var crashed *vfs.CrashFS
-	var n int64
+	var n atomic.Int64
 	fsys.SetHook(func(vfs.Op) {
-		n++
-		if n == at {
+		if n.Add(1) == at {
 			crashed = fsys.CrashClone(vfs.CrashOptions{Seed: int64(seed), KeepSectorProb: rng.Float64(), KeepDirOpProb: rng.Float64()})
 		}
 	})

@@ -40,6 +40,8 @@ type Report struct {
 	Bytes    int64 // bytes of intact batches, segment headers included
 	// TornTail is set when the last segment ends in bytes that a crash
 	// left behind and that were never acknowledged; Open truncates them.
+	// (Zeros at the very end are space filled ahead of the records, not a
+	// torn tail; Open truncates them too.)
 	TornTail *TailInfo
 	// Sealed reports whether the last segment is sealed (a clean Close).
 	Sealed bool
@@ -170,7 +172,16 @@ func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) b
 				return rep, &CorruptError{Segment: seg.num, Path: seg.path, Offset: seg.bad.off, Reason: reason}
 			}
 			if last {
-				rep.TornTail = &TailInfo{Segment: seg.num, Offset: seg.end, Bytes: seg.size - seg.end}
+				// Zeros after the last non-zero byte were filled ahead of
+				// the records (Options.Prealloc), not left by a crash.
+				nz, err := nonZeroEnd(f, seg.end, seg.size)
+				if err != nil {
+					f.Close()
+					return rep, err
+				}
+				if nz > seg.end {
+					rep.TornTail = &TailInfo{Segment: seg.num, Offset: seg.end, Bytes: nz - seg.end}
+				}
 			}
 		}
 		f.Close()

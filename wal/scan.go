@@ -305,6 +305,26 @@ func classifyTail(f vfs.File, seg *segment) (string, error) {
 	return seg.bad.reason + "; every sector of the batch was written, so this is damage, not a torn write", nil
 }
 
+// nonZeroEnd returns the offset just after the last non-zero byte of f in
+// [from, size), or from when they are all zero.
+func nonZeroEnd(f vfs.File, from, size int64) (int64, error) {
+	buf := make([]byte, min(64<<10, max(size-from, 0)))
+	for end := size; end > from; {
+		start := max(from, end-int64(len(buf)))
+		b := buf[:end-start]
+		if n, err := f.ReadAt(b, start); err != nil && !(errors.Is(err, io.EOF) && n == len(b)) {
+			return 0, fmt.Errorf("wal: read the tail of %s: %w", f.Name(), err)
+		}
+		for i := len(b) - 1; i >= 0; i-- {
+			if b[i] != 0 {
+				return start + int64(i) + 1, nil
+			}
+		}
+		end = start
+	}
+	return from, nil
+}
+
 // dirState is the result of inspecting a WAL directory.
 type dirState struct {
 	segs []*segment

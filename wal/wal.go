@@ -103,6 +103,13 @@ type Options struct {
 	// during the call. An error puts the log into its failed state (the
 	// records stay in the log; their appenders get the error).
 	OnCommit func(recs []Committed) error
+	// Prealloc is how far ahead of the write offset the active segment is
+	// filled with zeros, by a background goroutine, so that most batches
+	// overwrite blocks the filesystem already allocated and their
+	// fdatasync need not also commit a new file size (on ext4 here that
+	// makes an fdatasync about a third faster; see docs/performance.md).
+	// Default 0: 1 MiB. Negative: off (every batch appends).
+	Prealloc int64
 	// PreDigest, if set, is called by each appender on its own goroutine
 	// (so in parallel) with the payload; the result reaches OnCommit as
 	// Committed.Pre. Use it for per-record work that needs no ordering,
@@ -145,6 +152,9 @@ func (o *Options) fill() error {
 	}
 	if o.MaxRecordSize <= 0 {
 		o.MaxRecordSize = 16 << 20
+	}
+	if o.Prealloc == 0 {
+		o.Prealloc = 1 << 20
 	}
 	if o.MaxRecordSize > maxBatchBody/2 {
 		return fmt.Errorf("wal: MaxRecordSize %d is above the limit of %d bytes", o.MaxRecordSize, maxBatchBody/2)
@@ -189,6 +199,8 @@ type WAL struct {
 	syncTimer  *time.Timer
 	syncDue    bool
 	done       chan struct{}
+	extReq     chan *extension // to extendLoop; nil when Prealloc is off
+	extDone    chan struct{}
 
 	// Owned by the committer goroutine (and by Open before it starts).
 	seg       *active
@@ -218,6 +230,18 @@ type active struct {
 	maxTime  int64
 	last     [32]byte
 	sealed   bool
+	alloc    int64      // [0, alloc) was written: records, or zeros ahead of them
+	ext      *extension // zero fill in flight, if any
+}
+
+// extension is one background zero fill of [from, to) of a segment, ahead
+// of the records. The committer never writes into [from, to) before
+// written is closed, and extendLoop writes nothing after closing it.
+type extension struct {
+	path     string
+	from, to int64
+	ok       bool          // the zeros were written; set before written is closed
+	written  chan struct{} // closed when extendLoop is done writing
 }
 
 // batch collects records for one group commit.
@@ -271,6 +295,10 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 	w.durableSeq.Store(w.nextSeq - 1)
 	w.pos = position{w.seg.num, w.seg.off}
 	w.lastSync = opts.Now()
+	if opts.Prealloc > 0 {
+		w.extReq, w.extDone = make(chan *extension, 1), make(chan struct{})
+		go w.extendLoop(w.extReq)
+	}
 	go w.commitLoop()
 	return w, nil
 }
@@ -361,7 +389,7 @@ func (w *WAL) recover() error {
 	}
 	last := prev
 	w.nextSeq = last.nextSeq
-	if last.sealed {
+	if last.sealed && last.end == last.size {
 		// The next append starts a new segment.
 		w.seg = &active{num: last.num, sealed: true, last: last.last, off: last.end}
 		return nil
@@ -371,8 +399,10 @@ func (w *WAL) recover() error {
 		return fmt.Errorf("wal: open %s for appending: %w", last.path, err)
 	}
 	if last.end < last.size {
-		// A torn, never-acknowledged tail: cut it off durably, so that a
-		// later batch can never be read after stale bytes.
+		// A torn, never-acknowledged tail, or zeros filled ahead of the
+		// records (also after a seal whose cut was not yet durable): cut
+		// it off durably, so that a later batch can never be read after
+		// stale bytes and a sealed segment ends with its seal.
 		if err := f.Truncate(last.end); err != nil {
 			f.Close()
 			return fmt.Errorf("wal: truncate torn tail of %s at %d: %w", last.path, last.end, err)
@@ -382,9 +412,14 @@ func (w *WAL) recover() error {
 			return fmt.Errorf("wal: sync %s after truncating its torn tail: %w", last.path, err)
 		}
 	}
+	if last.sealed {
+		f.Close()
+		w.seg = &active{num: last.num, sealed: true, last: last.last, off: last.end}
+		return nil
+	}
 	w.seg = &active{
 		num: last.num, path: last.path, f: f, salt: last.hdr.Salt, firstSeq: last.hdr.FirstSeq,
-		off: last.end, synced: last.end, count: last.count,
+		off: last.end, synced: last.end, alloc: last.end, count: last.count,
 		minTime: last.minTime, maxTime: last.maxTime, last: last.last,
 	}
 	if !last.hasLast {
@@ -435,7 +470,8 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 		w.seg.f.Close()
 	}
 	w.seg = &active{num: num, path: final, f: f, salt: salt, firstSeq: firstSeq, off: segHeaderSize, synced: segHeaderSize,
-		last: prevHash, minTime: math.MaxInt64, maxTime: math.MinInt64}
+		alloc: segHeaderSize, last: prevHash, minTime: math.MaxInt64, maxTime: math.MinInt64}
+	w.extendIfLow()
 	return nil
 }
 
@@ -536,6 +572,92 @@ func (w *WAL) AppendAck(ctx context.Context, typ RecordType, ts int64, payload [
 	return a, nil
 }
 
+// extendLoop writes the zeros the committer asks for. It uses a file
+// descriptor of its own, so that a failed writeback is still reported to
+// the committer's fdatasync (Linux reports it once per open file); its own
+// fdatasync only gets the allocation durable early, and its errors are
+// left to the committer's.
+func (w *WAL) extendLoop(req <-chan *extension) {
+	defer close(w.extDone)
+	var zeros []byte
+	for e := range req {
+		f, err := w.fs.OpenReadWrite(e.path)
+		if err != nil {
+			close(e.written)
+			continue
+		}
+		n := int(e.to - e.from)
+		if len(zeros) < n {
+			zeros = make([]byte, n)
+		}
+		_, err = f.WriteAt(zeros[:n], e.from)
+		e.ok = err == nil
+		close(e.written)
+		if e.ok {
+			_ = f.Datasync()
+		}
+		_ = f.Close()
+	}
+}
+
+// settleExt folds a finished zero fill into the active segment's alloc.
+// If the next write, ending at need, reaches into a fill still in flight,
+// it waits for the fill first.
+func (w *WAL) settleExt(need int64) {
+	s := w.seg
+	e := s.ext
+	if e == nil {
+		return
+	}
+	if need > e.from {
+		<-e.written
+	} else {
+		select {
+		case <-e.written:
+		default:
+			return
+		}
+	}
+	if e.ok {
+		s.alloc = max(s.alloc, e.to)
+	}
+	s.ext = nil
+}
+
+// extendIfLow asks extendLoop for the next stretch of zeros when less than
+// half of Prealloc is left ahead of the active segment's end.
+func (w *WAL) extendIfLow() {
+	s := w.seg
+	if w.extReq == nil || s == nil || s.f == nil || s.sealed || s.ext != nil {
+		return
+	}
+	limit := w.opts.SegmentSize
+	if s.alloc >= limit || s.alloc-s.off >= w.opts.Prealloc/2 {
+		return
+	}
+	e := &extension{path: s.path, from: s.alloc, to: min(s.alloc+w.opts.Prealloc, limit), written: make(chan struct{})}
+	select {
+	case w.extReq <- e:
+		s.ext = e
+	default:
+	}
+}
+
+// stopExtending waits for the zero fill in flight, if any, and stops
+// extendLoop. The committer must have exited.
+func (w *WAL) stopExtending() {
+	if w.extReq == nil {
+		return
+	}
+	if w.seg != nil && w.seg.ext != nil {
+		<-w.seg.ext.written
+		w.seg.ext = nil
+	}
+	close(w.extReq)
+	<-w.extDone
+	w.extReq = nil
+}
+
 // commitLoop is the single goroutine that writes and syncs batches.
 func (w *WAL) commitLoop() {
 	defer close(w.done)
@@ -625,6 +747,7 @@ func (w *WAL) commit(b *batch) error {
 	if err := w.writeBatch(b.buf, b.count, b.firstSeq, w.opts.Sync == SyncDurable); err != nil {
 		return err
 	}
+	w.extendIfLow()
 	w.seg.minTime, w.seg.maxTime = minT, maxT
 	w.seg.last = sha256.Sum256(b.buf[lastStart:])
 	w.seg.count += uint64(b.count)
@@ -694,14 +817,18 @@ func (w *WAL) writeBatch(body []byte, count int, firstSeq uint64, sync bool) err
 	copy(out[batchHeaderSize:], body)
 	clear(out[batchHeaderSize+len(body):])
 	whiten(out[batchHeaderSize:], s.salt, s.off+batchHeaderSize)
+	w.settleExt(s.off + span)
 	if _, err := s.f.WriteAt(out, s.off); err != nil {
 		werr := fmt.Errorf("wal: write %d bytes to segment %d at offset %d: %w", span, s.num, s.off, err)
+		w.settleExt(math.MaxInt64)
 		if terr := s.f.Truncate(s.off); terr != nil {
 			return w.fail(errors.Join(werr, fmt.Errorf("undo the failed write: %w", terr)))
 		}
+		s.alloc = s.off
 		return werr
 	}
 	s.off += span
+	s.alloc = max(s.alloc, s.off)
 	if sync {
 		if err := s.f.Datasync(); err != nil {
 			return w.fail(fmt.Errorf("fdatasync segment %d: %w", s.num, err))
@@ -769,9 +896,24 @@ func (w *WAL) seal() error {
 	putRecHeader(rec, RecordSeal, sealTime, len(payload))
 	copy(rec[recHeaderSize:], payload)
 	sealRecord(rec, w.nextSeq, crc32.Checksum(payload, castagnoli))
-	if err := w.writeBatch(rec, 1, w.nextSeq, true); err != nil {
+	if err := w.writeBatch(rec, 1, w.nextSeq, false); err != nil {
 		return err
 	}
+	// A sealed segment ends with its seal: cut the zeros filled ahead, in
+	// the same fdatasync that makes the seal durable (the next segment is
+	// created only after it).
+	w.settleExt(math.MaxInt64)
+	if s.alloc > s.off {
+		if err := s.f.Truncate(s.off); err != nil {
+			return w.fail(fmt.Errorf("cut the preallocated tail of sealed segment %d: %w", s.num, err))
+		}
+		s.alloc = s.off
+	}
+	if err := s.f.Datasync(); err != nil {
+		return w.fail(fmt.Errorf("fdatasync segment %d: %w", s.num, err))
+	}
+	s.synced = s.off
+	w.lastSync = w.opts.Now()
 	s.last = sha256.Sum256(rec)
 	s.count++
 	w.nextSeq++
@@ -851,6 +993,7 @@ func (w *WAL) Release() error {
 	w.space.Broadcast()
 	w.mu.Unlock()
 	<-w.done
+	w.stopExtending()
 	var errs []error
 	if w.seg.f != nil {
 		errs = append(errs, w.seg.f.Close())
@@ -879,14 +1022,22 @@ func (w *WAL) Close() error {
 	w.space.Broadcast()
 	w.mu.Unlock()
 	<-w.done
+	w.stopExtending()
 
 	var errs []error
-	if w.Err() == nil && w.seg.f != nil && !w.seg.sealed && w.seg.count > 0 {
+	s := w.seg
+	if w.Err() == nil && s.f != nil && !s.sealed && s.count > 0 {
 		if err := w.seal(); err != nil {
 			errs = append(errs, err)
 		}
-	} else if w.Err() == nil && w.seg.f != nil && w.seg.synced < w.seg.off {
-		if err := w.seg.f.Datasync(); err != nil {
+	} else if w.Err() == nil && s.f != nil && (s.synced < s.off || s.alloc > s.off) {
+		if s.alloc > s.off {
+			// An empty segment: leave it without the zeros filled ahead.
+			if err := s.f.Truncate(s.off); err != nil {
+				errs = append(errs, fmt.Errorf("wal: cut the preallocated tail on close: %w", err))
+			}
+		}
+		if err := s.f.Datasync(); err != nil {
 			errs = append(errs, fmt.Errorf("wal: fdatasync on close: %w", err))
 		}
 	}
