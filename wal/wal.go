@@ -183,15 +183,14 @@ type WAL struct {
 	opts Options
 	lock io.Closer
 
-	mu       sync.Mutex
-	work     *sync.Cond // the committer waits here for records
-	space    *sync.Cond // appenders wait here when the open batch is full
-	cur      *batch
-	failed   error
-	closing  bool
-	pos      position // durable end, for live readers
-	spare    []byte
-	sparePre [][32]byte
+	mu      sync.Mutex
+	work    *sync.Cond // the committer waits here for records
+	space   *sync.Cond // appenders wait here when the open batch is full
+	cur     *batch
+	failed  error
+	closing bool
+	pos     position  // durable end, for live readers
+	batches sync.Pool // of *batch, recycled once the committer and every waiter are done with one
 
 	lastSeq    atomic.Uint64 // last sequence number written
 	durableSeq atomic.Uint64 // last sequence number known durable
@@ -249,13 +248,17 @@ type batch struct {
 	buf      []byte
 	count    int
 	firstSeq uint64
-	digests  [][32]byte // set by OnCommit; never reused, waiters read it
+	digests  [][32]byte // set by OnCommit; waiters read it before releasing the batch
 	pre      [][32]byte // from PreDigest, one per record
 	err      error
 	done     chan struct{}
 	// small holds the digests of a batch of few records, so that a lone
 	// writer's batch costs no allocation beyond the batch and its channel.
 	small [smallBatch][32]byte
+	large [][32]byte // the digests of a larger batch, kept when the batch is recycled
+	// refs counts the committer and the appenders still to read the
+	// result; the last one out recycles the batch (see releaseBatch).
+	refs atomic.Int32
 }
 
 // smallBatch is how many records' digests a batch holds without allocating.
@@ -290,7 +293,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 	}
 	w.work = sync.NewCond(&w.mu)
 	w.space = sync.NewCond(&w.mu)
-	w.cur = &batch{done: make(chan struct{})}
+	w.cur = w.newBatch()
 	w.lastSeq.Store(w.nextSeq - 1)
 	w.durableSeq.Store(w.nextSeq - 1)
 	w.pos = position{w.seg.num, w.seg.off}
@@ -556,19 +559,22 @@ func (w *WAL) AppendAck(ctx context.Context, typ RecordType, ts int64, payload [
 			select {
 			case <-b.done:
 			default:
+				w.releaseBatch(b)
 				return Ack{}, ctx.Err()
 			}
 		}
 	} else {
 		<-b.done
 	}
-	if b.err != nil {
-		return Ack{}, b.err
+	if err := b.err; err != nil {
+		w.releaseBatch(b)
+		return Ack{}, err
 	}
 	a := Ack{Seq: b.firstSeq + uint64(idx)}
 	if b.digests != nil {
 		a.Digest = b.digests[idx]
 	}
+	w.releaseBatch(b)
 	return a, nil
 }
 
@@ -687,7 +693,10 @@ func (w *WAL) commitLoop() {
 			w.mu.Lock()
 		}
 		b := w.cur
-		w.cur = &batch{buf: w.spare[:0], pre: w.sparePre[:0], done: make(chan struct{})}
+		w.cur = w.newBatch()
+		// The committer and each appender of b hold a reference; appenders
+		// that gave up on their context may already have dropped theirs.
+		b.refs.Add(int32(b.count) + 1)
 		failed := w.failed
 		w.space.Broadcast()
 		w.mu.Unlock()
@@ -717,9 +726,28 @@ func (w *WAL) commitLoop() {
 				r <- err
 			}
 		}
-		w.mu.Lock()
-		w.spare, w.sparePre = b.buf, b.pre
-		w.mu.Unlock()
+		w.releaseBatch(b)
+	}
+}
+
+// newBatch returns an empty batch, recycled when one is free (its buffers
+// are reused: a lone writer's commit allocates only the channel).
+func (w *WAL) newBatch() *batch {
+	b, _ := w.batches.Get().(*batch)
+	if b == nil {
+		return &batch{done: make(chan struct{})}
+	}
+	b.buf, b.pre = b.buf[:0], b.pre[:0]
+	b.count, b.firstSeq, b.digests, b.err = 0, 0, nil, nil
+	b.done = make(chan struct{})
+	return b
+}
+
+// releaseBatch drops one reference to b (the committer's, or an
+// appender's once it read its result) and recycles b after the last.
+func (w *WAL) releaseBatch(b *batch) {
+	if b.refs.Add(-1) == 0 {
+		w.batches.Put(b)
 	}
 }
 
@@ -757,10 +785,14 @@ func (w *WAL) commit(b *batch) error {
 		w.durableSeq.Store(w.nextSeq - 1)
 	}
 	if w.opts.OnCommit != nil {
-		if b.count <= smallBatch {
+		switch {
+		case b.count <= smallBatch:
 			b.digests = b.small[:b.count]
-		} else {
-			b.digests = make([][32]byte, b.count)
+		case cap(b.large) >= b.count:
+			b.digests = b.large[:b.count]
+		default:
+			b.large = make([][32]byte, b.count)
+			b.digests = b.large
 		}
 		if err := w.runHook(b.buf, b.pre, b.count, b.firstSeq, b.digests); err != nil {
 			return err
