@@ -23,6 +23,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -716,6 +717,12 @@ func (w *WAL) commitLoop() {
 		w.syncReqs = nil
 		w.mu.Unlock()
 		close(b.done)
+		// Let the appenders just woken run before this goroutine blocks in
+		// its next write and fdatasync: they sit in this thread's run queue,
+		// and a goroutine blocked in a system call keeps its processor until
+		// the runtime takes it back. Measured with 64 writers: ack p50
+		// 0.69 → 0.49 ms, throughput +29% (docs/performance.md).
+		runtime.Gosched()
 		// Sync calls made while the batch was committed are answered now,
 		// not when the log next falls idle (which, under steady load,
 		// could be never).
