@@ -656,9 +656,8 @@ func (w *WAL) stopExtending() {
 	if w.extReq == nil {
 		return
 	}
-	if w.seg != nil && w.seg.ext != nil {
-		<-w.seg.ext.written
-		w.seg.ext = nil
+	if w.seg != nil {
+		w.settleExt(math.MaxInt64) // so that Close knows what to cut
 	}
 	close(w.extReq)
 	<-w.extDone
