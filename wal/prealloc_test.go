@@ -2,6 +2,9 @@ package wal
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -116,22 +119,21 @@ func TestPreallocTailAfterCrash(t *testing.T) {
 func TestSealCutLost(t *testing.T) {
 	fsys := vfs.NewCrashFS()
 	opts := Options{SegmentSize: 8 << 10, Prealloc: 8 << 10}
+	type shot struct {
+		fs    *vfs.CrashFS
+		acked map[uint64][]byte
+	}
 	var (
 		mu    sync.Mutex
-		clone *vfs.CrashFS
+		shots []shot
 		acked = map[uint64][]byte{}
-		at    map[uint64][]byte
 	)
 	fsys.SetHook(func(op vfs.Op) {
-		if op.Kind == vfs.OpTruncate && strings.Contains(op.Name, ".wal") && clone == nil {
+		if op.Kind == vfs.OpTruncate && strings.Contains(op.Name, ".wal") {
 			// Keep every unsynced sector (the seal) but not the cut,
 			// which is about to be applied.
-			clone = fsys.CrashClone(vfs.CrashOptions{KeepSectorProb: 1, KeepDirOpProb: 1})
 			mu.Lock()
-			at = make(map[uint64][]byte, len(acked))
-			for k, v := range acked {
-				at[k] = v
-			}
+			shots = append(shots, shot{fsys.CrashClone(vfs.CrashOptions{KeepSectorProb: 1, KeepDirOpProb: 1}), maps.Clone(acked)})
 			mu.Unlock()
 		}
 	})
@@ -152,13 +154,19 @@ func TestSealCutLost(t *testing.T) {
 	}
 	w.Close()
 	fsys.SetHook(nil)
-	if clone == nil {
-		t.Fatal("no segment was sealed")
+	// The first seal that had zeros behind it to cut.
+	var clone *vfs.CrashFS
+	var at map[uint64][]byte
+	for _, s := range shots {
+		files := segmentFiles(t, s.fs)
+		last := files[len(files)-1]
+		if fileSize(t, s.fs, last) > dataEnd(t, s.fs, last) {
+			clone, at = s.fs, s.acked
+			break
+		}
 	}
-	files := segmentFiles(t, clone)
-	last := files[len(files)-1]
-	if size, end := fileSize(t, clone, last), dataEnd(t, clone, last); size <= end {
-		t.Fatalf("the crash image does not hold zeros after the seal (%d bytes, records end at %d)", size, end)
+	if clone == nil {
+		t.Fatalf("none of %d seals had zeros behind it to cut", len(shots))
 	}
 	// Recover, append into a new segment, and recover again.
 	w, err = Open(clone, testDir, opts)
@@ -219,4 +227,67 @@ func TestCloseCutsFillInFlight(t *testing.T) {
 		}
 		checkRecovered(t, 11, crash, acked, opts)
 	}
+}
+
+// TestPartialFillThenSeal: a full disk stops a zero fill part-way; once
+// space is back, the segment is sealed and a new one follows. The sealed
+// segment must end with its seal (the partial zeros cut), or the next Open
+// would read them as damage in a segment that is no longer the last.
+func TestPartialFillThenSeal(t *testing.T) {
+	crash := vfs.NewCrashFS()
+	fsys := vfs.NewFaultFS(crash)
+	opts := Options{SegmentSize: 32 << 10, Prealloc: 4096}
+	w, err := Open(fsys, testDir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := map[uint64][]byte{}
+	rng := rand.New(rand.NewPCG(12, 12))
+	appendP := func(p []byte) {
+		t.Helper()
+		seq, err := w.Append(context.Background(), RecordEvent, 1, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked[seq] = p
+	}
+	for i := range 3 {
+		appendP(testPayload(0, i, rng))
+	}
+	big := sizedPayload(3, 8000, rng)
+	// Room for the batch and 2,000 bytes of the fill that follows it.
+	fsys.SetWriteBudget(batchSpan(recHeaderSize+len(big)) + 2000)
+	appendP(big)
+	// Wait until the fill has run into the full disk.
+	for deadline := time.Now().Add(10 * time.Second); fileSize(t, crash, segmentFiles(t, crash)[0]) <= dataEnd(t, crash, segmentFiles(t, crash)[0]); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the fill wrote nothing before the disk was full")
+		}
+	}
+	fsys.SetWriteBudget(-1)              // space freed
+	appendP(sizedPayload(4, 30000, rng)) // rotates
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	first := segmentFiles(t, crash)[0]
+	if size, end := fileSize(t, crash, first), dataEnd(t, crash, first); size != end {
+		t.Fatalf("sealed segment %s holds %d bytes, its records end at %d", first, size, end)
+	}
+	w, err = Open(crash, testDir, opts)
+	if err != nil {
+		t.Fatalf("open after a partial fill: %v", err)
+	}
+	w.Close()
+	checkRecovered(t, 12, crash, acked, opts)
+}
+
+// sizedPayload is a payload of n bytes in testPayload's self-checking form.
+func sizedPayload(i, n int, rng *rand.Rand) []byte {
+	p := make([]byte, n)
+	binary.LittleEndian.PutUint32(p[4:], uint32(i))
+	for j := 12; j < n; j++ {
+		p[j] = byte(rng.Uint32())
+	}
+	binary.LittleEndian.PutUint32(p[8:], crc32.ChecksumIEEE(p[12:]))
+	return p
 }

@@ -302,6 +302,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 	if opts.Prealloc > 0 {
 		w.extReq, w.extDone = make(chan *extension, 1), make(chan struct{})
 		go w.extendLoop(w.extReq)
+		w.extendIfLow() // the committer is not running yet
 	}
 	go w.commitLoop()
 	return w, nil
@@ -393,11 +394,6 @@ func (w *WAL) recover() error {
 	}
 	last := prev
 	w.nextSeq = last.nextSeq
-	if last.sealed && last.end == last.size {
-		// The next append starts a new segment.
-		w.seg = &active{num: last.num, sealed: true, last: last.last, off: last.end}
-		return nil
-	}
 	f, err := w.fs.OpenReadWrite(last.path)
 	if err != nil {
 		return fmt.Errorf("wal: open %s for appending: %w", last.path, err)
@@ -411,12 +407,16 @@ func (w *WAL) recover() error {
 			f.Close()
 			return fmt.Errorf("wal: truncate torn tail of %s at %d: %w", last.path, last.end, err)
 		}
-		if err := f.Datasync(); err != nil {
-			f.Close()
-			return fmt.Errorf("wal: sync %s after truncating its torn tail: %w", last.path, err)
-		}
+	}
+	// What was read may have come from the page cache of a process that
+	// was killed before its fdatasync: make it durable (or learn that it
+	// cannot be) before a later batch vouches for it.
+	if err := f.Datasync(); err != nil {
+		f.Close()
+		return fmt.Errorf("wal: sync %s on open: %w", last.path, err)
 	}
 	if last.sealed {
+		// The next append starts a new segment.
 		f.Close()
 		w.seg = &active{num: last.num, sealed: true, last: last.last, off: last.end}
 		return nil
@@ -601,7 +601,12 @@ func (w *WAL) extendLoop(req <-chan *extension) {
 		e.ok = err == nil
 		close(e.written)
 		if e.ok {
-			_ = f.Datasync()
+			if err := f.Datasync(); err != nil {
+				// The kernel reports a failed writeback to one fdatasync
+				// per open file; this one may have taken it from a later
+				// process's view. Fail the log rather than go on.
+				w.fail(fmt.Errorf("fdatasync the zeros filled ahead in %s: %w", e.path, err))
+			}
 		}
 		_ = f.Close()
 	}
@@ -940,13 +945,13 @@ func (w *WAL) seal() error {
 	// A sealed segment ends with its seal: cut the zeros filled ahead, in
 	// the same fdatasync that makes the seal durable (the next segment is
 	// created only after it).
+	// Cut unconditionally: a fill that failed part-way (a full disk) may
+	// have left zeros beyond what alloc says.
 	w.settleExt(math.MaxInt64)
-	if s.alloc > s.off {
-		if err := s.f.Truncate(s.off); err != nil {
-			return w.fail(fmt.Errorf("cut the preallocated tail of sealed segment %d: %w", s.num, err))
-		}
-		s.alloc = s.off
+	if err := s.f.Truncate(s.off); err != nil {
+		return w.fail(fmt.Errorf("cut the preallocated tail of sealed segment %d: %w", s.num, err))
 	}
+	s.alloc = s.off
 	if err := s.f.Datasync(); err != nil {
 		return w.fail(fmt.Errorf("fdatasync segment %d: %w", s.num, err))
 	}
@@ -1068,8 +1073,8 @@ func (w *WAL) Close() error {
 		if err := w.seal(); err != nil {
 			errs = append(errs, err)
 		}
-	} else if w.Err() == nil && s.f != nil && (s.synced < s.off || s.alloc > s.off) {
-		if s.alloc > s.off {
+	} else if w.Err() == nil && s.f != nil && (s.synced < s.off || w.opts.Prealloc > 0) {
+		if w.opts.Prealloc > 0 {
 			// An empty segment: leave it without the zeros filled ahead.
 			if err := s.f.Truncate(s.off); err != nil {
 				errs = append(errs, fmt.Errorf("wal: cut the preallocated tail on close: %w", err))
