@@ -219,9 +219,13 @@ func RunScenarios(ctx context.Context, cfg Config, scenarios ...Scenario) (*Summ
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Duration bounds when iterations start, not the iterations themselves:
+	// one cut off at the deadline would prove nothing (and used to be
+	// reported as a failure), so those in flight run to their end.
+	dispatchCtx := runCtx
 	if cfg.Duration > 0 {
 		var stop context.CancelFunc
-		runCtx, stop = context.WithTimeout(runCtx, cfg.Duration)
+		dispatchCtx, stop = context.WithTimeout(runCtx, cfg.Duration)
 		defer stop()
 	}
 
@@ -237,7 +241,7 @@ func RunScenarios(ctx context.Context, cfg Config, scenarios ...Scenario) (*Summ
 				more = true
 				select {
 				case jobs <- job{sc, index}:
-				case <-runCtx.Done():
+				case <-dispatchCtx.Done():
 					return
 				}
 			}

@@ -186,3 +186,32 @@ func TestReports(t *testing.T) {
 		t.Fatalf("text report: %v\n%s", err, text.String())
 	}
 }
+
+// slowEnd is a scenario whose iterations outlast the run's Duration and
+// fail if their context ends first.
+type slowEnd struct{}
+
+func (slowEnd) Name() string { return "SlowEnd" }
+func (slowEnd) Doc() string  { return "takes 300 ms; fails if its context ends first" }
+func (slowEnd) Run(ctx context.Context, it torture.Iteration) torture.Outcome {
+	select {
+	case <-time.After(300 * time.Millisecond):
+		return torture.Outcome{Pass: true}
+	case <-ctx.Done():
+		return torture.Outcome{Detail: "context ended: " + ctx.Err().Error()}
+	}
+}
+
+// TestDurationLetsIterationsFinish: --duration stops starting iterations;
+// the ones in flight run to their end (an iteration cut off at the deadline
+// used to be counted as a failure).
+func TestDurationLetsIterationsFinish(t *testing.T) {
+	sum, err := torture.RunScenarios(context.Background(), torture.Config{Duration: 100 * time.Millisecond, Workers: 2}, slowEnd{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sum.Scenarios[0]
+	if st.Iterations == 0 || st.Failures != 0 || st.Passes != st.Iterations || sum.Interrupted {
+		t.Fatalf("%+v, interrupted %v, failures %+v", st, sum.Interrupted, sum.Failures)
+	}
+}

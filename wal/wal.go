@@ -302,7 +302,6 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 	if opts.Prealloc > 0 {
 		w.extReq, w.extDone = make(chan *extension, 1), make(chan struct{})
 		go w.extendLoop(w.extReq)
-		w.extendIfLow() // the committer is not running yet
 	}
 	go w.commitLoop()
 	return w, nil
