@@ -262,7 +262,12 @@ func splitBatch(body []byte, h batchHeader) ([][]byte, string) {
 //   - a later intact batch whose SyncedOff lies beyond the damage proves the
 //     damaged bytes had been made durable: corruption;
 //   - a zero sector where the header belongs: the write never reached it;
-//   - a non-zero header sector that does not parse: no tearing produces it;
+//   - a header sector that does not parse but is zero after the header: a
+//     write that stopped inside the header (a short write on a full disk,
+//     into zeros filled ahead); a written batch never has zeros there,
+//     since whitening covers its body and padding;
+//   - any other non-zero header sector that does not parse: no tearing
+//     produces it;
 //   - an intact header whose batch runs past the end of the file, or has a
 //     zero sector: torn; an intact header over all non-zero sectors whose
 //     records do not verify: corruption.
@@ -287,6 +292,9 @@ func classifyTail(f vfs.File, seg *segment) (string, error) {
 	}
 	h, _, ok := parseBatchHeader(first, seg.hdr.Salt, x)
 	if !ok {
+		if allZero(first[batchHeaderSize:]) {
+			return "", nil
+		}
 		return seg.bad.reason + "; a torn write leaves a header sector whole or empty, never damaged", nil
 	}
 	span := batchSpan(int(h.BodyLen))
