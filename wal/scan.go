@@ -292,7 +292,7 @@ func classifyTail(f vfs.File, seg *segment) (string, error) {
 	}
 	h, _, ok := parseBatchHeader(first, seg.hdr.Salt, x)
 	if !ok {
-		if allZero(first[batchHeaderSize:]) {
+		if len(first) == SectorSize && allZero(first[batchHeaderSize:]) {
 			return "", nil
 		}
 		return seg.bad.reason + "; a torn write leaves a header sector whole or empty, never damaged", nil
