@@ -875,10 +875,16 @@ func (w *WAL) writeBatch(body []byte, count int, firstSeq uint64, sync bool) err
 		if err := s.f.Datasync(); err != nil {
 			return w.fail(fmt.Errorf("fdatasync segment %d: %w", s.num, err))
 		}
-		s.synced = s.off
-		w.lastSync = w.opts.Now()
+		w.synced(s)
 	}
 	return nil
+}
+
+// synced records that an fdatasync of s just made everything written to it
+// durable.
+func (w *WAL) synced(s *active) {
+	s.synced = s.off
+	w.lastSync = w.opts.Now()
 }
 
 // syncIfDue calls fdatasync in SyncInterval mode when the interval has passed
@@ -900,8 +906,7 @@ func (w *WAL) syncIfDue(force bool) {
 			w.fail(fmt.Errorf("fdatasync segment %d: %w", s.num, err))
 			return
 		}
-		s.synced = s.off
-		w.lastSync = w.opts.Now()
+		w.synced(s)
 		w.durableSeq.Store(w.nextSeq - 1)
 		return
 	}
@@ -954,8 +959,7 @@ func (w *WAL) seal() error {
 	if err := s.f.Datasync(); err != nil {
 		return w.fail(fmt.Errorf("fdatasync segment %d: %w", s.num, err))
 	}
-	s.synced = s.off
-	w.lastSync = w.opts.Now()
+	w.synced(s)
 	s.last = sha256.Sum256(rec)
 	s.count++
 	w.nextSeq++
