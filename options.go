@@ -83,6 +83,21 @@ func WithSegmentSize(bytes int64) WALOption {
 	return func(o *wal.Options) { o.SegmentSize = bytes }
 }
 
+// WithPrealloc sets how far ahead of the records the active segment is
+// filled with zeros by a background goroutine (default 1 MiB), so that a
+// group commit overwrites blocks the filesystem already allocated and its
+// fdatasync need not also commit a new file size. bytes ≤ 0 turns it off:
+// do that on copy-on-write filesystems (btrfs, ZFS), where an overwrite
+// allocates new blocks anyway and the zeros are only extra writes.
+func WithPrealloc(bytes int64) WALOption {
+	return func(o *wal.Options) {
+		if bytes <= 0 {
+			bytes = -1 // wal.Options: 0 is the default, negative is off
+		}
+		o.Prealloc = bytes
+	}
+}
+
 // WithSyncMode chooses when writes are acknowledged. interval is used by
 // SyncInterval only (default 100ms).
 func WithSyncMode(mode SyncMode, interval time.Duration) Option {

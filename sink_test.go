@@ -390,3 +390,54 @@ func TestEmitEventFailClosed(t *testing.T) {
 		t.Fatalf("events: %+v", evs)
 	}
 }
+
+// TestPrealloc checks that zeros are filled ahead of the records by default
+// and not at all with WithPrealloc(0).
+func TestPrealloc(t *testing.T) {
+	segSize := func(t *testing.T, dir string) int64 {
+		t.Helper()
+		segs, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+		if err != nil || len(segs) != 1 {
+			t.Fatalf("segments %v, %v", segs, err)
+		}
+		fi, err := os.Stat(segs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	write := func(t *testing.T, s *audit.Sink) {
+		t.Helper()
+		for i := 0; i < 10; i++ {
+			if _, err := s.Write(context.Background(), &audit.Event{Timestamp: time.Now(), MessageTemplate: "e{I}", Properties: map[string]any{"I": i}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Run("default", func(t *testing.T) {
+		s, dir := newSink(t)
+		write(t, s)
+		deadline := time.Now().Add(10 * time.Second)
+		for segSize(t, dir) < 512<<10 {
+			if time.Now().After(deadline) {
+				t.Fatalf("segment is %d bytes: no zeros were filled ahead", segSize(t, dir))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "audit")
+		s, _ := newSink(t, audit.WithWAL(dir, audit.WithPrealloc(0)))
+		write(t, s)
+		time.Sleep(200 * time.Millisecond) // time enough for a fill to show, were one started
+		if n := segSize(t, dir); n >= 64<<10 {
+			t.Fatalf("segment is %d bytes with WithPrealloc(0): zeros were filled ahead", n)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := audit.Verify(context.Background(), dir); err != nil || rep.Events != 10 {
+			t.Fatalf("verify: %v %+v", err, rep)
+		}
+	})
+}
