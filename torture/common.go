@@ -66,6 +66,33 @@ func makeEvent(rng *rand.Rand, g, i int, ts time.Time) *audit.Event {
 	}
 }
 
+// drawEvents draws the events of writers writers of perWriter events each,
+// then of one more writer for each count in extra, in that order (so that a
+// seed always draws the same workload; the regression seeds depend on it),
+// timestamped 1 s apart per writer and 1 ms apart within one. It returns the
+// events per writer, their encodings, and the set of every encoding.
+func drawEvents(rng *rand.Rand, writers, perWriter int, extra ...int) (events [][]*audit.Event, payloads [][][]byte, written map[string]bool) {
+	counts := make([]int, writers, writers+len(extra))
+	for g := range counts {
+		counts[g] = perWriter
+	}
+	counts = append(counts, extra...)
+	base := time.Unix(1_700_000_000, 0).UTC()
+	events = make([][]*audit.Event, len(counts))
+	payloads = make([][][]byte, len(counts))
+	written = map[string]bool{}
+	for g, n := range counts {
+		for i := range n {
+			ev := makeEvent(rng, g, i, base.Add(time.Duration(g*1000+i)*time.Millisecond))
+			events[g] = append(events[g], ev)
+			p := encode(ev)
+			payloads[g] = append(payloads[g], p)
+			written[string(p)] = true
+		}
+	}
+	return events, payloads, written
+}
+
 // newRand returns a PCG generator seeded with seed.
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x5eed)) }
 

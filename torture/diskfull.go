@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -49,23 +48,7 @@ func (DiskFull) Run(ctx context.Context, it Iteration) Outcome {
 	cpEvery := 1 + rng.IntN(4)
 	budget := rng.Int64N(int64(1024 + 700*writers*perWriter))
 	co := crashOptions(rng)
-	base := time.Unix(1_700_000_000, 0).UTC()
-	events := make([][]*audit.Event, writers+1)
-	payloads := make([][][]byte, writers+1)
-	written := map[string]bool{}
-	for g := range events {
-		count := perWriter
-		if g == writers {
-			count = after // written after the space is freed
-		}
-		for i := range count {
-			ev := makeEvent(rng, g, i, base.Add(time.Duration(g*1000+i)*time.Millisecond))
-			events[g] = append(events[g], ev)
-			p := encode(ev)
-			payloads[g] = append(payloads[g], p)
-			written[string(p)] = true
-		}
-	}
+	events, payloads, written := drawEvents(rng, writers, perWriter, after) // the last writer's after the space is freed
 	setup := fmt.Sprintf("%d writers × %d events, segment size %d, checkpoint every %d, disk full after %d more bytes, survive %+v",
 		writers, perWriter, segSize, cpEvery, budget, co)
 

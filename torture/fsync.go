@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -49,19 +48,7 @@ func (FsyncFailure) Run(ctx context.Context, it Iteration) Outcome {
 	okSyncs := rng.IntN(4 + 3*writers*perWriter)
 	healAfter := rng.IntN(3) == 0 // syncs work again after the first failure
 	co := crashOptions(rng)
-	base := time.Unix(1_700_000_000, 0).UTC()
-	events := make([][]*audit.Event, writers)
-	payloads := make([][][]byte, writers)
-	written := map[string]bool{}
-	for g := range events {
-		for i := range perWriter {
-			ev := makeEvent(rng, g, i, base.Add(time.Duration(g*1000+i)*time.Millisecond))
-			events[g] = append(events[g], ev)
-			p := encode(ev)
-			payloads[g] = append(payloads[g], p)
-			written[string(p)] = true
-		}
-	}
+	events, payloads, written := drawEvents(rng, writers, perWriter)
 	setup := fmt.Sprintf("%d writers × %d events, segment size %d, checkpoint every %d, EIO from sync %d on (heal: %v), survive %+v",
 		writers, perWriter, segSize, cpEvery, okSyncs+1, healAfter, co)
 

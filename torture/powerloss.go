@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -54,19 +53,7 @@ func (PowerLoss) Run(ctx context.Context, it Iteration) Outcome {
 	co := crashOptions(rng)
 	again := rng.IntN(3) == 0
 	recoverySeed := rng.Uint64()
-	base := time.Unix(1_700_000_000, 0).UTC()
-	events := make([][]*audit.Event, writers)
-	payloads := make([][][]byte, writers)
-	written := map[string]bool{}
-	for g := range events {
-		for i := range perWriter {
-			ev := makeEvent(rng, g, i, base.Add(time.Duration(g*1000+i)*time.Millisecond))
-			events[g] = append(events[g], ev)
-			p := encode(ev)
-			payloads[g] = append(payloads[g], p)
-			written[string(p)] = true
-		}
-	}
+	events, payloads, written := drawEvents(rng, writers, perWriter)
 	setup := fmt.Sprintf("%d writers × %d events, segment size %d, checkpoint every %d, crash before op %d (close first: %v), survive %+v",
 		writers, perWriter, segSize, cpEvery, crashAt, closeFirst, co)
 
