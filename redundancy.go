@@ -949,8 +949,8 @@ func (r *reconciler) plan(best *candidate) (*plan, error) {
 
 // sameIntactTail reports whether copy i's version of the chosen log's last
 // segment differs from the chosen one only after the end of the records
-// that verify in both (a torn, never acknowledged tail, which opening the
-// log truncates in every copy alike).
+// that verify in both (a torn, never acknowledged tail, or zeros filled
+// ahead, which opening the log truncates in every copy alike).
 func (r *reconciler) sameIntactTail(i int, name string, have *version, best *candidate) (bool, error) {
 	c := r.copies[i]
 	num, ok := segNum(name)
@@ -960,16 +960,30 @@ func (r *reconciler) sameIntactTail(i int, name string, have *version, best *can
 	if last := lastSeg(best.v.files); last != num {
 		return false, nil
 	}
-	end := func(rep *IntegrityReport, size int64) int64 {
+	// Where a version stops holding anything: at its torn tail, or after
+	// its last non-zero sector (the zeros filled ahead of the records,
+	// which a crash can leave in one copy and not yet in the other, are
+	// not content, and opening the log cuts them in every copy).
+	end := func(rep *IntegrityReport, v *version) (int64, error) {
 		if rep != nil && rep.TornTail != nil && rep.TornTail.Segment == num {
-			return rep.TornTail.Offset
+			return rep.TornTail.Offset, nil
 		}
-		return size
+		f := r.open(name, v)
+		defer f.Close()
+		nz, err := wal.NonZeroEnd(f, 0, v.size)
+		if err != nil {
+			return 0, err
+		}
+		return min(v.size, (nz+wal.SectorSize-1)/wal.SectorSize*wal.SectorSize), nil
 	}
 	w := best.v.files[name]
-	e1, e2 := end(c.verdict.rep, have.size), end(best.vd.rep, w.size)
-	if e1 != e2 {
-		return false, nil
+	e1, err := end(c.verdict.rep, have)
+	if err != nil {
+		return false, err
+	}
+	e2, err := end(best.vd.rep, w)
+	if err != nil || e1 != e2 {
+		return false, err
 	}
 	return r.sameBytes(name, &version{size: e1, pieces: clip(have.pieces, e1)}, &version{size: e1, pieces: clip(w.pieces, e1)})
 }

@@ -935,3 +935,80 @@ func BenchmarkRedundancy(b *testing.B) {
 		})
 	}
 }
+
+// TestRedundancyZerosAheadDifferNotRepaired: a crash can leave the copies'
+// active segments with the same records but different amounts of the zeros
+// filled ahead of them (the fill reached one copy and not yet the other).
+// That is no damage and nothing out of date: New must not report a repair
+// (it would page someone for nothing), and opening cuts the zeros in both.
+func TestRedundancyZerosAheadDifferNotRepaired(t *testing.T) {
+	for _, short := range []string{"/m", "/p"} {
+		t.Run("zeros cut in "+short, func(t *testing.T) { zerosAheadDiffer(t, short) })
+	}
+}
+
+func zerosAheadDiffer(t *testing.T, short string) {
+	fsys := vfs.NewCrashFS()
+	rec := &repairs{}
+	s := openRedundant(t, fsys, rec)
+	acked := map[uint64][]byte{}
+	for i := range 5 {
+		r, err := s.Write(context.Background(), redEvent(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked[r.Seq] = encoded(t, redEvent(i))
+	}
+	seg := segPath("/p", 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := fsys.Stat(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() == 8192 { // filled to the end of the segment
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %d bytes: the zeros were not filled ahead", seg, fi.Size())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clone := fsys.CrashClone(vfs.CrashOptions{KeepSectorProb: 1, KeepDirOpProb: 1})
+	s.Close()
+	rec.take()
+	// One copy lacks the zeros: cut it after its last non-zero sector
+	// (batches end on a sector and are whitened to the end).
+	f, err := clone.OpenReadWrite(segPath(short, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8192)
+	n, _ := f.ReadAt(buf, 0)
+	end := int64(bytes.LastIndexFunc(buf[:n], func(r rune) bool { return r != 0 }) + 1)
+	end = (end + 511) / 512 * 512
+	if end >= int64(n) {
+		t.Fatalf("the segment in %s has no zeros ahead (%d of %d bytes non-zero)", short, end, n)
+	}
+	if err := f.Truncate(end); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s2, err := New(WithWAL("/p", WithSegmentSize(8192)), WithRedundancy("/m"), WithFileSystem(clone), WithFailureHandler(rec.handler))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if rep := s2.RepairReport(); rep.Repaired() {
+		t.Errorf("copies that differ only in zeros ahead were repaired: %s", rep)
+	}
+	if errs := rec.take(); len(errs) != 0 {
+		t.Errorf("failure handler told %v", errs)
+	}
+	sameCopies(t, clone, "/p", "/m") // opening cut the zeros in both
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sameCopies(t, clone, "/p", "/m")
+	wantAll(t, clone, "/p", acked)
+	wantAll(t, clone, "/m", acked)
+}

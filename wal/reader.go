@@ -174,7 +174,7 @@ func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) b
 			if last {
 				// Zeros after the last non-zero byte were filled ahead of
 				// the records (Options.Prealloc), not left by a crash.
-				nz, err := nonZeroEnd(f, seg.end, seg.size)
+				nz, err := NonZeroEnd(f, seg.end, seg.size)
 				if err != nil {
 					f.Close()
 					return rep, err

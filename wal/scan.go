@@ -313,9 +313,10 @@ func classifyTail(f vfs.File, seg *segment) (string, error) {
 	return seg.bad.reason + "; every sector of the batch was written, so this is damage, not a torn write", nil
 }
 
-// nonZeroEnd returns the offset just after the last non-zero byte of f in
-// [from, size), or from when they are all zero.
-func nonZeroEnd(f vfs.File, from, size int64) (int64, error) {
+// NonZeroEnd returns the offset just after the last non-zero byte of f in
+// [from, size), or from when they are all zero. Zeros after a segment's
+// records were filled ahead of them (Options.Prealloc) or never written.
+func NonZeroEnd(f vfs.File, from, size int64) (int64, error) {
 	buf := make([]byte, min(64<<10, max(size-from, 0)))
 	for end := size; end > from; {
 		start := max(from, end-int64(len(buf)))

@@ -397,15 +397,15 @@ func (w *WAL) recover() error {
 	if err != nil {
 		return fmt.Errorf("wal: open %s for appending: %w", last.path, err)
 	}
-	if last.end < last.size {
-		// A torn, never-acknowledged tail, or zeros filled ahead of the
-		// records (also after a seal whose cut was not yet durable): cut
-		// it off durably, so that a later batch can never be read after
-		// stale bytes and a sealed segment ends with its seal.
-		if err := f.Truncate(last.end); err != nil {
-			f.Close()
-			return fmt.Errorf("wal: truncate torn tail of %s at %d: %w", last.path, last.end, err)
-		}
+	// A torn, never-acknowledged tail, or zeros filled ahead of the
+	// records (also after a seal whose cut was not yet durable): cut it
+	// off durably, so that a later batch can never be read after stale
+	// bytes and a sealed segment ends with its seal. Cut even when the
+	// file seems to end there: under vfs.Mirror the size is the primary's,
+	// and a crash can leave more zeros in another copy.
+	if err := f.Truncate(last.end); err != nil {
+		f.Close()
+		return fmt.Errorf("wal: truncate torn tail of %s at %d: %w", last.path, last.end, err)
 	}
 	// What was read may have come from the page cache of a process that
 	// was killed before its fdatasync: make it durable (or learn that it
