@@ -230,15 +230,8 @@ func splitBatch(body []byte, h batchHeader) ([][]byte, string) {
 			return nil, fmt.Sprintf("record %d claims %d payload bytes, more than the batch holds", i, n)
 		}
 		r := body[p : p+recHeaderSize+n]
-		want := crc32.Update(crc32.Checksum(r[recHeaderSize:], castagnoli), castagnoli, r[8:recHeaderSize])
-		if binary.LittleEndian.Uint32(r[4:]) != want {
-			return nil, fmt.Sprintf("record %d (sequence %d) checksum mismatch", i, h.FirstSeq+uint64(i))
-		}
-		if !RecordType(r[8]).valid() || r[9]|r[10]|r[11] != 0 {
-			return nil, fmt.Sprintf("record %d has an unknown type %d", i, r[8])
-		}
-		if binary.LittleEndian.Uint64(r[12:]) != h.FirstSeq+uint64(i) {
-			return nil, fmt.Sprintf("record %d has sequence %d, expected %d", i, binary.LittleEndian.Uint64(r[12:]), h.FirstSeq+uint64(i))
+		if why := checkRecord(r, i, h); why != "" {
+			return nil, why
 		}
 		recs = append(recs, r)
 		p += recHeaderSize + n
@@ -247,6 +240,66 @@ func splitBatch(body []byte, h batchHeader) ([][]byte, string) {
 		return nil, fmt.Sprintf("batch body has %d bytes after its last record", len(body)-p)
 	}
 	return recs, ""
+}
+
+// checkRecord checks record frame r, the i-th of the batch with header h.
+func checkRecord(r []byte, i uint32, h batchHeader) string {
+	want := crc32.Update(crc32.Checksum(r[recHeaderSize:], castagnoli), castagnoli, r[8:recHeaderSize])
+	if binary.LittleEndian.Uint32(r[4:]) != want {
+		return fmt.Sprintf("record %d (sequence %d) checksum mismatch", i, h.FirstSeq+uint64(i))
+	}
+	if !RecordType(r[8]).valid() || r[9]|r[10]|r[11] != 0 {
+		return fmt.Sprintf("record %d has an unknown type %d", i, r[8])
+	}
+	if binary.LittleEndian.Uint64(r[12:]) != h.FirstSeq+uint64(i) {
+		return fmt.Sprintf("record %d has sequence %d, expected %d", i, binary.LittleEndian.Uint64(r[12:]), h.FirstSeq+uint64(i))
+	}
+	return ""
+}
+
+// minShortTail is the fewest zero bytes a write cut short inside a record
+// must have left at the end of its batch for classifyTail to call it torn:
+// a damaged last record followed by that many zeros by chance (whitened
+// bytes are zero with probability 1/256 each) is then a 2⁻⁶⁴ event.
+const minShortTail = 8
+
+// shortWrite reports whether raw, the bytes of a batch at offset off whose
+// header h is intact, is a write cut short (a full disk): from some point
+// to its end it is zero (never written there: zeros filled ahead, or an
+// unwritten block), every record wholly before that point verifies, and a
+// padding begun before it is zero. Damage does not leave that pattern: a
+// changed byte before the point fails a record or the padding, and one
+// after it ends the run of zeros.
+func shortWrite(raw []byte, h batchHeader, salt uint64, off int64) bool {
+	z := len(raw)
+	for z > batchHeaderSize && raw[z-1] == 0 {
+		z--
+	}
+	bodyEnd := batchHeaderSize + int(h.BodyLen)
+	if z == len(raw) || (z < bodyEnd && len(raw)-z < minShortTail) {
+		return false
+	}
+	body := append([]byte(nil), raw[batchHeaderSize:z]...)
+	whiten(body, salt, off+batchHeaderSize)
+	if z >= bodyEnd { // every record was written, and perhaps part of the padding
+		_, why := splitBatch(body[:h.BodyLen], h)
+		return why == "" && allZero(body[h.BodyLen:])
+	}
+	p := 0
+	for i := uint32(0); i < h.Count; i++ {
+		if len(body)-p < recHeaderSize {
+			return true // this record's header was cut short
+		}
+		n := int(binary.LittleEndian.Uint32(body[p:]))
+		if n > len(body)-p-recHeaderSize {
+			return true // this record was cut short
+		}
+		if checkRecord(body[p:p+recHeaderSize+n], i, h) != "" {
+			return false
+		}
+		p += recHeaderSize + n
+	}
+	return false // every record fits before the zeros, yet the body runs on
 }
 
 // classifyTail decides whether the damage at bad, in the last segment, can
@@ -269,8 +322,11 @@ func splitBatch(body []byte, h batchHeader) ([][]byte, string) {
 //   - any other non-zero header sector that does not parse: no tearing
 //     produces it;
 //   - an intact header whose batch runs past the end of the file, or has a
-//     zero sector: torn; an intact header over all non-zero sectors whose
-//     records do not verify: corruption.
+//     zero sector: torn;
+//   - an intact header over a batch that ends in zeros, with every record
+//     before them intact: a write cut short (see shortWrite): torn;
+//   - any other batch with an intact header whose records do not verify:
+//     corruption.
 func classifyTail(f vfs.File, seg *segment) (string, error) {
 	cr := &chunkReader{f: f, size: seg.size}
 	x := seg.bad.off
@@ -309,6 +365,13 @@ func classifyTail(f vfs.File, seg *segment) (string, error) {
 		if allZero(sec) {
 			return "", nil
 		}
+	}
+	raw, err := cr.at(x, int(span))
+	if err != nil {
+		return "", err
+	}
+	if shortWrite(raw, h, seg.hdr.Salt, x) {
+		return "", nil
 	}
 	return seg.bad.reason + "; every sector of the batch was written, so this is damage, not a torn write", nil
 }
