@@ -257,26 +257,30 @@ func checkRecord(r []byte, i uint32, h batchHeader) string {
 	return ""
 }
 
-// minShortTail is the fewest zero bytes a write cut short inside a record
-// must have left at the end of its batch for classifyTail to call it torn:
-// a damaged last record followed by that many zeros by chance (whitened
-// bytes are zero with probability 1/256 each) is then a 2⁻⁶⁴ event.
+// minShortTail is the fewest zero bytes a write cut short must have left at
+// the end of its batch for classifyTail to call it torn. A single damaged
+// byte can be zero (a flip of the batch's last byte, say), and a damaged
+// record can be followed by zeros by chance (whitened bytes are zero with
+// probability 1/256 each); 8 zeros make either a 2⁻⁶⁴ event. A write cut
+// short within the last 8 bytes of a batch is therefore reported as
+// damage: a false alarm rather than a lost record (and a kernel cuts a
+// short write at a page boundary, which never falls there).
 const minShortTail = 8
 
 // shortWrite reports whether raw, the bytes of a batch at offset off whose
 // header h is intact, is a write cut short (a full disk): from some point
-// to its end it is zero (never written there: zeros filled ahead, or an
-// unwritten block), every record wholly before that point verifies, and a
-// padding begun before it is zero. Damage does not leave that pattern: a
-// changed byte before the point fails a record or the padding, and one
-// after it ends the run of zeros.
+// to its end, at least minShortTail bytes, it is zero (never written there:
+// zeros filled ahead, or an unwritten block), every record wholly before
+// that point verifies, and a padding begun before it is zero. Damage does
+// not leave that pattern: a changed byte before the point fails a record or
+// the padding, and one after it ends the run of zeros.
 func shortWrite(raw []byte, h batchHeader, salt uint64, off int64) bool {
 	z := len(raw)
 	for z > batchHeaderSize && raw[z-1] == 0 {
 		z--
 	}
 	bodyEnd := batchHeaderSize + int(h.BodyLen)
-	if z == len(raw) || (z < bodyEnd && len(raw)-z < minShortTail) {
+	if len(raw)-z < minShortTail {
 		return false
 	}
 	body := append([]byte(nil), raw[batchHeaderSize:z]...)
