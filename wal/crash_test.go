@@ -25,19 +25,28 @@ const testDir = "/wal"
 // testPayload is a self-checking payload: writer, index and a checksum, so a
 // reader can tell a payload we wrote from anything else.
 func testPayload(writer, i int, rng *rand.Rand) []byte {
-	n := 16 + rng.IntN(400)
+	p := sizedPayload(writer, i, 16+rng.IntN(400), rng)
+	if rng.IntN(8) == 0 { // runs of zeros must not confuse torn-write detection
+		clear(p[12:])
+		sealPayload(p)
+	}
+	return p
+}
+
+// sizedPayload is a self-checking payload of n ≥ 12 bytes.
+func sizedPayload(writer, i, n int, rng *rand.Rand) []byte {
 	p := make([]byte, n)
 	binary.LittleEndian.PutUint32(p[0:], uint32(writer))
 	binary.LittleEndian.PutUint32(p[4:], uint32(i))
 	for j := 12; j < n; j++ {
 		p[j] = byte(rng.Uint32())
 	}
-	if rng.IntN(8) == 0 { // runs of zeros must not confuse torn-write detection
-		clear(p[12:])
-	}
-	binary.LittleEndian.PutUint32(p[8:], crc32.ChecksumIEEE(p[12:]))
+	sealPayload(p)
 	return p
 }
+
+// sealPayload sets a payload's checksum.
+func sealPayload(p []byte) { binary.LittleEndian.PutUint32(p[8:], crc32.ChecksumIEEE(p[12:])) }
 
 func validPayload(p []byte) bool {
 	return len(p) >= 12 && binary.LittleEndian.Uint32(p[8:]) == crc32.ChecksumIEEE(p[12:])

@@ -2,8 +2,6 @@ package wal
 
 import (
 	"context"
-	"encoding/binary"
-	"hash/crc32"
 	"maps"
 	"math/rand/v2"
 	"strings"
@@ -248,7 +246,7 @@ func TestPartialFillThenSeal(t *testing.T) {
 	for i := range 3 {
 		appendP(testPayload(0, i, rng))
 	}
-	big := sizedPayload(3, 8000, rng)
+	big := sizedPayload(0, 3, 8000, rng)
 	// Room for the batch and 2,000 bytes of the fill that follows it.
 	fsys.SetWriteBudget(batchSpan(recHeaderSize+len(big)) + 2000)
 	appendP(big)
@@ -258,8 +256,8 @@ func TestPartialFillThenSeal(t *testing.T) {
 			t.Fatal("the fill wrote nothing before the disk was full")
 		}
 	}
-	fsys.SetWriteBudget(-1)              // space freed
-	appendP(sizedPayload(4, 30000, rng)) // rotates
+	fsys.SetWriteBudget(-1)                 // space freed
+	appendP(sizedPayload(0, 4, 30000, rng)) // rotates
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -273,17 +271,6 @@ func TestPartialFillThenSeal(t *testing.T) {
 	}
 	w.Close()
 	checkRecovered(t, 12, crash, acked, opts)
-}
-
-// sizedPayload is a payload of n bytes in testPayload's self-checking form.
-func sizedPayload(i, n int, rng *rand.Rand) []byte {
-	p := make([]byte, n)
-	binary.LittleEndian.PutUint32(p[4:], uint32(i))
-	for j := 12; j < n; j++ {
-		p[j] = byte(rng.Uint32())
-	}
-	binary.LittleEndian.PutUint32(p[8:], crc32.ChecksumIEEE(p[12:]))
-	return p
 }
 
 // TestShortWriteIntoZeros: a full disk cuts a batch's write short inside
@@ -354,13 +341,7 @@ func shortWriteIntoZeros(t *testing.T, size int, k int64) {
 	})
 	p := testPayload(0, 9, rng)
 	if size >= 0 {
-		// testPayload's form (so that a recovered copy checks), size bytes.
-		p = make([]byte, size)
-		binary.LittleEndian.PutUint32(p[4:], 9)
-		for i := 12; i < size; i++ {
-			p[i] = byte(rng.Uint32())
-		}
-		binary.LittleEndian.PutUint32(p[8:], crc32.ChecksumIEEE(p[12:]))
+		p = sizedPayload(0, 9, size, rng)
 	}
 	fsys.SetWriteBudget(k)
 	if _, err := w.Append(context.Background(), RecordEvent, 9, p); err == nil {
