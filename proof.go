@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,6 +62,11 @@ func ProveInclusion(ctx context.Context, fsys vfs.FS, dir string, seq uint64, ch
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	b := integrity.NewInclusionBundle(leaf, cp.Size, p, string(cpRaw))
+	rots, err := bundleRotations(ctx, fsys, dir, nodes, cp.Epoch, cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	b.SetRotations(rots)
 	if err := b.VerifyAgainst(cp.Root, cp.Size); err != nil {
 		return nil, fmt.Errorf("%w: record %d does not match the stored tree: %v", ErrIntegrity, seq, err)
 	}
@@ -106,6 +110,11 @@ func ProveConsistency(fsys vfs.FS, dir string, size1, size2 uint64) (*integrity.
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	b := integrity.NewConsistencyBundle(size1, size2, p, string(raw1), string(raw2))
+	rots, err := bundleRotations(context.Background(), fsys, dir, nodes, cp2.Epoch, cp2.Size)
+	if err != nil {
+		return nil, err
+	}
+	b.SetRotations(rots)
 	if err := b.VerifyAgainst(cp1.Root, cp2.Root); err != nil {
 		return nil, fmt.Errorf("%w: the stored checkpoints are not consistent: %v", ErrIntegrity, err)
 	}
@@ -133,15 +142,53 @@ func pickCheckpoint(fsys vfs.FS, dir string, given []byte) ([]byte, integrity.Ch
 	return raw, cp, nil
 }
 
+// bundleRotations returns the key rotation statements of the log in dir
+// from genesis to epoch, each with its consistency proof to the tree of
+// size leaves, for a proof bundle (none for epoch 0). It reads the log from
+// the start until it has found them.
+func bundleRotations(ctx context.Context, fsys vfs.FS, dir string, nodes integrity.NodeReader, epoch, size uint64) ([]integrity.RotationProof, error) {
+	if epoch == 0 {
+		return nil, nil
+	}
+	var out []integrity.RotationProof
+	for rec, err := range wal.NewReader(fsys, dir).Records(ctx, 1) {
+		if err != nil {
+			return nil, fmt.Errorf("audit: read the log for its key rotation statements: %w", err)
+		}
+		if rec.Type != wal.RecordMeta || rec.Seq > size {
+			if rec.Seq > size {
+				break
+			}
+			continue
+		}
+		r, err := integrity.ParseRotation(rec.Payload)
+		if err != nil || r.Epoch != uint64(len(out))+1 {
+			continue
+		}
+		p, err := integrity.ConsistencyProof(nodes, r.Size, size)
+		if err != nil {
+			return nil, fmt.Errorf("audit: key rotation to epoch %d: %w", r.Epoch, err)
+		}
+		out = append(out, integrity.RotationProof{Statement: string(rec.Payload), Consistency: p})
+		if uint64(len(out)) == epoch {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: the checkpoint is of key epoch %d, but the log's first %d records hold rotation statements up to epoch %d only; run verify", ErrIntegrity, epoch, size, len(out))
+}
+
 // VerifyProof checks a proof file made by ProveInclusion or
-// ProveConsistency, offline, with only public keys: the embedded
-// checkpoints must carry a valid signature by one of vkeys, and the proof
-// must verify against their roots and sizes.
+// ProveConsistency, offline, with only the genesis public keys (for a log
+// without forward security, its key): a v2 bundle's rotation statements
+// must lead from a genesis key to the epoch of its checkpoints, the
+// checkpoints must carry a valid signature by the key of the epoch they
+// claim, and the proof must verify against their roots and sizes. Keys are
+// taken as integrity.NewGenesisVerifiers does.
 func VerifyProof(data []byte, vkeys ...string) error {
 	if len(vkeys) == 0 {
 		return errors.New("audit: verifying a proof needs the log's public key")
 	}
-	trusted, err := integrity.NewVerifiers(vkeys...)
+	trusted, err := integrity.NewGenesisVerifiers(vkeys...)
 	if err != nil {
 		return fmt.Errorf("audit: trusted keys: %w", err)
 	}
@@ -152,33 +199,59 @@ func VerifyProof(data []byte, vkeys ...string) error {
 		return fmt.Errorf("%w: not a proof file: %v", integrity.ErrProof, err)
 	}
 	switch head.Format {
-	case integrity.InclusionFormat:
+	case integrity.InclusionFormat, integrity.InclusionFormatV2:
 		b, err := integrity.ParseInclusionBundle(data)
 		if err != nil {
 			return err
 		}
-		cp, err := integrity.OpenCheckpoint([]byte(b.Checkpoint), trusted)
-		if err != nil {
-			return err
-		}
-		return b.VerifyAgainst(cp.Root, cp.Size)
-	case integrity.ConsistencyFormat:
+		_, err = b.Verify(trusted)
+		return err
+	case integrity.ConsistencyFormat, integrity.ConsistencyFormatV2:
 		b, err := integrity.ParseConsistencyBundle(data)
 		if err != nil {
 			return err
 		}
-		cp1, err := integrity.OpenCheckpoint([]byte(b.Checkpoint1), trusted)
-		if err != nil {
-			return err
-		}
-		cp2, err := integrity.OpenCheckpoint([]byte(b.Checkpoint2), trusted)
-		if err != nil {
-			return err
-		}
-		if cp1.Size != b.Size1 || cp2.Size != b.Size2 || !bytes.Equal([]byte(cp1.Origin), []byte(cp2.Origin)) {
-			return fmt.Errorf("%w: the proof's sizes or origins do not match its checkpoints", integrity.ErrProof)
-		}
-		return b.VerifyAgainst(cp1.Root, cp2.Root)
+		_, _, err = b.Verify(trusted)
+		return err
 	}
 	return fmt.Errorf("%w: unknown proof format %q", integrity.ErrProof, head.Format)
+}
+
+// OpenCheckpoint verifies a signed checkpoint of the log in dir (a stored
+// one, or one handed out as an anchor) with only the log's genesis public
+// keys: with forward security, the key of the epoch the checkpoint claims
+// is established by following the rotation statements the log holds, each
+// signed by the previous epoch's key (see integrity.KeyChain). It checks
+// signatures only: whether the records reproduce the checkpoint's root is
+// what Verify checks.
+func OpenCheckpoint(ctx context.Context, fsys vfs.FS, dir string, checkpoint []byte, vkeys ...string) (integrity.Checkpoint, error) {
+	trusted, err := integrity.NewGenesisVerifiers(vkeys...)
+	if err != nil {
+		return integrity.Checkpoint{}, fmt.Errorf("audit: trusted keys: %w", err)
+	}
+	claimed, err := parseStored(checkpoint)
+	if err != nil {
+		return integrity.Checkpoint{}, fmt.Errorf("audit: checkpoint: %w", err)
+	}
+	chain := integrity.NewKeyChain(trusted)
+	if claimed.Epoch > 0 {
+		for rec, err := range wal.NewReader(fsys, dir).Records(ctx, 1) {
+			if err != nil {
+				return integrity.Checkpoint{}, fmt.Errorf("audit: read the log for its key rotation statements: %w", err)
+			}
+			if rec.Type != wal.RecordMeta {
+				continue
+			}
+			if r, err := integrity.ParseRotation(rec.Payload); err != nil || r.Epoch != chain.Epoch()+1 {
+				continue
+			}
+			if _, err := chain.Advance(rec.Payload); err != nil {
+				return integrity.Checkpoint{}, fmt.Errorf("%w: record %d: %w", ErrIntegrity, rec.Seq, err)
+			}
+			if chain.Epoch() == claimed.Epoch {
+				break
+			}
+		}
+	}
+	return chain.OpenCheckpoint(checkpoint)
 }

@@ -10,6 +10,7 @@ import (
 	"iter"
 	"math"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/event"
@@ -111,10 +112,16 @@ func WithProgress(fn func(Progress)) VerifyOption {
 	return func(c *verifyConfig) { c.progress = fn }
 }
 
-// WithTrustedKeys gives the public keys (name+hash+base64) whose signatures
-// make checkpoints count. Signatures by other keys are ignored; a stored
-// checkpoint with no valid trusted signature fails verification. Without
-// trusted keys, checkpoints are not checked and nothing counts as covered.
+// WithTrustedKeys gives the genesis public keys (name+hash+base64) whose
+// signatures make checkpoints count: for a log without forward security its
+// key, with forward security the key of epoch 0 (the one given to
+// WithSigningKey). Later epochs' keys are learnt only from the log's signed
+// rotation statements and count only for their own epoch; two different
+// keys with the same name are refused (see integrity.NewGenesisVerifiers).
+// Signatures by other keys are ignored; a stored checkpoint with no valid
+// trusted signature fails verification (with integrity.CodeUntrustedKey
+// when no checkpoint at all is signed by a trusted key). Without trusted
+// keys, checkpoints are not checked and nothing counts as covered.
 func WithTrustedKeys(vkeys ...string) VerifyOption {
 	return func(c *verifyConfig) { c.keys = append(c.keys, vkeys...) }
 }
@@ -162,7 +169,7 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	}
 	vo := integrity.VerifyOptions{Anchor: cfg.anchor, RotationType: uint8(wal.RecordMeta)}
 	if len(cfg.keys) > 0 {
-		trusted, err := integrity.NewVerifiers(cfg.keys...)
+		trusted, err := integrity.NewGenesisVerifiers(cfg.keys...)
 		if err != nil {
 			return nil, fmt.Errorf("audit: trusted keys: %w", err)
 		}
@@ -219,6 +226,9 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	case ir.Problem != nil:
 		p := ir.Problem
 		rep.Problem = &Problem{Code: p.Code, Index: p.Index, Exact: p.Exact, RangeEnd: p.RangeEnd, Detail: p.Detail}
+		if p.Code == integrity.CodeUntrustedKey {
+			rep.Problem.Detail += "; the keys given are " + strings.Join(integrity.KeyIDs(cfg.keys...), ", ")
+		}
 		return rep, fmt.Errorf("%w: %s", ErrIntegrity, rep.Problem)
 	}
 	rep.OK = true

@@ -18,10 +18,17 @@ import (
 // any hashing.
 const MaxProofHashes = 64
 
-// Proof bundle formats, the "format" field of the JSON files.
+// Proof bundle formats, the "format" field of the JSON files. A v1 bundle
+// carries no rotation statements: its checkpoints are signed by the genesis
+// key (a log without forward security, or epoch 0). A v2 bundle carries,
+// in "rotations", the key rotation statements from genesis to the epoch of
+// its (latest) checkpoint, at least one, so that it verifies with only the
+// genesis public key; otherwise the two are the same.
 const (
-	InclusionFormat   = "mtlog-audit-inclusion-proof/v1"
-	ConsistencyFormat = "mtlog-audit-consistency-proof/v1"
+	InclusionFormat     = "mtlog-audit-inclusion-proof/v1"
+	ConsistencyFormat   = "mtlog-audit-consistency-proof/v1"
+	InclusionFormatV2   = "mtlog-audit-inclusion-proof/v2"
+	ConsistencyFormatV2 = "mtlog-audit-consistency-proof/v2"
 )
 
 // NodeReader reads stored tree nodes; NodeStore implements it. A node at
@@ -260,6 +267,9 @@ type InclusionBundle struct {
 	Size       uint64   `json:"size"`
 	Proof      []Hash   `json:"proof"`
 	Checkpoint string   `json:"checkpoint"` // the signed checkpoint note, verbatim
+	// Rotations (v2 only) are the key rotation statements from genesis to
+	// the checkpoint's epoch, each with a consistency proof to Size.
+	Rotations []RotationProof `json:"rotations,omitempty"`
 }
 
 // ConsistencyBundle is a self-contained consistency proof file: it shows
@@ -273,6 +283,9 @@ type ConsistencyBundle struct {
 	Proof       []Hash `json:"proof"`
 	Checkpoint1 string `json:"checkpoint1"` // the signed checkpoint note of Size1, verbatim
 	Checkpoint2 string `json:"checkpoint2"` // the signed checkpoint note of Size2, verbatim
+	// Rotations (v2 only) are the key rotation statements from genesis to
+	// Checkpoint2's epoch, each with a consistency proof to Size2.
+	Rotations []RotationProof `json:"rotations,omitempty"`
 }
 
 // NewInclusionBundle returns the bundle for record r in the tree of size
@@ -338,9 +351,10 @@ func (b *ConsistencyBundle) VerifyAgainst(root1, root2 Hash) error {
 
 // check validates the bundle's shape (not its proof).
 func (b *InclusionBundle) check() error {
+	if err := checkFormat("inclusion", b.Format, InclusionFormat, InclusionFormatV2, b.Rotations); err != nil {
+		return err
+	}
 	switch {
-	case b.Format != InclusionFormat:
-		return fmt.Errorf("%w: inclusion bundle: format %q, want %q", ErrProof, b.Format, InclusionFormat)
 	case b.Index >= b.Size:
 		return fmt.Errorf("%w: inclusion bundle: index %d is not below tree size %d", ErrProof, b.Index, b.Size)
 	case len(b.Proof) > MaxProofHashes:
@@ -351,9 +365,10 @@ func (b *InclusionBundle) check() error {
 
 // check validates the bundle's shape (not its proof).
 func (b *ConsistencyBundle) check() error {
+	if err := checkFormat("consistency", b.Format, ConsistencyFormat, ConsistencyFormatV2, b.Rotations); err != nil {
+		return err
+	}
 	switch {
-	case b.Format != ConsistencyFormat:
-		return fmt.Errorf("%w: consistency bundle: format %q, want %q", ErrProof, b.Format, ConsistencyFormat)
 	case b.Size1 > b.Size2:
 		return fmt.Errorf("%w: consistency bundle: size1 %d exceeds size2 %d", ErrProof, b.Size1, b.Size2)
 	case len(b.Proof) > MaxProofHashes:
@@ -368,7 +383,7 @@ func (b *ConsistencyBundle) check() error {
 // index ≥ size and proofs of more than MaxProofHashes hashes.
 func ParseInclusionBundle(data []byte) (*InclusionBundle, error) {
 	var b InclusionBundle
-	if err := decodeBundle(data, &b, "inclusion", InclusionFormat); err != nil {
+	if err := decodeBundle(data, &b, "inclusion", InclusionFormat, InclusionFormatV2); err != nil {
 		return nil, err
 	}
 	if err := b.check(); err != nil {
@@ -383,7 +398,7 @@ func ParseInclusionBundle(data []byte) (*InclusionBundle, error) {
 // size1 > size2 and proofs of more than MaxProofHashes hashes.
 func ParseConsistencyBundle(data []byte) (*ConsistencyBundle, error) {
 	var b ConsistencyBundle
-	if err := decodeBundle(data, &b, "consistency", ConsistencyFormat); err != nil {
+	if err := decodeBundle(data, &b, "consistency", ConsistencyFormat, ConsistencyFormatV2); err != nil {
 		return nil, err
 	}
 	if err := b.check(); err != nil {
@@ -399,7 +414,7 @@ const maxBundleSize = 1 << 20
 // decodeBundle decodes exactly one JSON object from data into v, first
 // checking its format field so that a file of another kind gets a clear
 // error rather than one about an unknown field.
-func decodeBundle(data []byte, v any, kind, format string) error {
+func decodeBundle(data []byte, v any, kind, format, formatV2 string) error {
 	if len(data) > maxBundleSize {
 		return fmt.Errorf("%w: %s bundle: %d bytes is too large (at most %d)", ErrProof, kind, len(data), maxBundleSize)
 	}
@@ -412,8 +427,8 @@ func decodeBundle(data []byte, v any, kind, format string) error {
 	if probe.Format == nil {
 		return fmt.Errorf("%w: %s bundle: no format field", ErrProof, kind)
 	}
-	if *probe.Format != format {
-		return fmt.Errorf("%w: %s bundle: unknown format %q, want %q", ErrProof, kind, *probe.Format, format)
+	if *probe.Format != format && *probe.Format != formatV2 {
+		return fmt.Errorf("%w: %s bundle: unknown format %q, want %q or %q", ErrProof, kind, *probe.Format, format, formatV2)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

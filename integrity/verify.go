@@ -46,6 +46,12 @@ const (
 	// malformed, not signed by the previous epoch's key, or commits to a
 	// tree that the log does not reproduce.
 	CodeKeyRotation Code = "key-rotation"
+	// CodeUntrustedKey: no stored checkpoint carries a signature by a
+	// trusted key, and every one carries signatures by other keys: the
+	// wrong public key was given, or someone re-signed every checkpoint
+	// with their own key. It is never success: if the key given is the
+	// log's genesis key, this is tampering.
+	CodeUntrustedKey Code = "untrusted-key"
 )
 
 // Problem is the first thing verification found wrong.
@@ -133,16 +139,22 @@ type pendingCP struct {
 // checks them against signed checkpoints. Memory does not grow with the
 // number of records (it holds the tree's right edge and the checkpoints).
 type Verifier struct {
-	opts     VerifyOptions
-	b        *Builder
-	cps      []pendingCP // parsed bodies, sorted by size, signatures not yet checked
-	next     int         // next checkpoint to check
-	anchor   *Checkpoint
-	epoch    uint64
-	verifier note.Verifiers // the current epoch's
-	lastGood uint64         // size of the last verified checkpoint
-	lastCP   *Checkpoint
-	rep      Report
+	opts   VerifyOptions
+	b      *Builder
+	cps    []pendingCP // parsed bodies, sorted by size, signatures not yet checked
+	next   int         // next checkpoint to check
+	anchor *Checkpoint
+	// anchorRaw is set while the anchor's signature is still to be
+	// checked: an anchor of epoch e > 0 is verified with epoch e's key,
+	// which the log's rotation statements establish as the stream reaches
+	// them.
+	anchorRaw []byte
+	epochKeys []note.Verifiers // epochKeys[e] verifies epoch e
+	epoch     uint64
+	verifier  note.Verifiers // the current epoch's
+	lastGood  uint64         // size of the last verified checkpoint
+	lastCP    *Checkpoint
+	rep       Report
 	// first leaf whose stored hash differs from the recomputed one
 	leafDiff    bool
 	leafDiffIdx uint64
@@ -171,12 +183,11 @@ func NewVerifier(opts VerifyOptions) (*Verifier, error) {
 		}
 		v.cps = append(v.cps, pendingCP{cp, raw})
 	}
+	v.epochKeys = []note.Verifiers{opts.Trusted}
 	if opts.Anchor != nil {
-		cp, err := OpenCheckpoint(opts.Anchor, opts.Trusted)
-		if err != nil {
-			return nil, fmt.Errorf("integrity: the anchor checkpoint is not acceptable: %w", err)
+		if err := v.setAnchor(opts.Anchor); err != nil {
+			return nil, err
 		}
-		v.anchor = &cp
 	}
 	sort.SliceStable(v.cps, func(i, j int) bool { return v.cps[i].cp.Size < v.cps[j].cp.Size })
 	if opts.NodeStream != nil {
@@ -272,6 +283,7 @@ func (v *Verifier) rotation(index uint64, payload []byte) *Problem {
 	}
 	v.epoch = rot.Epoch
 	v.verifier = verifierList{nv}
+	v.epochKeys = append(v.epochKeys, v.verifier)
 	return nil
 }
 
@@ -312,6 +324,10 @@ func (v *Verifier) checkDue() *Problem {
 		v.next++
 		cp, err := OpenCheckpoint(pc.raw, v.verifier)
 		if err != nil {
+			if p := v.untrusted(err); p != nil {
+				v.rep.Problem = p
+				return p
+			}
 			v.rep.Problem = &Problem{Code: CodeCheckpointSignature, Index: pc.cp.Size, Exact: true,
 				Detail: fmt.Sprintf("checkpoint for tree size %d (key epoch %d): %v", pc.cp.Size, v.epoch, err)}
 			return v.rep.Problem
@@ -337,6 +353,10 @@ func (v *Verifier) checkDue() *Problem {
 		v.rep.Latest = &c
 	}
 	if v.anchor != nil && v.anchor.Size == size {
+		if p := v.checkAnchorSignature(); p != nil {
+			v.rep.Problem = p
+			return p
+		}
 		if v.b.Root() != v.anchor.Root {
 			v.rep.Problem = v.altered(*v.anchor, "the records do not reproduce the root of the trusted anchor checkpoint")
 			v.rep.Problem.Code = CodeAnchorMismatch
@@ -393,7 +413,7 @@ func (v *Verifier) Finish() *Report {
 	}
 	if v.anchor != nil && v.anchor.Size > size {
 		rep.Problem = &Problem{Code: CodeAnchorMismatch, Index: size, Exact: true,
-			Detail: fmt.Sprintf("the trusted anchor covers %d records but the log holds %d: the log was truncated or an older copy restored", v.anchor.Size, size)}
+			Detail: fmt.Sprintf("the trusted anchor covers %d records but the log holds %d: the log was truncated or an older copy restored", v.anchor.Size, size) + v.anchorBeyondLog()}
 		return &rep
 	}
 	if v.nodeDiff {

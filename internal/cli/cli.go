@@ -114,7 +114,8 @@ func isFlagError(err error) bool {
 func classify(err error) int {
 	switch {
 	case errors.Is(err, wal.ErrNotWAL), errors.Is(err, wal.ErrUnknownVersion),
-		errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission), isFlagError(err):
+		errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission), isFlagError(err),
+		errors.Is(err, integrity.ErrSameNameKeys):
 		return ExitUsage
 	case errors.Is(err, context.Canceled):
 		return ExitFailed

@@ -334,11 +334,15 @@ first; with --all every stored checkpoint's size and time is listed.`,
 			}
 			latest := cps[len(cps)-1]
 			if len(vkeys) > 0 {
-				trusted, err := integrity.NewVerifiers(vkeys...)
-				if err != nil {
+				if _, err := integrity.NewGenesisVerifiers(vkeys...); err != nil {
 					return usageErr("%w", err)
 				}
-				if _, err := integrity.OpenCheckpoint(latest, trusted); err != nil {
+				if _, err := audit.OpenCheckpoint(cmd.Context(), vfs.OS(), dir, latest, vkeys...); err != nil {
+					var ce *integrity.CheckpointError
+					if errors.As(err, &ce) && ce.Reason == integrity.ReasonUnknownKey && !errors.Is(err, audit.ErrIntegrity) {
+						fmt.Fprintf(e.stderr, "mtlog-audit: the latest checkpoint is not signed by a key you trust (%v); if the key you gave is this log's genesis key, this is tampering\n", err)
+						return &exitError{code: ExitUsage, err: errors.New("")}
+					}
 					fmt.Fprintf(e.stderr, "mtlog-audit: the latest checkpoint does not verify with the given key: %v\n", err)
 					return &exitError{code: ExitFailed, err: errors.New("")}
 				}

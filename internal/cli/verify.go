@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	audit "github.com/willibrandon/mtlog-audit"
+	"github.com/willibrandon/mtlog-audit/integrity"
 )
 
 func verifyCmd(e *env) *cobra.Command {
@@ -26,7 +27,9 @@ one before; with --anchor it also checks the log against a checkpoint you
 kept from earlier (it must reproduce that checkpoint's root).
 
 A checkpoint that carries no valid signature by a --key is a failure, never
-skipped. Without --key no checkpoint counts, so the whole log is reported as
+skipped. --key is the log's genesis key (the key it was created with); with
+forward security the later epochs' keys are learnt from the log's signed
+rotation statements, and two different keys with the same name are refused. Without --key no checkpoint counts, so the whole log is reported as
 not covered (exit status 3).
 
 Exit status:
@@ -34,7 +37,9 @@ Exit status:
   1  tampered or corrupt: the first bad index (or segment and offset) and a
      reason code are printed
   2  usage or environment error (missing directory, not a log, unreadable
-     key or anchor)
+     key or anchor), or untrusted-key: no checkpoint is signed by a key you
+     gave (the wrong key; if the key is right, the checkpoints were re-signed
+     by someone else: tampering)
   3  verified, but the newest records are not yet covered by a signed
      checkpoint (normal on a live log between checkpoints)`,
 		Example: `  mtlog-audit verify --wal /var/lib/app/audit --key audit.pub
@@ -75,6 +80,8 @@ Exit status:
 				printVerify(e, dir, rep, len(vkeys) > 0)
 			}
 			switch {
+			case rep.Problem != nil && rep.Problem.Code == integrity.CodeUntrustedKey:
+				return &exitError{code: ExitUsage, err: errors.New("")}
 			case rep.Problem != nil:
 				return &exitError{code: ExitFailed, err: errors.New("")}
 			case rep.UncoveredTail() > 0:
@@ -85,7 +92,7 @@ Exit status:
 	}
 	f := cmd.Flags()
 	f.StringVar(&dir, "wal", "", "the log's directory")
-	f.StringArrayVar(&keys, "key", nil, "a trusted public key: a .pub file or the key text (repeat for several; rotated keys)")
+	f.StringArrayVar(&keys, "key", nil, "the log's public (genesis) key: a .pub file or the key text (repeat for several logs' keys)")
 	f.StringVar(&anchor, "anchor", "", "a signed checkpoint obtained earlier that the log must still contain")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON on stdout")
 	return cmd
@@ -140,6 +147,8 @@ type problemJSON struct {
 
 func verifyStatus(rep *audit.IntegrityReport) string {
 	switch {
+	case rep.Problem != nil && rep.Problem.Code == integrity.CodeUntrustedKey:
+		return "untrusted-key"
 	case rep.Problem != nil:
 		return "failed"
 	case rep.UncoveredTail() > 0:
@@ -172,6 +181,13 @@ func verifyJSON(dir string, rep *audit.IntegrityReport, keys bool) verifyReport 
 
 func printVerify(e *env, dir string, rep *audit.IntegrityReport, keys bool) {
 	w := e.stdout
+	if p := rep.Problem; p != nil && p.Code == integrity.CodeUntrustedKey {
+		fmt.Fprintf(w, "NOT VERIFIED: %s\n", dir)
+		fmt.Fprintf(w, "  reason:          %s (no checkpoint is signed by a key you trust)\n", p.Code)
+		fmt.Fprintf(w, "  detail:          %s\n", p.Detail)
+		fmt.Fprintf(w, "Check that --key is this log's public key (the genesis key with forward security). If it is, this is tampering: keep this directory unchanged as evidence.\n")
+		return
+	}
 	if p := rep.Problem; p != nil {
 		fmt.Fprintf(w, "FAILED: %s\n", dir)
 		fmt.Fprintf(w, "  reason:          %s\n", p.Code)
