@@ -221,8 +221,8 @@ func TestUntrustedKeyIsItsOwnOutcome(t *testing.T) {
 	s, _ := integrity.NewSigner(sameNameSK)
 	resignedFirst, _ := integrity.SignCheckpoint(cpBody(raw), s)
 	for name, first := range map[string][]byte{
-		"stripped":         append(append([]byte{}, body...), '\n'),
-		"bad signature":    append(append([]byte{}, raw[:len(raw)-6]...), []byte("AAAA=\n")...),
+		"stripped":          append(append([]byte{}, body...), '\n'),
+		"bad signature":     append(append([]byte{}, raw[:len(raw)-6]...), []byte("AAAA=\n")...),
 		"resigned, rest ok": resignedFirst,
 	} {
 		c := copyDir(t, dir)

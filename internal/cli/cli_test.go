@@ -309,8 +309,10 @@ func TestVerifyExitCodes(t *testing.T) {
 	})
 	t.Run("checkpoint by another key", func(t *testing.T) {
 		_, other, _ := integrity.GenerateKey(keyName)
+		// The wrong key is its own outcome (exit 2, untrusted-key), not
+		// "FAILED … first bad index" tampering.
 		r := run(t, "", "verify", "--wal", "wal", "--key", other)
-		if r.code != 1 || !strings.Contains(r.stdout, "checkpoint-signature") {
+		if r.code != 2 || !strings.Contains(r.stdout, "untrusted-key") || strings.Contains(r.stdout, "first bad index") || !strings.Contains(r.stdout, "tampering") {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 	})
