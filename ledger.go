@@ -61,6 +61,7 @@ type ledger struct {
 	origin       string
 	signer       note.Signer
 	epochs       *integrity.EpochKeys
+	lastRotation []byte // newest key-rotation record catchUp read (see checkEpochKey)
 	epoch        uint64
 	epochStart   time.Time
 	lastSigned   uint64
@@ -127,6 +128,9 @@ func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL, publish f
 		l.epochs, err = integrity.OpenEpochKeys(fsys, dir, genesis, func(vkey string) bool { return rotations[vkey] })
 		if err != nil {
 			return nil, fmt.Errorf("audit: forward-security keys: %w", err)
+		}
+		if err := l.checkEpochKey(genesis, last); err != nil {
+			return nil, err
 		}
 		l.epoch, l.signer, _ = l.epochs.Current()
 		l.origin = l.signer.Name()
@@ -214,6 +218,7 @@ func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 		if rec.Type == wal.RecordMeta {
 			if rot, err := integrity.ParseRotationKey(rec.Payload); err == nil {
 				rotations[rot] = true
+				l.lastRotation = bytes.Clone(rec.Payload)
 			}
 		}
 		if last != nil && l.b.Size() == last.Size && l.b.Root() != last.Root {

@@ -1095,7 +1095,11 @@ func (r *reconciler) install(i int, name string, ver *version) (err error) {
 	if err := c.FS.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("audit: repair: remove %s: %w", tmp, err)
 	}
-	f, err := c.FS.Create(tmp)
+	create := c.FS.Create
+	if strings.HasPrefix(name, "epoch.key") { // a private key: owner only
+		create = func(n string) (vfs.File, error) { return vfs.CreatePrivate(c.FS, n) }
+	}
+	f, err := create(tmp)
 	if err != nil {
 		return fmt.Errorf("audit: repair: create %s: %w", tmp, err)
 	}

@@ -193,9 +193,9 @@ const (
 // a directory, crash-safely, through vfs.
 //
 // The directory holds epoch.key ("epoch <n>\n<signing key>\n") and, between
-// Prepare and Commit, epoch.key.next. It must be private to the log's user
-// (mode 0700): the files are created through vfs.Create, which uses 0640 on
-// the operating system, so the directory's mode is what keeps them secret.
+// Prepare and Commit, epoch.key.next. Both are created owner-only (0600,
+// through vfs.CreatePrivate), and OpenEpochKeys refuses a key file that the
+// group or others may read or write (ErrKeyFileMode).
 //
 // A rotation from epoch e to e+1 is:
 //
@@ -332,9 +332,17 @@ func OpenEpochKeys(fsys vfs.FS, dir string, genesis note.Signer, isRotationInLog
 
 func (k *EpochKeys) path(name string) string { return filepath.Join(k.dir, name) }
 
-// readEpochFile reads and parses "epoch <n>\n<signing key>\n".
+// ErrKeyFileMode is matched by the error of OpenEpochKeys when a key file
+// may be read or written by users other than its owner.
+var ErrKeyFileMode = errors.New("integrity: a private key file is accessible to other users")
+
+// readEpochFile reads and parses "epoch <n>\n<signing key>\n". It refuses
+// a file whose mode lets the group or others read or write it.
 func (k *EpochKeys) readEpochFile(name string) (uint64, *keySigner, error) {
 	p := k.path(name)
+	if fi, err := k.fsys.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return 0, nil, fmt.Errorf("%w: %s has mode %04o, so users other than its owner may read the log's current signing key; run 'chmod 600 %s' (and of every mirror's copy), and treat the key as possibly stolen if others could read it", ErrKeyFileMode, p, fi.Mode().Perm(), p)
+	}
 	f, err := k.fsys.Open(p)
 	if err != nil {
 		return 0, nil, fmt.Errorf("integrity: epoch keys: %w", err)
@@ -383,7 +391,7 @@ func (k *EpochKeys) writeEpochFile(temp, name string, epoch uint64, s *keySigner
 	defer clear(data)
 
 	tp := k.path(temp)
-	f, err := k.fsys.Create(tp)
+	f, err := vfs.CreatePrivate(k.fsys, tp) // owner only: it is a private key
 	if err != nil {
 		return fmt.Errorf("integrity: epoch keys: %w", err)
 	}

@@ -85,6 +85,11 @@ func (v *Verifier) untrusted(err error) *Problem {
 	if !errors.As(err, &ce) || ce.Reason != ReasonUnknownKey || v.epoch != 0 || v.rep.Checkpoints > 0 || (v.anchor != nil && v.anchorRaw == nil) {
 		return nil
 	}
+	if v.next > 0 && v.cps[v.next-1].cp.Epoch != 0 {
+		// It claims a later epoch where the log has not rotated: no
+		// key, right or wrong, makes that honest.
+		return nil
+	}
 	var found []string
 	hint := ""
 	for _, pc := range v.cps {

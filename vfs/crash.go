@@ -325,6 +325,19 @@ func (c *CrashFS) Create(name string) (File, error) {
 	return &crashFile{c: c, ino: ino, name: name, writable: true}, nil
 }
 
+// CreatePrivate is Create with mode 0600 (owner only).
+func (c *CrashFS) CreatePrivate(name string) (File, error) {
+	c.before(Op{Kind: OpCreate, Name: name})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ino, err := c.create(name)
+	if err != nil {
+		return nil, err
+	}
+	ino.mode = 0o600
+	return &crashFile{c: c, ino: ino, name: name, writable: true}, nil
+}
+
 // create adds a new file named name. c.mu must be held.
 func (c *CrashFS) create(name string) (*inode, error) {
 	dir, base, err := c.lookupParent("open", name)

@@ -183,6 +183,11 @@ func (f *FaultFS) wrap(file File, err error) (File, error) {
 // Create creates a file through the inner FS.
 func (f *FaultFS) Create(name string) (File, error) { return f.wrap(f.inner.Create(name)) }
 
+// CreatePrivate creates an owner-only file through the inner FS.
+func (f *FaultFS) CreatePrivate(name string) (File, error) {
+	return f.wrap(CreatePrivate(f.inner, name))
+}
+
 // Open opens a file read-only through the inner FS.
 func (f *FaultFS) Open(name string) (File, error) { return f.wrap(f.inner.Open(name)) }
 

@@ -168,19 +168,30 @@ func (m *Mirror) mirrorErr(i int, err error) error {
 
 // Create creates name in every copy (O_EXCL in each). If a mirror's create
 // fails, the files created so far are closed and removed again.
-func (m *Mirror) Create(name string) (File, error) {
+func (m *Mirror) Create(name string) (File, error) { return m.create(name, false) }
+
+// CreatePrivate is Create with owner-only permissions in every copy.
+func (m *Mirror) CreatePrivate(name string) (File, error) { return m.create(name, true) }
+
+func (m *Mirror) create(name string, private bool) (File, error) {
+	mk := func(fsys FS, name string) (File, error) {
+		if private {
+			return CreatePrivate(fsys, name)
+		}
+		return fsys.Create(name)
+	}
 	rel, ok := m.rel(name)
 	if !ok {
-		return m.reps[0].FS.Create(name)
+		return mk(m.reps[0].FS, name)
 	}
-	f0, err := m.reps[0].FS.Create(name)
+	f0, err := mk(m.reps[0].FS, name)
 	if err != nil {
 		return nil, err
 	}
 	mf := &mirrorFile{m: m, files: []File{f0}}
 	for i := 1; i < len(m.reps); i++ {
 		p := m.at(i, rel)
-		f, err := m.reps[i].FS.Create(p)
+		f, err := mk(m.reps[i].FS, p)
 		if err != nil {
 			for j, g := range mf.files {
 				g.Close()

@@ -30,6 +30,15 @@ func (OSFS) Create(name string) (File, error) {
 	return osFile{f}, nil
 }
 
+// CreatePrivate is Create with permission 0o600 (owner only).
+func (OSFS) CreatePrivate(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
 // Open opens an existing file read-only.
 func (OSFS) Open(name string) (File, error) {
 	f, err := os.Open(name)

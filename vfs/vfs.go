@@ -71,3 +71,21 @@ type FS interface {
 	// owner string. Closing the returned io.Closer releases the lock.
 	Lock(name, owner string) (io.Closer, error)
 }
+
+// PrivateCreator is implemented by filesystems that can create a file that
+// only its owner may read and write (mode 0600 on the operating system),
+// for secrets such as a forward-security private key.
+type PrivateCreator interface {
+	// CreatePrivate is Create with owner-only permissions.
+	CreatePrivate(name string) (File, error)
+}
+
+// CreatePrivate creates name as Create does, with owner-only permissions
+// when fsys implements PrivateCreator (every filesystem of this package
+// does); otherwise it is Create.
+func CreatePrivate(fsys FS, name string) (File, error) {
+	if pc, ok := fsys.(PrivateCreator); ok {
+		return pc.CreatePrivate(name)
+	}
+	return fsys.Create(name)
+}

@@ -49,6 +49,9 @@ func (t *syncTimer) wrap(f vfs.File, err error) (vfs.File, error) {
 }
 
 func (t *syncTimer) Create(name string) (vfs.File, error) { return t.wrap(t.FS.Create(name)) }
+func (t *syncTimer) CreatePrivate(name string) (vfs.File, error) {
+	return t.wrap(vfs.CreatePrivate(t.FS, name))
+}
 func (t *syncTimer) OpenReadWrite(name string) (vfs.File, error) {
 	return t.wrap(t.FS.OpenReadWrite(name))
 }
