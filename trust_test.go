@@ -247,3 +247,71 @@ func TestUntrustedKeyIsItsOwnOutcome(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// Hole 4: a damaged epoch.key (another epoch number, another key) is
+// refused on open instead of signing checkpoints the log then rejects.
+func TestEpochKeyFileCheckedOnOpen(t *testing.T) {
+	dir, sk, vk := forwardSecureLog(t)
+	path := filepath.Join(dir, "epoch.key")
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epoch uint64
+	fmt.Sscanf(string(orig), "epoch %d", &epoch)
+	lines := strings.Split(strings.TrimSpace(string(orig)), "\n")
+	otherSK, _, _ := integrity.GenerateKey("audit.example/attack")
+	open := func() error {
+		s, err := audit.New(audit.WithWAL(dir, audit.WithSegmentSize(attackSeg)), audit.WithSigningKey(sk), audit.WithForwardSecurity(time.Hour))
+		if err == nil {
+			s.Close()
+		}
+		return err
+	}
+	for name, content := range map[string]string{
+		"epoch bit flip": fmt.Sprintf("epoch %d\n%s\n", epoch^4, lines[1]),
+		"previous epoch": fmt.Sprintf("epoch %d\n%s\n", epoch-1, lines[1]),
+		"another key":    fmt.Sprintf("epoch %d\n%s\n", epoch, otherSK),
+	} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := open()
+		if !errors.Is(err, audit.ErrEpochKeyMismatch) {
+			t.Errorf("%s: open with a damaged epoch.key: %v", name, err)
+		}
+	}
+	if err := os.WriteFile(path, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := open(); err != nil {
+		t.Fatalf("reopening with the intact key: %v", err)
+	}
+	if rep, err := audit.Verify(context.Background(), dir, audit.WithTrustedKeys(vk)); err != nil || !rep.OK {
+		t.Fatalf("the log must still verify: %v %+v", err, rep)
+	}
+}
+
+// Hole 5: epoch.key is written owner-only, and a key file that the group
+// or others may read is refused with the chmod to run.
+func TestEpochKeyFileMode(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "mirror")
+	dir, sk, _ := signedLog(t, 20, 5, audit.WithForwardSecurity(time.Nanosecond), audit.WithRedundancy(mirror))
+	for _, d := range []string{dir, mirror} {
+		fi, err := os.Stat(filepath.Join(d, "epoch.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: epoch.key has mode %04o, want 0600", d, fi.Mode().Perm())
+		}
+	}
+	path := filepath.Join(dir, "epoch.key")
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	_, err := audit.New(audit.WithWAL(dir, audit.WithSegmentSize(attackSeg)), audit.WithSigningKey(sk), audit.WithForwardSecurity(time.Hour))
+	if !errors.Is(err, integrity.ErrKeyFileMode) || !strings.Contains(err.Error(), "chmod 600 "+path) {
+		t.Fatalf("a group-readable epoch.key must be refused with the chmod to run: %v", err)
+	}
+}
