@@ -386,6 +386,9 @@ func ParseInclusionBundle(data []byte) (*InclusionBundle, error) {
 	if err := decodeBundle(data, &b, "inclusion", InclusionFormat, InclusionFormatV2); err != nil {
 		return nil, err
 	}
+	if len(b.Rotations) == 0 {
+		b.Rotations = nil // "rotations": [] is no rotations
+	}
 	if err := b.check(); err != nil {
 		return nil, err
 	}
@@ -400,6 +403,9 @@ func ParseConsistencyBundle(data []byte) (*ConsistencyBundle, error) {
 	var b ConsistencyBundle
 	if err := decodeBundle(data, &b, "consistency", ConsistencyFormat, ConsistencyFormatV2); err != nil {
 		return nil, err
+	}
+	if len(b.Rotations) == 0 {
+		b.Rotations = nil // "rotations": [] is no rotations
 	}
 	if err := b.check(); err != nil {
 		return nil, err

@@ -592,6 +592,12 @@ func FuzzParseProofBundle(f *testing.F) {
 		data, _ := testConsistencyBundle(f, tt, c[0], c[1]).Marshal()
 		f.Add(data)
 	}
+	// v2 bundles, with rotation statements (see chainTestBundles).
+	inc2, con2 := chainTestBundles(f, tt)
+	for _, b := range []interface{ Marshal() ([]byte, error) }{inc2, con2} {
+		data, _ := b.Marshal()
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if b, err := ParseInclusionBundle(data); err != nil {
 			if !errors.Is(err, ErrProof) {
