@@ -125,9 +125,19 @@ func TestForwardSecureAnchorsAndProofsWithGenesisKey(t *testing.T) {
 // rotation chain establishes it: an anchor signed by another key, or
 // claiming another epoch, is a mismatch.
 func TestForwardSecureAnchorForged(t *testing.T) {
-	dir, _, vk := forwardSecureLog(t)
+	dir, sk, vk := forwardSecureLog(t)
 	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
 	cp := cpBody(cps[len(cps)-1])
+	// Even the genesis key cannot vouch for a size where a later epoch is
+	// active: the anchor must claim the epoch the chain has there.
+	g, _ := integrity.NewSigner(sk)
+	e0 := cp
+	e0.Epoch = 0
+	wrongEpoch, err := integrity.SignCheckpoint(e0, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustFail(t, dir, integrity.CodeAnchorMismatch, audit.WithTrustedKeys(vk), audit.WithAnchor(wrongEpoch))
 	otherSK, _, _ := integrity.GenerateKey("audit.example/attack")
 	s, _ := integrity.NewSigner(otherSK)
 	forged, err := integrity.SignCheckpoint(cp, s)

@@ -34,20 +34,20 @@ func (v *Verifier) setAnchor(raw []byte) error {
 	return nil
 }
 
-// checkAnchorSignature verifies a later-epoch anchor once the stream has
-// reached its size: it must claim the epoch active there and carry a valid
-// signature by that epoch's key.
+// checkAnchorSignature runs once the stream has reached the anchor's size:
+// the anchor must claim the epoch active there, and a later-epoch anchor
+// must carry a valid signature by that epoch's key.
 func (v *Verifier) checkAnchorSignature() *Problem {
-	if v.anchorRaw == nil {
-		return nil
-	}
-	raw := v.anchorRaw
-	v.anchorRaw = nil
 	bad := func(format string, args ...any) *Problem {
 		return &Problem{Code: CodeAnchorMismatch, Index: v.anchor.Size, Exact: true, Detail: fmt.Sprintf(format, args...)}
 	}
+	raw := v.anchorRaw
+	v.anchorRaw = nil
 	if v.anchor.Epoch != v.epoch {
 		return bad("the trusted anchor (tree size %d) claims key epoch %d, but the log's rotation chain from the genesis key has epoch %d active at that size: the anchor is not from this log, or the log's rotations were rewritten", v.anchor.Size, v.anchor.Epoch, v.epoch)
+	}
+	if raw == nil {
+		return nil // an epoch 0 anchor, verified with the genesis keys
 	}
 	cp, err := OpenCheckpoint(raw, v.verifier)
 	if err != nil {
