@@ -246,6 +246,11 @@ func OpenCheckpoint(ctx context.Context, fsys vfs.FS, dir string, checkpoint []b
 				continue
 			}
 			if _, err := chain.Advance(rec.Payload); err != nil {
+				if chain.Epoch() == 0 {
+					// Not signed by a genesis key given: the wrong key
+					// (or, if the key is right, tampering).
+					return integrity.Checkpoint{}, fmt.Errorf("audit: record %d: %w", rec.Seq, err)
+				}
 				return integrity.Checkpoint{}, fmt.Errorf("%w: record %d: %w", ErrIntegrity, rec.Seq, err)
 			}
 			if chain.Epoch() == claimed.Epoch {

@@ -119,6 +119,9 @@ func (c *KeyChain) Keys(e uint64) (note.Verifiers, bool) {
 // *CheckpointError values.
 func (c *KeyChain) Advance(stmt []byte) (Rotation, error) {
 	e := c.Epoch()
+	if _, _, err := openNote(stmt, c.keys[e], fmt.Sprintf("key rotation statement to epoch %d", e+1)); err != nil {
+		return Rotation{}, err // classified: unknown key, bad signature, unsigned, …
+	}
 	cur, err := signerOf(c.keys[e], stmt)
 	if err != nil {
 		return Rotation{}, cpErr(ReasonUnknownKey, "key rotation statement to epoch %d is not signed by the key of epoch %d: %v", e+1, e, err)
@@ -158,7 +161,7 @@ func (c *KeyChain) OpenCheckpoint(msg []byte) (Checkpoint, error) {
 	}
 	keys, ok := c.Keys(claimed.Epoch)
 	if !ok {
-		return Checkpoint{}, cpErr(ReasonUnknownKey, "checkpoint claims key epoch %d, but the rotation statements at hand reach only epoch %d: the key of epoch %d cannot be established from the genesis key", claimed.Epoch, c.Epoch(), claimed.Epoch)
+		return Checkpoint{}, cpErr(ReasonUnknownEpoch, "checkpoint claims key epoch %d, but the rotation statements at hand reach only epoch %d: the key of epoch %d cannot be established from the genesis key", claimed.Epoch, c.Epoch(), claimed.Epoch)
 	}
 	cp, err := OpenCheckpoint(msg, keys)
 	if err != nil {

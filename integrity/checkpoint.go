@@ -71,6 +71,10 @@ const (
 	// for a signature, for instance because it holds two different keys
 	// with the same name and key ID.
 	ReasonKeyCollision Reason = "key-collision"
+	// ReasonUnknownEpoch: a checkpoint claims a key epoch that the
+	// rotation statements at hand do not reach, so no key can be
+	// established for it from the genesis key.
+	ReasonUnknownEpoch Reason = "unknown-epoch"
 )
 
 // CheckpointError is the error returned for a rejected checkpoint or key

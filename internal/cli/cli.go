@@ -145,7 +145,8 @@ Every command reads the log without modifying it (recover writes a new log).
 Long operations show a progress bar on stderr when stderr is a terminal.
 
 Exit status: 0 success; 1 a check failed (tampered or corrupt log, bad
-proof, records lost); 2 usage or environment error; 3 (verify only)
+proof, records lost); 2 usage or environment error, or no checkpoint is
+signed by the key you gave (untrusted-key: if the key is right, tampering); 3 (verify only)
 verified, but the newest records are not yet covered by a signed checkpoint.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

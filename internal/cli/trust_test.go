@@ -74,6 +74,13 @@ func TestForwardSecureWorkflowWithGenesisKey(t *testing.T) {
 	if r := run(t, "", "checkpoint", "--wal", dir, "--key", gpub); r.code != 0 {
 		t.Fatalf("checkpoint --key: %d %s %s", r.code, r.stdout, r.stderr)
 	}
+	_, otherVK, _ := integrity.GenerateKey("fs.mtlog-audit.test")
+	if r := run(t, "", "checkpoint", "--wal", dir, "--key", otherVK); r.code != 2 || !strings.Contains(r.stderr, "tampering") {
+		t.Fatalf("checkpoint --key with another key: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, "", "verify", "--wal", dir, "--key", otherVK); r.code != 2 || !strings.Contains(r.stdout, "untrusted-key") {
+		t.Fatalf("verify with another key: %d %s %s", r.code, r.stdout, r.stderr)
+	}
 	incl := filepath.Join(tmp, "incl.json")
 	if r := run(t, "", "prove", "inclusion", "--wal", dir, "--seq", "3", "--output", incl); r.code != 0 {
 		t.Fatalf("prove: %d %s", r.code, r.stderr)
