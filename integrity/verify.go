@@ -139,28 +139,29 @@ type pendingCP struct {
 // checks them against signed checkpoints. Memory does not grow with the
 // number of records (it holds the tree's right edge and the checkpoints).
 type Verifier struct {
-	opts   VerifyOptions
-	b      *Builder
-	cps    []pendingCP // parsed bodies, sorted by size, signatures not yet checked
-	next   int         // next checkpoint to check
-	anchor *Checkpoint
-	// anchorRaw is set while the anchor's signature is still to be
-	// checked: an anchor of epoch e > 0 is verified with epoch e's key,
-	// which the log's rotation statements establish as the stream reaches
-	// them.
-	anchorRaw []byte
-	epochKeys []note.Verifiers // epochKeys[e] verifies epoch e
-	epoch     uint64
-	verifier  note.Verifiers // the current epoch's
-	lastGood  uint64         // size of the last verified checkpoint
-	lastCP    *Checkpoint
-	rep       Report
+	opts     VerifyOptions
+	b        *Builder
+	cps      []pendingCP // parsed bodies, sorted by size, signatures not yet checked
+	next     int         // next checkpoint to check
+	anchor   *Checkpoint
+	epoch    uint64
+	verifier note.Verifiers // the current epoch's
+	lastGood uint64         // size of the last verified checkpoint
+	lastCP   *Checkpoint
+	rep      Report
 	// first leaf whose stored hash differs from the recomputed one
 	leafDiff    bool
 	leafDiffIdx uint64
 	nodeDiff    bool
 	nodeDiffAt  string
 	storedOK    bool // stored nodes reproduce every checked checkpoint so far
+
+	// anchorRaw is set while the anchor's signature is still to be
+	// checked: an anchor of epoch e > 0 is verified with epoch e's key,
+	// which the log's rotation statements establish as the stream reaches
+	// them (see verify_trust.go).
+	anchorRaw []byte
+	epochKeys []note.Verifiers // epochKeys[e] verifies epoch e
 }
 
 // NewVerifier prepares a verification.
