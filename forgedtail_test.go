@@ -69,7 +69,9 @@ func TestForgedTailIsNeverSigned(t *testing.T) {
 	cases := []struct {
 		name                              string
 		stripSeal, crash, nocps, dropLast bool
+		n                                 int // forged records (default 3)
 	}{
+		{name: "seal replaced by one forged record", stripSeal: true, crash: true, n: 1},
 		{name: "seal and last checkpoint stripped: genuine tail, then forged", stripSeal: true, dropLast: true},
 		{name: "seal and last checkpoint stripped, crashed forger", stripSeal: true, dropLast: true, crash: true},
 		{name: "new segment after the seal"},
@@ -95,7 +97,11 @@ func TestForgedTailIsNeverSigned(t *testing.T) {
 				rewriteCheckpoints(t, dir, cps[:len(cps)-1])
 				anchor = cps[len(cps)-2]
 			}
-			appendForged(t, dir, 3, c.crash)
+			n := c.n
+			if n == 0 {
+				n = 3
+			}
+			appendForged(t, dir, n, c.crash)
 			if c.nocps {
 				os.Remove(filepath.Join(dir, "checkpoints"))
 			}

@@ -112,16 +112,27 @@ func (l *ledger) authenticateTail(last *integrity.Checkpoint) error {
 	if last != nil {
 		from = last.Size
 	}
-	var prev integrity.Hash
+	// The chain is resumed from the stored tree, whose root the last
+	// checkpoint vouches for; the last record it covers is read again and
+	// must reproduce its stored leaf, so that a forger who replaced the
+	// log's end (its seal, say) by as many records of his own is caught
+	// here too, not only by audit.Verify.
+	var prev, covered integrity.Hash
+	idx := from
 	if from > 0 {
-		if prev, err = l.nodes.Node(0, from-1); err != nil {
+		idx = from - 1
+		if covered, err = l.nodes.Node(0, from-1); err != nil {
 			return fmt.Errorf("audit: read the tree at the last signed checkpoint: %w", err)
 		}
+		if from > 1 {
+			if prev, err = l.nodes.Node(0, from-2); err != nil {
+				return fmt.Errorf("audit: read the tree at the last signed checkpoint: %w", err)
+			}
+		}
 	}
-	idx := from
 	var batchSeg uint64
 	batchOff := int64(-1)
-	for rec, err := range l.w.Reader().Records(context.Background(), from+1) {
+	for rec, err := range l.w.Reader().Records(context.Background(), idx+1) {
 		if err != nil {
 			return fmt.Errorf("audit: read the records after the last signed checkpoint: %w", err)
 		}
@@ -129,6 +140,13 @@ func (l *ledger) authenticateTail(last *integrity.Checkpoint) error {
 		idx++
 		alone := rec.Segment != batchSeg || rec.Offset != batchOff
 		batchSeg, batchOff = rec.Segment, rec.Offset
+		if idx == from {
+			if prev != covered {
+				return fmt.Errorf("%w: record %d, the last one the signed checkpoint of tree size %d covers, in segment %d (%s) at offset %d, differs from the tree the checkpoint signed: the end of the log was replaced. Nothing was signed; keep the directory as evidence and run audit.Verify with the public key",
+					ErrIntegrity, rec.Seq, from, rec.Segment, filepath.Join(l.dir, fmt.Sprintf("%020d.wal", rec.Segment)), rec.Offset)
+			}
+			continue
+		}
 		if !rec.BatchEnd {
 			continue
 		}
