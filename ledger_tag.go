@@ -157,7 +157,7 @@ func (l *ledger) authenticateTail(last *integrity.Checkpoint) error {
 				// the records before it, which are checked.
 				continue
 			}
-			return fmt.Errorf("%w: the batch ending at record %d, in %s, carries no authentication tag: it was written without the signing key (forged, or by an unsigned writer or an mtlog-audit older than format version 2) after the last signed checkpoint (tree size %d). Nothing was signed. If the log is yours and was written unsigned, check it with `mtlog-audit verify` and `replay`, then copy it into a new signed log with `mtlog-audit recover`; otherwise keep the directory as evidence of tampering",
+			return fmt.Errorf("%w: the batch ending at record %d, in %s, carries no authentication tag: it was written without the signing key (forged, or by an unsigned writer or an mtlog-audit older than format version 2) after the last signed checkpoint (tree size %d). Nothing was signed. If the log is yours and was written unsigned, check it with `mtlog-audit verify` and `replay`, then copy it into a new signed log with `mtlog-audit recover --signing-key`; otherwise keep the directory as evidence of tampering",
 				ErrUnauthenticated, rec.Seq, where, from)
 		}
 		ok := false
