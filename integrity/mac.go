@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -32,11 +31,26 @@ const (
 	tagDomain    = "mtlog-audit batch tag v1\x00"
 )
 
-// TagKey authenticates WAL batches (see Tag). It is not safe for concurrent
-// use; Clone gives another goroutine its own.
+// TagKey authenticates WAL batches (see Tag). Its methods do not allocate
+// and are safe for concurrent use, except Wipe.
 type TagKey struct {
 	key []byte
-	mac hash.Hash
+	// ipad and opad are the key XOR the HMAC pads (RFC 2104), one SHA-256
+	// block each, so that Tag is two SHA-256 sums over stack buffers
+	// (crypto/hmac allocates three times per tag).
+	ipad, opad [sha256.BlockSize]byte
+}
+
+func newTagKey(key []byte) *TagKey {
+	k := &TagKey{key: key}
+	for i := range k.ipad {
+		var b byte
+		if i < len(key) {
+			b = key[i]
+		}
+		k.ipad[i], k.opad[i] = b^0x36, b^0x5c
+	}
+	return k
 }
 
 // NewTagKey derives the batch tag key of signer: K = SHA-256(domain ‖
@@ -59,23 +73,24 @@ func NewTagKey(signer note.Signer) (*TagKey, error) {
 	h.Write(sig)
 	key := h.Sum(nil)
 	clear(sig)
-	return &TagKey{key: key, mac: hmac.New(sha256.New, key)}, nil
+	return newTagKey(key), nil
 }
 
 // Clone returns an independent TagKey with the same key.
-func (k *TagKey) Clone() *TagKey {
-	key := append([]byte(nil), k.key...)
-	return &TagKey{key: key, mac: hmac.New(sha256.New, key)}
-}
+func (k *TagKey) Clone() *TagKey { return newTagKey(append([]byte(nil), k.key...)) }
 
-// Tag returns the tag of a batch whose last record has leaf hash last.
+// Tag returns the tag of a batch whose last record has leaf hash last:
+// HMAC-SHA256(K, tagDomain ‖ last).
 func (k *TagKey) Tag(last Hash) [32]byte {
-	k.mac.Reset()
-	k.mac.Write([]byte(tagDomain))
-	k.mac.Write(last[:])
-	var t [32]byte
-	k.mac.Sum(t[:0])
-	return t
+	var in [sha256.BlockSize + len(tagDomain) + len(Hash{})]byte
+	copy(in[:], k.ipad[:])
+	copy(in[sha256.BlockSize:], tagDomain)
+	copy(in[sha256.BlockSize+len(tagDomain):], last[:])
+	inner := sha256.Sum256(in[:])
+	var out [sha256.BlockSize + sha256.Size]byte
+	copy(out[:], k.opad[:])
+	copy(out[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(out[:])
 }
 
 // Check reports whether tag is the tag of a batch whose last record has
@@ -85,10 +100,12 @@ func (k *TagKey) Check(last Hash, tag [32]byte) bool {
 	return hmac.Equal(want[:], tag[:])
 }
 
-// Wipe zeroes the key (best effort, as for signing keys).
+// Wipe zeroes the key (best effort, as for signing keys); the TagKey then
+// accepts no tag it made before.
 func (k *TagKey) Wipe() {
 	clear(k.key)
-	k.mac = hmac.New(sha256.New, k.key)
+	clear(k.ipad[:])
+	clear(k.opad[:])
 }
 
 // AppendLeafHash adds a record whose leaf hash h was computed by the
@@ -102,7 +119,4 @@ func (b *Builder) AppendLeafHash(h Hash) { b.appendLeafHash(h) }
 func (k *TagKey) Bytes() []byte { return append([]byte(nil), k.key...) }
 
 // TagKeyFromBytes returns the TagKey whose key is b (as Bytes returned it).
-func TagKeyFromBytes(b []byte) *TagKey {
-	key := append([]byte(nil), b...)
-	return &TagKey{key: key, mac: hmac.New(sha256.New, key)}
-}
+func TagKeyFromBytes(b []byte) *TagKey { return newTagKey(append([]byte(nil), b...)) }

@@ -163,7 +163,9 @@ func (h *batchHeader) span() int64 { return batchSpan(h.stored()) }
 // putTag writes the tag trailer into b (the tag and its CRC32C).
 func putTag(b []byte, tag *[32]byte) {
 	copy(b, tag[:])
-	binary.LittleEndian.PutUint32(b[32:], crc32.Checksum(tag[:], castagnoli))
+	// The checksum is taken over b, not tag: a slice handed to crc32
+	// escapes, and tag lives on the committer's stack.
+	binary.LittleEndian.PutUint32(b[32:], crc32.Checksum(b[:32], castagnoli))
 }
 
 // readTag checks and returns the tag trailer in b (un-whitened).
@@ -173,7 +175,7 @@ func readTag(b []byte) ([32]byte, bool) {
 		return t, false
 	}
 	copy(t[:], b)
-	return t, crc32.Checksum(t[:], castagnoli) == binary.LittleEndian.Uint32(b[32:])
+	return t, crc32.Checksum(b[:32], castagnoli) == binary.LittleEndian.Uint32(b[32:])
 }
 
 func (h *batchHeader) put(b []byte) {
