@@ -2,7 +2,9 @@ package audit_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,5 +203,78 @@ func TestForwardSecureTailReopens(t *testing.T) {
 				t.Fatalf("seed %d: %v %+v", seed, err, rep)
 			}
 		}
+	}
+}
+
+// A signed log written before batch tags existed (format version 1), whose
+// writer crashed after its last checkpoint covered every record, reopens:
+// the new writer seals the version 1 segment (untagged: version 1 has no
+// tags) and continues in a tagged version 2 segment; a crash before the next
+// checkpoint leaves that untagged seal in the uncovered tail, and it is
+// accepted there, since its content is fixed by the covered records.
+func TestVersion1LogUpgrades(t *testing.T) {
+	sk, vk, _ := integrity.GenerateKey("audit.example/v1")
+	signer, _ := integrity.NewSigner(sk)
+	dir := filepath.Join(t.TempDir(), "log")
+	w, err := wal.Open(vfs.OS(), dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := integrity.NewBuilder()
+	for i := 0; i < 5; i++ {
+		p, _ := event.AppendEncode(nil, &audit.Event{Timestamp: time.Unix(1_800_000_000+int64(i), 0).UTC(), MessageTemplate: "old {N}", Properties: map[string]any{"N": i}})
+		ts := time.Unix(1_800_000_000+int64(i), 0).UnixNano()
+		if _, err := w.Append(context.Background(), wal.RecordEvent, ts, p); err != nil {
+			t.Fatal(err)
+		}
+		b.Append(ts, uint8(wal.RecordEvent), integrity.PayloadHash(p))
+	}
+	w.Release() // an older build crashed: no seal
+	// As an older build wrote it: version 1 headers, and a checkpoint
+	// covering every record.
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	setSegmentVersion1(t, segs[0])
+	cp, err := integrity.SignCheckpoint(integrity.Checkpoint{Origin: signer.Name(), Size: b.Size(), Root: b.Root(), Time: time.Now().UTC()}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewriteCheckpoints(t, dir, [][]byte{cp})
+
+	s, err := audit.New(audit.WithWAL(dir), audit.WithSigningKey(sk), audit.WithCheckpoints(1000, time.Hour, time.Hour))
+	if err != nil {
+		t.Fatalf("a covered version 1 log must reopen: %v", err)
+	}
+	if _, err := s.Write(context.Background(), &audit.Event{Timestamp: time.Now(), MessageTemplate: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	// The writer crashes before the checkpoint that the seal asked for
+	// was stored.
+	crashed := copyDir(t, dir)
+	rewriteCheckpoints(t, crashed, [][]byte{cp})
+	s.Close()
+	for _, d := range []string{dir, crashed} {
+		s, err := audit.New(audit.WithWAL(d), audit.WithSigningKey(sk))
+		if err != nil {
+			t.Fatalf("%s: reopen: %v", d, err)
+		}
+		s.Close()
+		if rep, err := audit.Verify(context.Background(), d, audit.WithTrustedKeys(vk)); err != nil || rep.UncoveredTail() != 0 {
+			t.Fatalf("%s: %v %+v", d, err, rep)
+		}
+	}
+}
+
+// setSegmentVersion1 rewrites a segment header's format version to 1 (and
+// its checksum), as an older build wrote it; the segment must be untagged.
+func setSegmentVersion1(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint16(b[8:], 1)
+	binary.LittleEndian.PutUint32(b[80:], crc32.Checksum(b[:80], crc32.MakeTable(crc32.Castagnoli)))
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
 	}
 }

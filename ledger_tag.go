@@ -132,6 +132,7 @@ func (l *ledger) authenticateTail(last *integrity.Checkpoint) error {
 	}
 	var batchSeg uint64
 	batchOff := int64(-1)
+	coveredSeg := uint64(0) // segment of the last covered record (0: none)
 	for rec, err := range l.w.Reader().Records(context.Background(), idx+1) {
 		if err != nil {
 			return fmt.Errorf("audit: read the records after the last signed checkpoint: %w", err)
@@ -141,6 +142,7 @@ func (l *ledger) authenticateTail(last *integrity.Checkpoint) error {
 		alone := rec.Segment != batchSeg || rec.Offset != batchOff
 		batchSeg, batchOff = rec.Segment, rec.Offset
 		if idx == from {
+			coveredSeg = rec.Segment
 			if prev != covered {
 				return fmt.Errorf("%w: record %d, the last one the signed checkpoint of tree size %d covers, in segment %d (%s) at offset %d, differs from the tree the checkpoint signed: the end of the log was replaced. Nothing was signed; keep the directory as evidence and run audit.Verify with the public key",
 					ErrIntegrity, rec.Seq, from, rec.Segment, filepath.Join(l.dir, fmt.Sprintf("%020d.wal", rec.Segment)), rec.Offset)
@@ -152,9 +154,11 @@ func (l *ledger) authenticateTail(last *integrity.Checkpoint) error {
 		}
 		where := fmt.Sprintf("segment %d (%s) at offset %d", rec.Segment, filepath.Join(l.dir, fmt.Sprintf("%020d.wal", rec.Segment)), rec.Offset)
 		if !rec.Tagged {
-			if rec.Type == wal.RecordSeal && rec.Version < 2 && alone {
-				// An older build's seal: its content is fixed by
-				// the records before it, which are checked.
+			if rec.Type == wal.RecordSeal && rec.Version < 2 && alone && idx == from+1 && rec.Segment == coveredSeg {
+				// The seal this writer put on a version 1 segment
+				// whose records a signed checkpoint covers (format
+				// version 1 has no tags): its content is fixed by
+				// those records.
 				continue
 			}
 			return fmt.Errorf("%w: the batch ending at record %d, in %s, carries no authentication tag: it was written without the signing key (forged, or by an unsigned writer or an mtlog-audit older than format version 2) after the last signed checkpoint (tree size %d). Nothing was signed. If the log is yours and was written unsigned, check it with `mtlog-audit verify` and `replay`, then copy it into a new signed log with `mtlog-audit recover --signing-key`; otherwise keep the directory as evidence of tampering",
