@@ -31,7 +31,7 @@ torture-quick:
 # 10,000 SIGKILL rounds, through the command, with HTML and JSON reports.
 torture:
 	$(GO) build -o ./mtlog-audit ./cmd/mtlog-audit
-	./mtlog-audit torture --iterations 1000000 --scenarios PowerLoss,DiskFull,FsyncFailure,RandomCorruption,ClockJump,ConcurrentCorruption --report torture-report.html --json torture-report.json --force
+	./mtlog-audit torture --iterations 1000000 --scenarios PowerLoss,DiskFull,FsyncFailure,RandomCorruption,ClockJump,ConcurrentCorruption,ForgedTail --report torture-report.html --json torture-report.json --force
 	./mtlog-audit torture --iterations 10000 --scenarios Kill9DuringWrite --report torture-kill9.html --json torture-kill9.json --force
 
 # Throughput against the minimal group-commit reference loop, same run.

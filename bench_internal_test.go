@@ -17,18 +17,18 @@ import (
 // BenchmarkIntegrityOverhead measures durable appends of 256-byte records
 // with 64 writers, without and with the integrity layer (hash chain, Merkle
 // tree with stored nodes, checkpoints signed every 65536 records or second),
-// in the same run, so that their ratio is the layer's cost.
+// in the same run, so that their ratio is the layer's cost; and with the
+// batch authentication tags a signed Sink adds (the Tag hook), so that the
+// last two give the tags' cost.
 func BenchmarkIntegrityOverhead(b *testing.B) {
 	sk, _, err := integrity.GenerateKey("bench.example/log")
 	if err != nil {
 		b.Fatal(err)
 	}
 	payload := make([]byte, 256)
-	for _, withLedger := range []bool{false, true} {
-		name := "wal/writers=64"
-		if withLedger {
-			name = "wal+integrity/writers=64"
-		}
+	for _, mode := range []string{"wal", "wal+integrity", "wal+integrity+tags"} {
+		withLedger, withTags := mode != "wal", mode == "wal+integrity+tags"
+		name := mode + "/writers=64"
 		b.Run(name, func(b *testing.B) {
 			dir := filepath.Join(b.TempDir(), "log")
 			var led *ledger
@@ -37,6 +37,9 @@ func BenchmarkIntegrityOverhead(b *testing.B) {
 			if withLedger {
 				opts.OnCommit = func(recs []wal.Committed) error { return published.Load().onCommit(recs) }
 				opts.PreDigest = func(p []byte) [32]byte { return integrity.PayloadHash(p) }
+			}
+			if withTags {
+				opts.Tag = func(recs []wal.Committed) ([32]byte, error) { return published.Load().tag(recs) }
 			}
 			w, err := wal.Open(vfs.OS(), dir, opts)
 			if err != nil {
@@ -47,6 +50,9 @@ func BenchmarkIntegrityOverhead(b *testing.B) {
 				cfg.signingKey = sk
 				if led, err = openLedger(cfg, vfs.OS(), dir, w, published.Store); err != nil {
 					b.Fatal(err)
+				}
+				if !withTags {
+					led.tagKey = nil // as if the Tag hook were off
 				}
 			}
 			ctx := context.Background()

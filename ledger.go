@@ -20,12 +20,23 @@ import (
 const (
 	nodesFile       = "tree.nodes"
 	checkpointsFile = "checkpoints"
+	// prevTagFile keeps, during a forward-security key rotation, the batch
+	// tag key of the epoch being retired, until a checkpoint of the new
+	// epoch covers every batch it tagged (see rotate).
+	prevTagFile = "epoch.tagkey.prev"
 )
 
 // ErrIntegrity is matched by errors that report a log whose records, tree or
 // checkpoints disagree with each other (tampering, or damage that checksums
 // cannot see).
 var ErrIntegrity = errors.New("audit: integrity check failed")
+
+// ErrUnauthenticated is matched (together with ErrIntegrity) by the error
+// of a signed log that holds, after its last signed checkpoint, records
+// whose batch authentication tag is missing or wrong: records appended by
+// someone without the signing key. The writer refuses to open such a log
+// rather than sign them (docs/integrity.md).
+var ErrUnauthenticated = fmt.Errorf("%w: records not authenticated by the signing key", ErrIntegrity)
 
 type ledgerConfig struct {
 	signingKey string
@@ -48,10 +59,18 @@ type ledger struct {
 	dir string
 	w   *wal.WAL
 
-	mu      sync.Mutex // guards b, nodes, nodeErr
+	mu      sync.Mutex // guards b, nodes, nodeErr and the tag state below
 	b       *integrity.Builder
 	nodes   *integrity.NodeStore
 	nodeErr error
+
+	// Batch authentication (signed logs only; see tag).
+	tagKey  *integrity.TagKey // tags the next batch
+	nextTag *integrity.TagKey // during a rotation: the next epoch's, current after rotStmt's batch
+	rotStmt []byte            // during a rotation: the statement being appended
+	tagSeq  uint64            // first sequence number of the batch whose leaf hashes tag computed
+	tagN    int               // its record count (0: none pending)
+	prevTag bool              // prevTagFile exists and must go once a checkpoint of the current epoch is stored
 
 	// committer goroutine only
 	lastReq uint64
@@ -160,6 +179,11 @@ func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL, publish f
 			return nil, fmt.Errorf("%w: stored checkpoints are signed in key epoch %d but the current key is for epoch %d", ErrIntegrity, last.Epoch, l.epoch)
 		}
 	}
+	if l.signer != nil {
+		if err := l.authenticateTail(last); err != nil {
+			return nil, err
+		}
+	}
 	ok = true
 	publish(l)
 	if l.signer != nil {
@@ -259,19 +283,25 @@ func diskFull(err error) bool {
 func (l *ledger) onCommit(recs []wal.Committed) error {
 	seal := false
 	l.mu.Lock()
+	pre := l.tagged(recs) // leaf hashes computed by tag, before the write
 	for i := range recs {
 		r := &recs[i]
 		if r.Seq != l.b.Size()+1 {
 			l.mu.Unlock()
 			return fmt.Errorf("integrity: record %d committed where %d was expected", r.Seq, l.b.Size()+1)
 		}
-		ph := r.Pre
-		if r.Type == wal.RecordSeal { // sealed by the committer: no PreDigest
-			ph = integrity.PayloadHash(r.Payload)
+		if pre {
+			l.b.AppendLeafHash(r.Digest)
+		} else {
+			ph := r.Pre
+			if r.Type == wal.RecordSeal { // sealed by the committer: no PreDigest
+				ph = integrity.PayloadHash(r.Payload)
+			}
+			r.Digest = l.b.Append(r.Time, uint8(r.Type), ph)
 		}
-		r.Digest = l.b.Append(r.Time, uint8(r.Type), ph)
 		seal = seal || r.Type == wal.RecordSeal
 	}
+	l.switchTagKey(recs)
 	size, err := l.b.Size(), l.nodeErr
 	l.mu.Unlock()
 	if err != nil {
@@ -352,6 +382,13 @@ func (l *ledger) checkpoint(final bool) error {
 		return err
 	}
 	l.lastSigned, l.lastSignedAt, l.signedAny = size, now, true
+	if l.prevTag && cp.Epoch == l.epoch {
+		// This checkpoint covers the last rotation statement and so every
+		// batch the retired epoch's tag key made: it is no longer needed.
+		if err := l.removePrevTag(); err != nil {
+			return err
+		}
+	}
 	if l.epochs != nil && !final && now.Sub(l.epochStart) >= l.cfg.epochEvery {
 		return l.rotate(cp)
 	}
@@ -372,6 +409,21 @@ func (l *ledger) rotate(cp integrity.Checkpoint) error {
 	if err != nil {
 		return err
 	}
+	// Batches up to the one holding the statement are tagged with this
+	// epoch's tag key, later ones with the next epoch's (see
+	// switchTagKey). Until a checkpoint of the next epoch covers the
+	// statement, a reopen after a crash must still check the former, whose
+	// signing key Commit wipes: keep it in prevTagFile until then.
+	nextTag, err := integrity.NewTagKey(next)
+	if err != nil {
+		return err
+	}
+	if err := l.savePrevTag(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.nextTag, l.rotStmt = nextTag, stmt
+	l.mu.Unlock()
 	if _, err := l.w.Append(context.Background(), wal.RecordMeta, l.now().UnixNano(), stmt); err != nil {
 		return fmt.Errorf("integrity: append key rotation: %w", err)
 	}

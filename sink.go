@@ -129,6 +129,17 @@ func New(opts ...Option) (*Sink, error) {
 		}
 		return l.onCommit(recs)
 	}
+	if cfg.ledger.signingKey != "" || cfg.ledger.epochEvery > 0 {
+		// A signed log authenticates every batch (docs/integrity.md);
+		// an unsigned one pays nothing for it.
+		cfg.wal.Tag = func(recs []wal.Committed) ([32]byte, error) {
+			l := published.Load()
+			if l == nil {
+				return [32]byte{}, errors.New("audit: a batch was written before the ledger was ready")
+			}
+			return l.tag(recs)
+		}
+	}
 	w, err := wal.Open(cfg.fs, cfg.dir, cfg.wal)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)

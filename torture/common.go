@@ -143,13 +143,16 @@ type stored struct {
 	Payload []byte
 	Segment uint64
 	Offset  int64 // of the record's batch
+	// Tagged is set on the last record of a batch that carries an
+	// authentication tag (a 36-byte trailer after its records).
+	Tagged bool
 }
 
 // readLog reads every record of the log in dir with wal.Check (read only).
 func readLog(ctx context.Context, fsys vfs.FS, dir string) (map[uint64]stored, *wal.Report, error) {
 	got := map[uint64]stored{}
 	rep, err := wal.Check(ctx, fsys, dir, func(r wal.Record) error {
-		got[r.Seq] = stored{Type: r.Type, Time: r.Time, Payload: bytes.Clone(r.Payload), Segment: r.Segment, Offset: r.Offset}
+		got[r.Seq] = stored{Type: r.Type, Time: r.Time, Payload: bytes.Clone(r.Payload), Segment: r.Segment, Offset: r.Offset, Tagged: r.BatchEnd && r.Tagged}
 		return nil
 	})
 	return got, rep, err

@@ -326,7 +326,8 @@ func sameRecords(got, want map[uint64]stored) string {
 // layout reads the segment files and places every record and batch in
 // them. Record.Offset is the offset of the record's batch; records of one
 // batch come in order, packed after the 48-byte batch header, each a 28-byte
-// header and its payload; a batch is padded to a 512-byte boundary.
+// header and its payload, then (in a tagged batch) the 36-byte tag trailer;
+// a batch is padded to a 512-byte boundary.
 func layout(fsys vfs.FS, recs map[uint64]stored) ([]*segLayout, error) {
 	names, err := fsys.List(logDir)
 	if err != nil {
@@ -371,7 +372,11 @@ func layout(fsys vfs.FS, recs map[uint64]stored) ([]*segLayout, error) {
 		}
 		end := pos + 28 + int64(len(r.Payload))
 		s.recs = append(s.recs, recSpan{seq: seq, seg: s.num, batch: len(s.batches) - 1, start: pos, end: end})
-		s.batches[len(s.batches)-1][1] = (end + 511) / 512 * 512
+		stop := end
+		if r.Tagged {
+			stop += 36
+		}
+		s.batches[len(s.batches)-1][1] = (stop + 511) / 512 * 512
 		pos = end
 	}
 	for _, s := range segs {

@@ -21,6 +21,8 @@ const (
 	quickKill9         = 50
 	quickRaceInProcess = 500
 	quickRaceTmpfs     = 40
+	quickForged        = 500 // ForgedTail: a small sample (make torture runs 1,000,000)
+	quickRaceForged    = 100
 )
 
 // quickCounts returns the quick pass's iterations of each scenario.
@@ -30,6 +32,11 @@ func quickCounts() map[string]int {
 		switch s.Name() {
 		case "Kill9DuringWrite":
 			counts[s.Name()] = quickKill9
+		case "ForgedTail":
+			counts[s.Name()] = quickForged
+			if raceEnabled {
+				counts[s.Name()] = quickRaceForged
+			}
 		case "DiskFullTmpfs":
 			counts[s.Name()] = quickTmpfs
 			if raceEnabled {

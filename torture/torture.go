@@ -110,6 +110,7 @@ func All() []Scenario {
 		RandomCorruption{Mirror: RedundancyCheck()},
 		ClockJump{},
 		ConcurrentCorruption{},
+		ForgedTail{},
 	}
 }
 

@@ -16,8 +16,14 @@ import (
 // cleanly (sealed) or crashed (everything synced kept, nothing else).
 func buildLog(t *testing.T, n int, segSize int64, clean bool) (*vfs.CrashFS, map[uint64][]byte) {
 	t.Helper()
+	return buildLogOpts(t, n, Options{SegmentSize: segSize}, clean)
+}
+
+// buildLogOpts is buildLog with options (a Tag hook, say).
+func buildLogOpts(t *testing.T, n int, opts Options, clean bool) (*vfs.CrashFS, map[uint64][]byte) {
+	t.Helper()
 	fsys := vfs.NewCrashFS()
-	w, err := Open(fsys, testDir, Options{SegmentSize: segSize})
+	w, err := Open(fsys, testDir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +115,13 @@ func detected(fsys vfs.FS) bool {
 // left a whole batch header or none), reported as damage for a person to
 // look at.
 func TestEveryByteFlipIsDetected(t *testing.T) {
-	for _, clean := range []bool{true, false} {
-		base, _ := buildLog(t, 40, 4096, clean)
+	for _, v := range []struct{ clean, tagged bool }{{true, false}, {false, false}, {true, true}, {false, true}} {
+		clean := v.clean
+		opts := Options{SegmentSize: 4096}
+		if v.tagged { // batches with a tag trailer
+			opts = newTestTagger(t).options(opts)
+		}
+		base, _ := buildLogOpts(t, 40, opts, clean)
 		files := segmentFiles(t, base)
 		if len(files) < 3 {
 			t.Fatalf("want several segments, got %d", len(files))

@@ -12,8 +12,13 @@ import (
 
 const (
 	// FormatVersion is the newest segment format this package reads and the
-	// one it writes.
-	FormatVersion = 1
+	// one it writes. Version 2 added the optional batch authentication tag
+	// (see Options.Tag); version 1 segments are still read (their batches
+	// are never tagged).
+	FormatVersion = 2
+
+	// minFormatVersion is the oldest segment format this package reads.
+	minFormatVersion = 1
 
 	// SectorSize is the alignment of segment headers and batches. Every
 	// batch starts at a multiple of SectorSize and is padded to one, so a
@@ -27,6 +32,13 @@ const (
 	recHeaderSize   = 28
 
 	batchMagic uint32 = 0x4d544142 // "BATM" little-endian; never zero
+
+	// batchTagged is the flag bit of a batch header's count field that
+	// says the batch carries an authentication tag (format version 2).
+	batchTagged uint32 = 1 << 31
+	// tagTrailerSize is the size of a tagged batch's trailer, right after
+	// its records: the 32-byte tag and the CRC32C of the tag.
+	tagTrailerSize = 36
 
 	// maxBatchBody bounds a batch body read from disk, so that a damaged
 	// length field never makes a reader allocate more than this.
@@ -116,7 +128,7 @@ func decodeSegHeader(b []byte) (segHeader, string, error) {
 	h.Salt = binary.LittleEndian.Uint64(b[32:])
 	copy(h.PrevHash[:], b[40:72])
 	h.Created = int64(binary.LittleEndian.Uint64(b[72:]))
-	if h.Version != FormatVersion {
+	if h.Version < minFormatVersion || h.Version > FormatVersion {
 		return h, fmt.Sprintf("segment format version %d", h.Version), errVersion
 	}
 	if h.Salt == 0 || h.FirstSeq == 0 {
@@ -132,12 +144,47 @@ type batchHeader struct {
 	Offset    uint64 // the batch's own offset in the segment
 	SyncedOff uint64 // every byte of the segment before this offset was durable when this batch was written
 	FirstSeq  uint64
-	BodyLen   uint32 // bytes of records after the header, before padding
+	BodyLen   uint32 // bytes of records after the header, before the tag trailer and padding
+	Tagged    bool   // a tag trailer follows the records (format version 2)
+}
+
+// stored is the number of bytes after the header that the batch uses
+// before its zero padding: the records and, if tagged, the tag trailer.
+func (h *batchHeader) stored() int {
+	if h.Tagged {
+		return int(h.BodyLen) + tagTrailerSize
+	}
+	return int(h.BodyLen)
+}
+
+// span is the padded on-disk size of the batch.
+func (h *batchHeader) span() int64 { return batchSpan(h.stored()) }
+
+// putTag writes the tag trailer into b (the tag and its CRC32C).
+func putTag(b []byte, tag *[32]byte) {
+	copy(b, tag[:])
+	// The checksum is taken over b, not tag: a slice handed to crc32
+	// escapes, and tag lives on the committer's stack.
+	binary.LittleEndian.PutUint32(b[32:], crc32.Checksum(b[:32], castagnoli))
+}
+
+// readTag checks and returns the tag trailer in b (un-whitened).
+func readTag(b []byte) ([32]byte, bool) {
+	var t [32]byte
+	if len(b) < tagTrailerSize {
+		return t, false
+	}
+	copy(t[:], b)
+	return t, crc32.Checksum(b[:32], castagnoli) == binary.LittleEndian.Uint32(b[32:])
 }
 
 func (h *batchHeader) put(b []byte) {
 	binary.LittleEndian.PutUint32(b[0:], batchMagic)
-	binary.LittleEndian.PutUint32(b[4:], h.Count)
+	count := h.Count
+	if h.Tagged {
+		count |= batchTagged
+	}
+	binary.LittleEndian.PutUint32(b[4:], count)
 	binary.LittleEndian.PutUint64(b[8:], h.Salt)
 	binary.LittleEndian.PutUint64(b[16:], h.Offset)
 	binary.LittleEndian.PutUint64(b[24:], h.SyncedOff)
@@ -160,6 +207,7 @@ func parseBatchHeader(b []byte, salt uint64, off int64) (batchHeader, string, bo
 		return h, "batch header checksum mismatch", false
 	}
 	h.Count = binary.LittleEndian.Uint32(b[4:])
+	h.Tagged, h.Count = h.Count&batchTagged != 0, h.Count&^batchTagged
 	h.Salt = binary.LittleEndian.Uint64(b[8:])
 	h.Offset = binary.LittleEndian.Uint64(b[16:])
 	h.SyncedOff = binary.LittleEndian.Uint64(b[24:])

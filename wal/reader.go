@@ -278,7 +278,7 @@ func (r *Reader) readSeal(seg *segment) (sealInfo, segHeader, bool) {
 		return sealInfo{}, segHeader{}, false
 	}
 	h, _, ok := parseBatchHeader(buf, hdr.Salt, off)
-	if !ok || h.Count != 1 || batchSpan(int(h.BodyLen)) != SectorSize {
+	if !ok || h.Count != 1 || h.span() != SectorSize {
 		return sealInfo{}, segHeader{}, false
 	}
 	body := buf[batchHeaderSize:]

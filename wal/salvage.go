@@ -408,7 +408,7 @@ func (s *salvager) readBatch(cr *chunkReader, salt uint64, off int64) (salvBatch
 	if !ok {
 		return salvBatch{}, why, nil
 	}
-	span := batchSpan(int(h.BodyLen))
+	span := h.span()
 	if off+span > cr.size {
 		return salvBatch{}, fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes)", span, cr.size), nil
 	}
@@ -422,7 +422,12 @@ func (s *salvager) readBatch(cr *chunkReader, salt uint64, off int64) (salvBatch
 	if why != "" {
 		return salvBatch{}, why, nil
 	}
-	if !allZero(s.body[h.BodyLen:]) {
+	if h.Tagged {
+		if _, ok := readTag(s.body[h.BodyLen:]); !ok {
+			return salvBatch{}, "batch tag checksum mismatch", nil
+		}
+	}
+	if !allZero(s.body[h.stored():]) {
 		return salvBatch{}, "batch padding is not zero", nil
 	}
 	return salvBatch{h: h, recs: recs, span: span}, "", nil

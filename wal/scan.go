@@ -23,6 +23,15 @@ type Record struct {
 	Payload []byte
 	Segment uint64 // segment number
 	Offset  int64  // offset of the record's batch in the segment file
+	// BatchEnd is set on the last record of its batch; Tag and Tagged
+	// are set only there.
+	BatchEnd bool
+	// Tagged reports whether the batch carries an authentication tag
+	// (Options.Tag); Tag is that tag.
+	Tagged bool
+	Tag    [32]byte
+	// Version is the format version of the record's segment.
+	Version uint16
 }
 
 // sealPayloadSize is the size of a seal record's payload:
@@ -155,13 +164,17 @@ func scanSegment(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) er
 			seg.bad = &badSpot{off, why}
 			return nil
 		}
-		span := batchSpan(int(h.BodyLen))
+		span := h.span()
 		if off+span > seg.size {
 			seg.bad = &badSpot{off, fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes)", span, seg.size)}
 			return nil
 		}
 		if seg.sealed {
 			seg.bad = &badSpot{off, "data after the segment's seal"}
+			return nil
+		}
+		if h.Tagged && seg.hdr.Version < 2 {
+			seg.bad = &badSpot{off, "batch header claims a tag, which format version 1 does not have"}
 			return nil
 		}
 		if h.FirstSeq != seg.nextSeq {
@@ -174,9 +187,17 @@ func scanSegment(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) er
 		}
 		body = append(body[:0], raw...)
 		whiten(body, seg.hdr.Salt, off+batchHeaderSize)
-		if !allZero(body[h.BodyLen:]) {
+		if !allZero(body[h.stored():]) {
 			seg.bad = &badSpot{off, "batch padding is not zero"}
 			return nil
+		}
+		var tag [32]byte
+		if h.Tagged {
+			var ok bool
+			if tag, ok = readTag(body[h.BodyLen:]); !ok {
+				seg.bad = &badSpot{off, "batch tag checksum mismatch"}
+				return nil
+			}
 		}
 		recs, why := splitBatch(body[:h.BodyLen], h)
 		if why != "" {
@@ -202,7 +223,11 @@ func scanSegment(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) er
 				seg.maxTime = max(seg.maxTime, ts)
 			}
 			if visit != nil && seq >= fromSeq {
-				if err := visit(Record{Seq: seq, Type: typ, Time: ts, Payload: payload, Segment: seg.num, Offset: off}); err != nil {
+				rec := Record{Seq: seq, Type: typ, Time: ts, Payload: payload, Segment: seg.num, Offset: off, Version: seg.hdr.Version}
+				if i == len(recs)-1 {
+					rec.BatchEnd, rec.Tagged, rec.Tag = true, h.Tagged, tag
+				}
+				if err := visit(rec); err != nil {
 					return err
 				}
 			}
@@ -285,9 +310,16 @@ func shortWrite(raw []byte, h batchHeader, salt uint64, off int64) bool {
 	}
 	body := append([]byte(nil), raw[batchHeaderSize:z]...)
 	whiten(body, salt, off+batchHeaderSize)
-	if z >= bodyEnd { // every record was written, and perhaps part of the padding
+	if z >= bodyEnd { // every record was written, and perhaps part of the tag trailer or padding
 		_, why := splitBatch(body[:h.BodyLen], h)
-		return why == "" && allZero(body[h.BodyLen:])
+		if why != "" {
+			return false
+		}
+		if !h.Tagged || z < bodyEnd+tagTrailerSize {
+			return allZero(body[min(len(body), h.stored()):])
+		}
+		_, ok := readTag(body[h.BodyLen:])
+		return ok && allZero(body[h.stored():])
 	}
 	p := 0
 	for i := uint32(0); i < h.Count; i++ {
@@ -357,7 +389,7 @@ func classifyTail(f vfs.File, seg *segment) (string, error) {
 		}
 		return seg.bad.reason + "; a torn write leaves a header sector whole or empty, never damaged", nil
 	}
-	span := batchSpan(int(h.BodyLen))
+	span := h.span()
 	if x+span > seg.size {
 		return "", nil
 	}

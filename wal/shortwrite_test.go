@@ -110,3 +110,42 @@ func unwhitened(raw []byte, salt uint64, off int64) []byte {
 	whiten(b, salt, off+batchHeaderSize)
 	return b
 }
+
+// TestShortWriteTagged: a tagged batch cut short anywhere after its header
+// (in its records, its tag trailer or its padding), at least minShortTail
+// bytes before its end, is a write cut short; a damaged tag byte before
+// the cut is not.
+func TestShortWriteTagged(t *testing.T) {
+	const salt, off = 0x0fed_cba9_8765_4321, 8192
+	for _, n := range []int{100, 430, 447, 700} { // tag trailer in the first sector, across it, in the second
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(i*7 + 1)
+		}
+		r := make([]byte, recHeaderSize+n)
+		putRecHeader(r, RecordEvent, 1, n)
+		copy(r[recHeaderSize:], p)
+		sealRecord(r, 10, crc32.Checksum(p, castagnoli))
+		h := batchHeader{Count: 1, Salt: salt, Offset: off, SyncedOff: off, FirstSeq: 10, BodyLen: uint32(len(r)), Tagged: true}
+		full := make([]byte, h.span())
+		h.put(full)
+		copy(full[batchHeaderSize:], r)
+		tag := [32]byte{1, 2, 3, 4, 5, 6, 7, 8, 9}
+		putTag(full[batchHeaderSize+len(r):], &tag)
+		whiten(full[batchHeaderSize:], salt, off+batchHeaderSize)
+		trailer := batchHeaderSize + len(r)
+		for k := batchHeaderSize; k <= len(full)-minShortTail; k++ {
+			cut := append([]byte(nil), full...)
+			clear(cut[k:])
+			if !shortWrite(cut, h, salt, off) {
+				t.Fatalf("size %d: a write cut at byte %d of %d is not recognised", n, k, len(full))
+			}
+			if k > trailer+1 && k <= trailer+tagTrailerSize {
+				cut[trailer] ^= 0x40 // a damaged tag byte before the cut
+				if k >= trailer+tagTrailerSize && shortWrite(cut, h, salt, off) {
+					t.Fatalf("size %d: a damaged tag before a cut at %d passed as a short write", n, k)
+				}
+			}
+		}
+	}
+}

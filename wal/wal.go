@@ -116,6 +116,18 @@ type Options struct {
 	// Committed.Pre. Use it for per-record work that needs no ordering,
 	// such as hashing the payload.
 	PreDigest func(payload []byte) [32]byte
+	// Tag, if set, is called by the committing goroutine for every batch,
+	// seal records included, in sequence order, with sequence numbers
+	// assigned, BEFORE the batch is written; the 32 bytes it returns are
+	// stored in the batch (docs/wal-format.md) and handed back by readers
+	// on the batch's last record (Record.Tag). It may set each record's
+	// Digest, which OnCommit then sees (so work done here need not be done
+	// twice). If the write fails, the batch takes no sequence numbers and
+	// OnCommit is not called: the next call starts at the same sequence
+	// number. An error fails the log. Without Tag, batches carry no tag and
+	// cost nothing more. The WAL never interprets tags: it is for layers
+	// above (the audit package authenticates batches with it).
+	Tag func(recs []Committed) ([32]byte, error)
 }
 
 // Committed is a record handed to Options.OnCommit.
@@ -222,6 +234,7 @@ type active struct {
 	path     string
 	f        vfs.File
 	salt     uint64
+	version  uint16 // segment format version
 	firstSeq uint64
 	off      int64 // end of the last written batch
 	synced   int64 // everything before this offset is durable
@@ -421,7 +434,7 @@ func (w *WAL) recover() error {
 		return nil
 	}
 	w.seg = &active{
-		num: last.num, path: last.path, f: f, salt: last.hdr.Salt, firstSeq: last.hdr.FirstSeq,
+		num: last.num, path: last.path, f: f, salt: last.hdr.Salt, version: last.hdr.Version, firstSeq: last.hdr.FirstSeq,
 		off: last.end, synced: last.end, alloc: last.end, count: last.count,
 		minTime: last.minTime, maxTime: last.maxTime, last: last.last,
 	}
@@ -472,7 +485,7 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 	if w.seg != nil && w.seg.f != nil {
 		w.seg.f.Close()
 	}
-	w.seg = &active{num: num, path: final, f: f, salt: salt, firstSeq: firstSeq, off: segHeaderSize, synced: segHeaderSize,
+	w.seg = &active{num: num, path: final, f: f, salt: salt, version: FormatVersion, firstSeq: firstSeq, off: segHeaderSize, synced: segHeaderSize,
 		alloc: segHeaderSize, last: prevHash, minTime: math.MaxInt64, maxTime: math.MinInt64}
 	w.extendIfLow()
 	return nil
@@ -765,7 +778,12 @@ func (w *WAL) releaseBatch(b *batch) {
 // SyncDurable mode, syncs it.
 func (w *WAL) commit(b *batch) error {
 	span := batchSpan(len(b.buf))
-	if w.seg.sealed || (w.seg.count > 0 && w.seg.off+span > w.opts.SegmentSize) {
+	if w.opts.Tag != nil {
+		span = batchSpan(len(b.buf) + tagTrailerSize)
+	}
+	// A version 1 segment (written by an older build) cannot hold tags:
+	// with Tag set, the next batch goes to a new segment.
+	if w.seg.sealed || (w.seg.count > 0 && w.seg.off+span > w.opts.SegmentSize) || (w.opts.Tag != nil && w.seg.version < 2) {
 		if err := w.rotate(); err != nil {
 			return err
 		}
@@ -782,7 +800,21 @@ func (w *WAL) commit(b *batch) error {
 		lastStart = p
 		p += recHeaderSize + n
 	}
-	if err := w.writeBatch(b.buf, b.count, b.firstSeq, w.opts.Sync == SyncDurable); err != nil {
+	var tag *[32]byte
+	var recs []Committed
+	if w.opts.Tag != nil {
+		recs = w.records(b.buf, b.pre, b.count, b.firstSeq)
+		t, err := w.opts.Tag(recs)
+		if err != nil {
+			w.dropRecords(recs, nil)
+			return w.fail(fmt.Errorf("tag hook: %w", err))
+		}
+		tag = &t
+	}
+	if err := w.writeBatch(b.buf, b.count, b.firstSeq, w.opts.Sync == SyncDurable, tag); err != nil {
+		if recs != nil {
+			w.dropRecords(recs, nil)
+		}
 		return err
 	}
 	w.extendIfLow()
@@ -804,9 +836,14 @@ func (w *WAL) commit(b *batch) error {
 			b.large = make([][32]byte, b.count)
 			b.digests = b.large
 		}
-		if err := w.runHook(b.buf, b.pre, b.count, b.firstSeq, b.digests); err != nil {
+		if recs == nil {
+			recs = w.records(b.buf, b.pre, b.count, b.firstSeq)
+		}
+		if err := w.runHook(recs, b.digests); err != nil {
 			return err
 		}
+	} else if recs != nil {
+		w.dropRecords(recs, nil)
 	}
 	if w.opts.Sync == SyncInterval {
 		w.syncIfDue(false)
@@ -814,8 +851,9 @@ func (w *WAL) commit(b *batch) error {
 	return nil
 }
 
-// runHook hands a written batch's records to Options.OnCommit.
-func (w *WAL) runHook(body []byte, pre [][32]byte, count int, firstSeq uint64, digests [][32]byte) error {
+// records describes a batch's records for the hooks (the slice is reused:
+// hand it back with dropRecords or runHook).
+func (w *WAL) records(body []byte, pre [][32]byte, count int, firstSeq uint64) []Committed {
 	recs := w.committed[:0]
 	for i, p := 0, 0; i < count; i++ {
 		n := int(binary.LittleEndian.Uint32(body[p:]))
@@ -831,13 +869,25 @@ func (w *WAL) runHook(body []byte, pre [][32]byte, count int, firstSeq uint64, d
 		p += recHeaderSize + n
 	}
 	w.committed = recs
-	err := w.opts.OnCommit(recs)
+	return recs
+}
+
+// dropRecords copies the digests out of recs (if digests is not nil) and
+// drops its references to payloads.
+func (w *WAL) dropRecords(recs []Committed, digests [][32]byte) {
 	for i := range recs {
 		if digests != nil {
 			digests[i] = recs[i].Digest
 		}
 		recs[i].Payload = nil
+		recs[i].Digest = [32]byte{}
 	}
+}
+
+// runHook hands a written batch's records to Options.OnCommit.
+func (w *WAL) runHook(recs []Committed, digests [][32]byte) error {
+	err := w.opts.OnCommit(recs)
+	w.dropRecords(recs, digests)
 	if err != nil {
 		return w.fail(fmt.Errorf("commit hook: %w", err))
 	}
@@ -847,17 +897,20 @@ func (w *WAL) runHook(body []byte, pre [][32]byte, count int, firstSeq uint64, d
 // writeBatch frames, whitens and writes finished records at the end of the
 // active segment, then syncs when asked. A failed write is undone (nothing in
 // it was acknowledged) and reported; a failed sync fails the log.
-func (w *WAL) writeBatch(body []byte, count int, firstSeq uint64, sync bool) error {
+func (w *WAL) writeBatch(body []byte, count int, firstSeq uint64, sync bool, tag *[32]byte) error {
 	s := w.seg
-	span := batchSpan(len(body))
+	h := batchHeader{Count: uint32(count), Salt: s.salt, Offset: uint64(s.off), SyncedOff: uint64(s.synced), FirstSeq: firstSeq, BodyLen: uint32(len(body)), Tagged: tag != nil}
+	span := h.span()
 	if cap(w.out) < int(span) {
 		w.out = make([]byte, span)
 	}
 	out := w.out[:span]
-	h := batchHeader{Count: uint32(count), Salt: s.salt, Offset: uint64(s.off), SyncedOff: uint64(s.synced), FirstSeq: firstSeq, BodyLen: uint32(len(body))}
 	h.put(out)
 	copy(out[batchHeaderSize:], body)
 	clear(out[batchHeaderSize+len(body):])
+	if tag != nil {
+		putTag(out[batchHeaderSize+len(body):], tag)
+	}
 	whiten(out[batchHeaderSize:], s.salt, s.off+batchHeaderSize)
 	w.settleExt(s.off + span)
 	if _, err := s.f.WriteAt(out, s.off); err != nil {
@@ -943,7 +996,23 @@ func (w *WAL) seal() error {
 	putRecHeader(rec, RecordSeal, sealTime, len(payload))
 	copy(rec[recHeaderSize:], payload)
 	sealRecord(rec, w.nextSeq, crc32.Checksum(payload, castagnoli))
-	if err := w.writeBatch(rec, 1, w.nextSeq, false); err != nil {
+	// A version 1 segment cannot hold a tag: its seal goes untagged
+	// (a seal's content is fixed by the records before it).
+	var tag *[32]byte
+	var recs []Committed
+	if w.opts.Tag != nil && s.version >= 2 {
+		recs = w.records(rec, nil, 1, w.nextSeq)
+		t, err := w.opts.Tag(recs)
+		if err != nil {
+			w.dropRecords(recs, nil)
+			return w.fail(fmt.Errorf("tag hook: %w", err))
+		}
+		tag = &t
+	}
+	if err := w.writeBatch(rec, 1, w.nextSeq, false, tag); err != nil {
+		if recs != nil {
+			w.dropRecords(recs, nil)
+		}
 		return err
 	}
 	// A sealed segment ends with its seal: cut the zeros filled ahead, in
@@ -967,7 +1036,13 @@ func (w *WAL) seal() error {
 	w.durableSeq.Store(w.nextSeq - 1)
 	s.sealed = true
 	if w.opts.OnCommit != nil {
-		return w.runHook(rec, nil, 1, w.nextSeq-1, nil)
+		if recs == nil {
+			recs = w.records(rec, nil, 1, w.nextSeq-1)
+		}
+		return w.runHook(recs, nil)
+	}
+	if recs != nil {
+		w.dropRecords(recs, nil)
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	audit "github.com/willibrandon/mtlog-audit"
+	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -82,6 +83,10 @@ type Config struct {
 	// pacing: writes are issued on a fixed schedule, and a writer that falls
 	// behind issues its late writes at once rather than skipping them).
 	Rate int
+	// Signed signs the log with a throwaway key (integrity.GenerateKey):
+	// the writer then also authenticates every batch and signs
+	// checkpoints, so the run shows what signing costs.
+	Signed bool
 	// FdatasyncSamples is the number of 4 KiB write + fdatasync pairs timed
 	// in Dir before the run (0: DefaultFdatasyncSamples).
 	FdatasyncSamples int
@@ -273,6 +278,13 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	opts := []audit.Option{audit.WithWAL(dir), audit.WithFileSystem(timer)}
 	if cfg.Sync == SyncInterval {
 		opts = append(opts, audit.WithSyncMode(audit.SyncInterval, IntervalSyncPeriod))
+	}
+	if cfg.Signed {
+		skey, _, err := integrity.GenerateKey("bench.mtlog-audit.example/log")
+		if err != nil {
+			return nil, fmt.Errorf("benchrun: signing key: %w", err)
+		}
+		opts = append(opts, audit.WithSigningKey(skey))
 	}
 	sink, err := audit.New(opts...)
 	if err != nil {

@@ -202,3 +202,24 @@ func TestSizedEvent(t *testing.T) {
 		t.Fatal("size 10 accepted")
 	}
 }
+
+// TestRunSigned: --signed writes a signed log (checkpoints, tagged batches).
+func TestRunSigned(t *testing.T) {
+	dir := t.TempDir()
+	res, err := Run(context.Background(), Config{
+		Dir: dir, Duration: 200 * time.Millisecond, Concurrency: 4, EventSize: 300, Signed: true, FdatasyncSamples: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events == 0 {
+		t.Fatalf("result: %+v", res)
+	}
+	if fi, err := os.Stat(filepath.Join(res.Dir, "checkpoints")); err != nil || fi.Size() == 0 {
+		t.Fatalf("a signed run must leave signed checkpoints: %v", err)
+	}
+	var text strings.Builder
+	if err := res.WriteText(&text); err != nil || !strings.Contains(text.String(), "signed") {
+		t.Fatalf("the text output must say the log was signed: %v\n%s", err, text.String())
+	}
+}

@@ -35,6 +35,7 @@ type jsonResult struct {
 		EventSize       int     `json:"event_size"`
 		Sync            string  `json:"sync"`
 		Rate            int     `json:"rate"`
+		Signed          bool    `json:"signed"`
 	} `json:"config"`
 	Dir        string `json:"dir"`
 	DirRemoved bool   `json:"dir_removed"`
@@ -83,6 +84,7 @@ func (r *Result) JSON() ([]byte, error) {
 	j.Config.EventSize = r.Config.EventSize
 	j.Config.Sync = r.Config.Sync
 	j.Config.Rate = r.Config.Rate
+	j.Config.Signed = r.Config.Signed
 	b, err := json.Marshal(j)
 	if err != nil {
 		return nil, fmt.Errorf("benchrun: encode result: %w", err)
@@ -100,10 +102,14 @@ func (r *Result) WriteText(w io.Writer) error {
 	if r.DirRemoved {
 		dir += " (temporary, removed)"
 	}
+	signed := ""
+	if r.Config.Signed {
+		signed = ", signed"
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	rows := [][2]string{
-		{"workload", fmt.Sprintf("%d writers, %d-byte events, %s sync, %v, %s",
-			r.Config.Concurrency, r.EventBytes, r.Config.Sync, r.Config.Duration, rate)},
+		{"workload", fmt.Sprintf("%d writers, %d-byte events, %s sync%s, %v, %s",
+			r.Config.Concurrency, r.EventBytes, r.Config.Sync, signed, r.Config.Duration, rate)},
 		{"throughput", fmt.Sprintf("%s events/s, %.1f MB/s (%s events in %.2f s)",
 			group(r.EventsPerSecond), r.MBPerSecond, group(float64(r.Events)), r.Duration.Seconds())},
 		{"ack latency", fmt.Sprintf("p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms",

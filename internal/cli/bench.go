@@ -15,7 +15,7 @@ func benchCmd(e *env) *cobra.Command {
 	var size string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "bench [--duration 30s] [--concurrency 64] [--event-size 256B|1KB] [--sync durable|interval] [--dir DIR] [--json]",
+		Use:   "bench [--duration 30s] [--concurrency 64] [--event-size 256B|1KB] [--sync durable|interval] [--signed] [--dir DIR] [--json]",
 		Short: "Measure durable events/s and acknowledgement latency on this disk",
 		Long: `bench measures this machine's disk first (write 4 KiB + fdatasync, many
 times), then runs --concurrency goroutines writing --event-size events
@@ -24,7 +24,9 @@ through an audit.Sink for --duration, every write durable before it returns
 interval: up to 10 ms of events can be lost to a power failure). It prints
 events/s, MB/s, acknowledgement latency percentiles, allocations per event,
 and the disk's own fdatasync latency beside them, so the numbers can be
-judged against what the disk allows.
+judged against what the disk allows. --signed signs the log with a throwaway
+key, as WithSigningKey does (signed checkpoints and an authentication tag on
+every batch), to show what signing costs.
 
 The log goes to a fresh temporary directory that is removed afterwards, or
 to --dir (which must be empty or not exist, and is kept). Put it on the disk
@@ -77,6 +79,7 @@ you mean to use.`,
 	f.IntVar(&cfg.Rate, "rate", 0, "steady total events/s (0: as fast as possible)")
 	f.StringVar(&cfg.Dir, "dir", "", "directory for the benchmark's log (default: a temporary directory, removed afterwards)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	f.BoolVar(&cfg.Signed, "signed", false, "sign the log with a throwaway key (checkpoints and batch authentication tags), to show what signing costs")
 	return cmd
 }
 
