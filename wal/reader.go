@@ -45,6 +45,9 @@ type Report struct {
 	TornTail *TailInfo
 	// Sealed reports whether the last segment is sealed (a clean Close).
 	Sealed bool
+	// LastSegmentStart is the sequence number of the first record of the
+	// last segment read: every record before it lies in a sealed segment.
+	LastSegmentStart uint64
 }
 
 // TailInfo locates an unacknowledged torn tail.
@@ -208,6 +211,7 @@ func (r *Reader) account(rep *Report, seg *segment) {
 		rep.LastSeq = seg.nextSeq - 1
 	}
 	rep.Sealed = seg.sealed
+	rep.LastSegmentStart = seg.hdr.FirstSeq
 }
 
 // open loads a segment, bounding the active segment of a live log.
