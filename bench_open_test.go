@@ -23,6 +23,10 @@ import (
 // takes a while, hence the opt-in.
 const openBenchEnv = "MTLOG_AUDIT_BENCH_OPEN_MB"
 
+// openBenchDirEnv, if set, names a directory where BenchmarkOpen keeps the
+// large log between runs (built there if missing).
+const openBenchDirEnv = "MTLOG_AUDIT_BENCH_OPEN_DIR"
+
 // BenchmarkOpen measures how long audit.New takes to open an unsigned log
 // (the default) of about $MTLOG_AUDIT_BENCH_OPEN_MB megabytes of 1 KiB events,
 // against an empty log, in the same run. "wal-only" is wal.Open alone on the
@@ -45,9 +49,21 @@ func BenchmarkOpen(b *testing.B) {
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
-	n, size := buildLargeLog(b, large, int64(mb)<<20)
-	b.Logf("built %d events, %d bytes of segments, in %v", n, size, time.Since(start).Round(time.Millisecond))
+	var size int64
+	if keep := os.Getenv(openBenchDirEnv); keep != "" {
+		// Reuse a log built by an earlier run (to profile the open
+		// alone, or to compare builds on the same bytes).
+		large = keep
+		if _, err := os.Stat(large); err != nil {
+			_, size = buildLargeLog(b, large, int64(mb)<<20)
+		}
+		size = segmentsSize(b, large)
+	} else {
+		start := time.Now()
+		var n int64
+		n, size = buildLargeLog(b, large, int64(mb)<<20)
+		b.Logf("built %d events, %d bytes of segments, in %v", n, size, time.Since(start).Round(time.Millisecond))
+	}
 	lastSeg := lastSegmentSize(b, large)
 	for _, c := range []struct{ name, dir string }{{"empty", empty}, {fmt.Sprintf("large=%dMB", size>>20), large}} {
 		b.Run(c.name, func(b *testing.B) {
@@ -123,6 +139,11 @@ func buildLargeLog(b *testing.B, dir string, size int64) (int64, int64) {
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
+	return events.Load(), segmentsSize(b, dir)
+}
+
+// segmentsSize returns the total size of the segment files in dir.
+func segmentsSize(b *testing.B, dir string) int64 {
 	var total int64
 	names, err := os.ReadDir(dir)
 	if err != nil {
@@ -137,7 +158,7 @@ func buildLargeLog(b *testing.B, dir string, size int64) (int64, int64) {
 			total += fi.Size()
 		}
 	}
-	return events.Load(), total
+	return total
 }
 
 // lastSegmentSize returns the size of the newest segment file in dir.
