@@ -187,6 +187,7 @@ func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
+	storedBefore := l.nodes.Leaves()
 	if err := l.nodes.TruncateLeaves(from); err != nil {
 		return nil, fmt.Errorf("audit: trim tree: %w", err)
 	}
@@ -216,8 +217,10 @@ func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 	// of every record before the last segment must stay durable (resume and
 	// Verify rely on it), and a crash must not leave the cut without the
 	// nodes rewritten after it. A full disk only delays this (see storeNode).
-	if err := l.nodes.Sync(); err != nil && !diskFull(err) {
-		return nil, fmt.Errorf("audit: sync tree: %w", err)
+	if from < storedBefore || l.b.Size() > from {
+		if err := l.nodes.Sync(); err != nil && !diskFull(err) {
+			return nil, fmt.Errorf("audit: sync tree: %w", err)
+		}
 	}
 	l.lastReq = logSize
 	return rotations, nil
