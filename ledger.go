@@ -260,7 +260,9 @@ func (l *ledger) resume(last *integrity.Checkpoint, logSize uint64) (uint64, err
 			return 0, nil
 		}
 	default:
-		n = min(stored, l.w.LastSegmentStart()-1)
+		if start := l.w.LastSegmentStart(); start > 0 {
+			n = min(stored, start-1)
+		}
 		if n == 0 {
 			return 0, nil
 		}
