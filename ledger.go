@@ -202,33 +202,20 @@ func parseStored(raw []byte) (integrity.Checkpoint, error) {
 	return integrity.ParseCheckpointBody(string(raw[:i+1]))
 }
 
-// catchUp rebuilds the builder: from the stored tree when it reproduces the
-// last checkpoint, else from every record; then it adds the records after
-// that point. It returns the keys named by key-rotation records it read.
+// catchUp brings the builder up to date with the log before anything is
+// appended: it resumes from the stored tree where that can be trusted
+// (resume), then adds every later record, read from the log: the tail. It
+// returns the keys named by key-rotation records it read.
 func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 	logSize := l.w.LastSeq()
-	var from uint64 // leaves already in the builder
-	l.b = integrity.NewBuilder()
-	if last != nil {
-		if last.Size > logSize {
-			return nil, fmt.Errorf("%w: a signed checkpoint covers %d records but the log holds %d: records were removed from the end; refusing to sign anything that contradicts it (run audit.Verify with the public key to see what changed)", ErrIntegrity, last.Size, logSize)
-		}
-		if l.nodes.Leaves() >= last.Size {
-			if root, err := l.nodes.RootAt(last.Size); err == nil && root == last.Root {
-				edge, err1 := l.nodes.Edge(last.Size)
-				var head integrity.Hash
-				var err2 error
-				if last.Size > 0 {
-					head, err2 = l.nodes.Node(0, last.Size-1)
-				}
-				if err1 == nil && err2 == nil {
-					if b, err := integrity.ResumeBuilder(last.Size, head, edge); err == nil {
-						l.b, from = b, last.Size
-					}
-				}
-			}
-		}
+	if last != nil && last.Size > logSize {
+		return nil, fmt.Errorf("%w: a signed checkpoint covers %d records but the log holds %d: records were removed from the end; refusing to sign anything that contradicts it (run audit.Verify with the public key to see what changed)", ErrIntegrity, last.Size, logSize)
 	}
+	from, err := l.resume(last, logSize) // leaves already in the builder
+	if err != nil {
+		return nil, err
+	}
+	storedBefore := l.nodes.Leaves()
 	if err := l.nodes.TruncateLeaves(from); err != nil {
 		return nil, fmt.Errorf("audit: trim tree: %w", err)
 	}
@@ -255,8 +242,107 @@ func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 	if l.b.Size() != logSize {
 		return nil, fmt.Errorf("%w: rebuilt %d leaves for a log of %d records", ErrIntegrity, l.b.Size(), logSize)
 	}
+	// Make the cut and the nodes of the tail durable now: the stored nodes
+	// of every record before the last segment must stay durable (resume and
+	// Verify rely on it), and a crash must not leave the cut without the
+	// nodes rewritten after it. A full disk only delays this (see storeNode).
+	if from < storedBefore || l.b.Size() > from {
+		if err := l.nodes.Sync(); err != nil && !diskFull(err) {
+			return nil, fmt.Errorf("audit: sync tree: %w", err)
+		}
+	}
 	l.lastReq = logSize
 	return rotations, nil
+}
+
+// resume sets l.b to the tree of the first n records, read from the stored
+// tree, and returns n: how far the stored tree is trusted without reading
+// the records it covers. It never reads more than one record.
+//
+//   - A signed log resumes at its last checkpoint, and only if the stored
+//     tree reproduces that checkpoint's root: every record after it (the
+//     uncovered tail) is read again, so that nothing the checkpoint does not
+//     commit to is ever signed on the word of the cache. With no checkpoint
+//     yet, the whole log is the uncovered tail.
+//   - An unsigned log resumes at the end of the stored tree, but never past
+//     the last segment's first record: the writer syncs tree.nodes when it
+//     seals a segment (onCommit) and the nodes of the last segment may be
+//     what a crash left of unsynced writes. The stored leaf there is checked
+//     against the record it stands for (and, through the chain, its
+//     predecessor); if it differs, the stored tree is rebuilt from record 1.
+//
+// Verify compares every durable stored node with the records; open checks
+// only this right edge.
+func (l *ledger) resume(last *integrity.Checkpoint, logSize uint64) (uint64, error) {
+	l.b = integrity.NewBuilder()
+	stored := min(l.nodes.Leaves(), logSize)
+	var n uint64
+	switch {
+	case l.cps != nil && last == nil:
+		return 0, nil
+	case l.cps != nil:
+		n = last.Size
+		if n > stored {
+			return 0, nil
+		}
+		if root, err := l.nodes.RootAt(n); err != nil || root != last.Root {
+			return 0, nil
+		}
+	default:
+		if start := l.w.LastSegmentStart(); start > 0 {
+			n = min(stored, start-1)
+		}
+		if n == 0 {
+			return 0, nil
+		}
+		ok, err := l.storedLeafMatches(n)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, nil
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	edge, err1 := l.nodes.Edge(n)
+	head, err2 := l.nodes.Node(0, n-1)
+	if err1 != nil || err2 != nil {
+		return 0, nil
+	}
+	b, err := integrity.ResumeBuilder(n, head, edge)
+	if err != nil {
+		return 0, nil
+	}
+	l.b = b
+	return n, nil
+}
+
+// storedLeafMatches reports whether the stored leaf of record n (index n−1)
+// is the leaf hash of that record chained to the stored leaf before it.
+func (l *ledger) storedLeafMatches(n uint64) (bool, error) {
+	want, err := l.nodes.Node(0, n-1)
+	if err != nil {
+		return false, nil
+	}
+	var prev integrity.Hash
+	if n > 1 {
+		if prev, err = l.nodes.Node(0, n-2); err != nil {
+			return false, nil
+		}
+	}
+	for rec, err := range l.w.Reader().Records(context.Background(), n) {
+		if err != nil {
+			return false, fmt.Errorf("audit: read record %d to check the stored tree: %w", n, err)
+		}
+		if rec.Seq != n {
+			return false, nil
+		}
+		got := integrity.LeafHash(integrity.Record{Index: n - 1, Prev: prev, Time: rec.Time, Type: uint8(rec.Type), PayloadHash: integrity.PayloadHash(rec.Payload)})
+		return got == want, nil
+	}
+	return false, nil
 }
 
 func (l *ledger) storeNode(level uint, index uint64, h integrity.Hash) {
@@ -306,6 +392,21 @@ func (l *ledger) onCommit(recs []wal.Committed) error {
 	l.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("integrity: store tree nodes: %w", err)
+	}
+	if seal {
+		// The WAL creates the next segment only after this returns: make
+		// the nodes of every record up to the seal durable first, so that
+		// after a crash the stored tree can be trusted up to the last
+		// segment (resume) and Verify knows which nodes a crash may have
+		// torn. A full disk only delays it, as in storeNode.
+		if err := l.nodes.Sync(); err != nil && !diskFull(err) {
+			l.mu.Lock()
+			if l.nodeErr == nil {
+				l.nodeErr = err
+			}
+			l.mu.Unlock()
+			return fmt.Errorf("integrity: sync tree nodes at a seal: %w", err)
+		}
 	}
 	if seal || size-l.lastReq >= l.cfg.every {
 		l.lastReq = size

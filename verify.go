@@ -214,6 +214,9 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 		rep.Segments, rep.Records, rep.Events = wr.Segments, wr.Records, wr.Events
 		rep.FirstSeq, rep.LastSeq, rep.Bytes, rep.TornTail = wr.FirstSeq, wr.LastSeq, wr.Bytes, wr.TornTail
 	}
+	if wr != nil {
+		v.SetNodesDurable(nodesDurable(fsys, dir, vo.Checkpoints, wr))
+	}
 	ir := v.Finish()
 	rep.Checkpoints, rep.Covered, rep.Latest, rep.Epoch, rep.NodesChecked = ir.Checkpoints, ir.Covered, ir.Latest, ir.Epoch, ir.NodesChecked
 	var ce *wal.CorruptError
@@ -236,6 +239,31 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 }
 
 var errStopVerify = errors.New("stop")
+
+// nodesDurable returns how many leaves' stored tree nodes the writer had
+// made durable: those of every record before the last segment (the ledger
+// syncs tree.nodes when a segment is sealed, before the next one is
+// created) and those covered by a stored checkpoint (tree.nodes is synced
+// before each is signed). Later stored nodes may be the torn remains of
+// writes a crash interrupted, which the writer recomputes on open: a
+// difference there is not damage. cps are the stored checkpoints if already
+// read (nil: read them here; they serve only as sizes, so their signatures
+// do not matter).
+func nodesDurable(fsys vfs.FS, dir string, cps [][]byte, wr *wal.Report) uint64 {
+	var n uint64
+	if wr.LastSegmentStart > 0 {
+		n = wr.LastSegmentStart - 1
+	}
+	if cps == nil {
+		cps, _ = integrity.ReadCheckpointLog(fsys, filepath.Join(dir, checkpointsFile))
+	}
+	for _, raw := range cps {
+		if cp, err := parseStored(raw); err == nil {
+			n = max(n, cp.Size)
+		}
+	}
+	return n
+}
 
 func replay(ctx context.Context, r *wal.Reader, from, to time.Time) iter.Seq2[*Event, error] {
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)

@@ -154,6 +154,9 @@ type Verifier struct {
 	leafDiffIdx uint64
 	nodeDiff    bool
 	nodeDiffAt  string
+	nodeDiffEnd uint64 // leaves [0, nodeDiffEnd) are covered by the first differing node
+	durable     uint64 // see SetNodesDurable
+	hasDurable  bool
 	storedOK    bool // stored nodes reproduce every checked checkpoint so far
 
 	// anchorRaw is set while the anchor's signature is still to be
@@ -223,6 +226,7 @@ func (v *Verifier) compareNode(level uint, index uint64, h Hash) {
 	}
 	if !v.nodeDiff {
 		v.nodeDiff = true
+		_, v.nodeDiffEnd = nodeCoverage(level, index)
 		v.nodeDiffAt = fmt.Sprintf("stored tree node (level %d, index %d) differs from the node the records produce", level, index)
 		if err != nil {
 			v.nodeDiffAt = fmt.Sprintf("stored tree node (level %d, index %d) cannot be read: %v", level, index, err)
@@ -233,6 +237,15 @@ func (v *Verifier) compareNode(level uint, index uint64, h Hash) {
 func nodeCoverage(level uint, index uint64) (uint64, uint64) {
 	return index << level, (index + 1) << level
 }
+
+// SetNodesDurable tells the verifier that the writer had made the stored
+// nodes of the first n leaves durable, and that later stored nodes may be
+// what a crash left of unsynced writes (torn, zero-filled or stale: the
+// writer recomputes them from the records when it opens the log). Finish
+// then reports a stored node that differs from the records only when the
+// node covers leaves below n. Nodes are stored in post-order, so the first
+// differing node decides. Without a call, every compared node counts.
+func (v *Verifier) SetNodesDurable(n uint64) { v.durable, v.hasDurable = n, true }
 
 // Failed returns the first problem found so far (nil if none).
 func (v *Verifier) Failed() *Problem { return v.rep.Problem }
@@ -417,7 +430,7 @@ func (v *Verifier) Finish() *Report {
 			Detail: fmt.Sprintf("the trusted anchor covers %d records but the log holds %d: the log was truncated or an older copy restored", v.anchor.Size, size) + v.anchorBeyondLog()}
 		return &rep
 	}
-	if v.nodeDiff {
+	if v.nodeDiff && (!v.hasDurable || v.nodeDiffEnd <= v.durable) {
 		rep.Problem = &Problem{Code: CodeTreeNodeDamaged, Index: v.leafDiffIdx, Exact: v.leafDiff,
 			Detail: v.nodeDiffAt + "; every signed checkpoint matches the records, so the records are intact: rebuild the tree (reopen the log after removing tree.nodes)"}
 		if !v.leafDiff {

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -45,6 +46,9 @@ type Report struct {
 	TornTail *TailInfo
 	// Sealed reports whether the last segment is sealed (a clean Close).
 	Sealed bool
+	// LastSegmentStart is the sequence number of the first record of the
+	// last segment read: every record before it lies in a sealed segment.
+	LastSegmentStart uint64
 }
 
 // TailInfo locates an unacknowledged torn tail.
@@ -144,6 +148,23 @@ func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) b
 				continue
 			}
 		}
+		// A segment whose only wanted record is its seal: read the seal
+		// from the last sector alone.
+		if fromSeq > 0 && !last && i+1 < len(st.segs) {
+			if next, ok := r.peekHeader(st.segs[i+1]); ok && next.FirstSeq == fromSeq+1 {
+				if _, hdr, rec, ok := r.readSealRecord(seg); ok && rec.Seq == fromSeq {
+					seg.hdr = hdr
+					if err := r.skipSegment(seg, prev, rep); err != nil {
+						return rep, err
+					}
+					if err := visit(rec); err != nil {
+						return rep, err
+					}
+					prev = seg
+					continue
+				}
+			}
+		}
 		if skip != nil && !last {
 			if s, hdr, ok := r.readSeal(seg); ok && skip(s) {
 				seg.hdr = hdr
@@ -208,6 +229,7 @@ func (r *Reader) account(rep *Report, seg *segment) {
 		rep.LastSeq = seg.nextSeq - 1
 	}
 	rep.Sealed = seg.sealed
+	rep.LastSegmentStart = seg.hdr.FirstSeq
 }
 
 // open loads a segment, bounding the active segment of a live log.
@@ -255,41 +277,50 @@ func (r *Reader) peekHeader(seg *segment) (segHeader, bool) {
 
 // readSeal reads a sealed segment's seal from its last sector.
 func (r *Reader) readSeal(seg *segment) (sealInfo, segHeader, bool) {
+	s, hdr, _, ok := r.readSealRecord(seg)
+	return s, hdr, ok
+}
+
+// readSealRecord is readSeal that also returns the seal as a Record (its
+// checksum verified).
+func (r *Reader) readSealRecord(seg *segment) (sealInfo, segHeader, Record, bool) {
+	var rec Record
 	f, err := r.fs.Open(seg.path)
 	if err != nil {
-		return sealInfo{}, segHeader{}, false
+		return sealInfo{}, segHeader{}, rec, false
 	}
 	defer f.Close()
 	size, err := f.Size()
 	if err != nil || size < 2*SectorSize {
-		return sealInfo{}, segHeader{}, false
+		return sealInfo{}, segHeader{}, rec, false
 	}
 	seg.size = size
 	buf := make([]byte, segHeaderSize)
 	if _, err := f.ReadAt(buf, 0); err != nil {
-		return sealInfo{}, segHeader{}, false
+		return sealInfo{}, segHeader{}, rec, false
 	}
 	hdr, _, err := decodeSegHeader(buf)
 	if err != nil || hdr.Number != seg.num {
-		return sealInfo{}, segHeader{}, false
+		return sealInfo{}, segHeader{}, rec, false
 	}
 	off := size - SectorSize
 	if _, err := f.ReadAt(buf, off); err != nil {
-		return sealInfo{}, segHeader{}, false
+		return sealInfo{}, segHeader{}, rec, false
 	}
 	h, _, ok := parseBatchHeader(buf, hdr.Salt, off)
 	if !ok || h.Count != 1 || h.span() != SectorSize {
-		return sealInfo{}, segHeader{}, false
+		return sealInfo{}, segHeader{}, rec, false
 	}
 	body := buf[batchHeaderSize:]
 	whiten(body, hdr.Salt, off+batchHeaderSize)
 	recs, why := splitBatch(body[:h.BodyLen], h)
 	if why != "" || RecordType(recs[0][8]) != RecordSeal {
-		return sealInfo{}, segHeader{}, false
+		return sealInfo{}, segHeader{}, rec, false
 	}
 	s, ok := decodeSeal(recs[0][recHeaderSize:])
 	if !ok || s.Number != seg.num || s.FirstSeq+s.Count-1 != h.FirstSeq {
-		return sealInfo{}, segHeader{}, false
+		return sealInfo{}, segHeader{}, rec, false
 	}
-	return s, hdr, true
+	rec = Record{Seq: h.FirstSeq, Type: RecordSeal, Time: int64(binary.LittleEndian.Uint64(recs[0][20:])), Payload: recs[0][recHeaderSize:], Segment: seg.num, Offset: off}
+	return s, hdr, rec, true
 }

@@ -206,6 +206,7 @@ type WAL struct {
 	batches sync.Pool // of *batch, recycled once the committer and every waiter are done with one
 
 	lastSeq    atomic.Uint64 // last sequence number written
+	segStart   atomic.Uint64 // first sequence number of the last segment
 	durableSeq atomic.Uint64 // last sequence number known durable
 	syncReqs   []chan error  // Sync calls waiting for the committer
 	syncTimer  *time.Timer
@@ -431,6 +432,7 @@ func (w *WAL) recover() error {
 		// The next append starts a new segment.
 		f.Close()
 		w.seg = &active{num: last.num, sealed: true, last: last.last, off: last.end}
+		w.segStart.Store(last.hdr.FirstSeq)
 		return nil
 	}
 	w.seg = &active{
@@ -441,6 +443,7 @@ func (w *WAL) recover() error {
 	if !last.hasLast {
 		w.seg.last = last.hdr.PrevHash
 	}
+	w.segStart.Store(last.hdr.FirstSeq)
 	return nil
 }
 
@@ -487,6 +490,7 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 	}
 	w.seg = &active{num: num, path: final, f: f, salt: salt, version: FormatVersion, firstSeq: firstSeq, off: segHeaderSize, synced: segHeaderSize,
 		alloc: segHeaderSize, last: prevHash, minTime: math.MaxInt64, maxTime: math.MinInt64}
+	w.segStart.Store(firstSeq)
 	w.extendIfLow()
 	return nil
 }
@@ -1058,6 +1062,13 @@ func (w *WAL) rotate() error {
 
 // LastSeq returns the sequence number of the last record written (0 if none).
 func (w *WAL) LastSeq() uint64 { return w.lastSeq.Load() }
+
+// LastSegmentStart returns the sequence number of the first record of the
+// log's last segment (the one being appended to, or the sealed one a new
+// segment will follow). Every record before it lies in a sealed segment, and
+// each seal was handed to Options.OnCommit before the next segment was
+// created.
+func (w *WAL) LastSegmentStart() uint64 { return w.segStart.Load() }
 
 // DurableSeq returns the sequence number of the last record known durable.
 // It equals LastSeq in SyncDurable mode.
