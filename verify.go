@@ -27,7 +27,8 @@ type Problem struct {
 	Code Code
 	// Index is the first leaf index (sequence number − 1) not proven good:
 	// the exact first bad record when Exact, else the start of the range
-	// [Index, RangeEnd) in which it lies.
+	// [Index, RangeEnd) in which it lies. Every record before Index was
+	// verified. An empty range (see NoRecord) implicates no record.
 	Index    uint64
 	Exact    bool
 	RangeEnd uint64
@@ -37,10 +38,18 @@ type Problem struct {
 	Detail  string
 }
 
+// NoRecord reports whether the problem implicates no record: every record
+// is proven good, and the problem lies elsewhere (a stored checkpoint that
+// cannot be parsed).
+func (p *Problem) NoRecord() bool { return !p.Exact && p.RangeEnd <= p.Index }
+
 // Error describes the problem.
 func (p *Problem) Error() string {
 	where := fmt.Sprintf("at index %d", p.Index)
-	if !p.Exact {
+	switch {
+	case p.NoRecord():
+		where = fmt.Sprintf("(no record implicated; the %d records are proven good)", p.Index)
+	case !p.Exact:
 		where = fmt.Sprintf("in indexes [%d, %d)", p.Index, p.RangeEnd)
 	}
 	if p.Code == integrity.CodeRecordCorrupt {

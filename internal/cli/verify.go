@@ -175,9 +175,12 @@ func printVerify(e *env, dir string, rep *audit.IntegrityReport, keys bool) {
 	if p := rep.Problem; p != nil {
 		fmt.Fprintf(w, "FAILED: %s\n", dir)
 		fmt.Fprintf(w, "  reason:          %s\n", p.Code)
-		if p.Exact {
+		switch {
+		case p.Exact:
 			fmt.Fprintf(w, "  first bad index: %d (sequence number %d)\n", p.Index, p.Index+1)
-		} else {
+		case p.NoRecord():
+			fmt.Fprintf(w, "  first bad index: none (no record is shown to be bad)\n")
+		default:
 			fmt.Fprintf(w, "  first bad index: in [%d, %d) (sequence numbers %d to %d)\n", p.Index, p.RangeEnd, p.Index+1, p.RangeEnd)
 		}
 		if p.Segment != 0 || p.Offset != 0 {

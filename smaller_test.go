@@ -1,0 +1,112 @@
+package audit_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	audit "github.com/willibrandon/mtlog-audit"
+	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/vfs"
+	"github.com/willibrandon/mtlog-audit/wal"
+)
+
+// firstSeqOf returns the sequence number of the first record of segment n.
+func firstSeqOf(t *testing.T, dir string, n uint64) uint64 {
+	t.Helper()
+	var first uint64
+	if _, err := wal.Check(context.Background(), vfs.OS(), dir, func(r wal.Record) error {
+		if r.Segment == n && first == 0 {
+			first = r.Seq
+		}
+		return nil
+	}); err != nil || first == 0 {
+		t.Fatalf("segment %d: first seq %d, %v", n, first, err)
+	}
+	return first
+}
+
+// A deleted middle segment is reported at the first missing record, and
+// every record before it counts as verified (issue 13, hole 5).
+func TestDeletedMiddleSegmentIndex(t *testing.T) {
+	dir, _, vk := signedLog(t, 60, 7)
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if len(segs) < 4 {
+		t.Fatalf("want ≥ 4 segments, have %d", len(segs))
+	}
+	const gone = 3
+	want := firstSeqOf(t, dir, gone) - 1 // index of the first missing record
+	if err := os.Remove(segs[gone-1]); err != nil {
+		t.Fatal(err)
+	}
+	for _, keys := range [][]audit.VerifyOption{nil, {audit.WithTrustedKeys(vk)}} {
+		rep, err := audit.Verify(context.Background(), dir, keys...)
+		if err == nil || rep == nil || rep.Problem == nil {
+			t.Fatalf("a deleted segment verified: %v %+v", err, rep)
+		}
+		p := rep.Problem
+		if p.Code != integrity.CodeRecordCorrupt || !p.Exact || p.Index != want || p.Segment != gone {
+			t.Fatalf("problem %+v: want record-corrupt at index %d in segment %d", p, want, gone)
+		}
+		if rep.Records != want || rep.LastSeq != want {
+			t.Fatalf("records before the gap: %d (last seq %d), want %d", rep.Records, rep.LastSeq, want)
+		}
+	}
+}
+
+// A stored checkpoint that cannot be parsed names the checkpoint and does
+// not claim that record 0 is bad (issue 13, hole 5).
+func TestUnparseableCheckpointIndex(t *testing.T) {
+	dir, _, vk := signedLog(t, 30, 7)
+	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	if err != nil || len(cps) < 4 {
+		t.Fatalf("%d checkpoints, %v", len(cps), err)
+	}
+	offset := func(i int) int64 {
+		var off int64
+		for _, c := range cps[:i] {
+			off += 8 + int64(len(c))
+		}
+		return off
+	}
+	for _, bad := range [][]byte{[]byte("not a checkpoint"), []byte("garbage\n\n— sig\n")} {
+		t.Run("middle", func(t *testing.T) {
+			c := copyDir(t, dir)
+			entries := append([][]byte{}, cps...)
+			entries[2] = bad
+			rewriteCheckpoints(t, c, entries)
+			rep, _ := audit.Verify(context.Background(), c, audit.WithTrustedKeys(vk))
+			p := rep.Problem
+			if p == nil || p.Code != integrity.CodeCheckpointSignature {
+				t.Fatalf("want checkpoint-signature, got %+v", p)
+			}
+			where := fmt.Sprintf("stored checkpoint 3 of %d (the entry at byte offset %d", len(cps), offset(2))
+			if p.Exact || p.RangeEnd > p.Index || p.Index != rep.Records || rep.Covered != rep.Records || !strings.Contains(p.Detail, where) {
+				t.Fatalf("problem %+v (records %d, covered %d): want no record implicated and %q", p, rep.Records, rep.Covered, where)
+			}
+			if !strings.Contains(p.Error(), "no record implicated") {
+				t.Fatalf("error %q", p.Error())
+			}
+		})
+	}
+	t.Run("last", func(t *testing.T) {
+		// The newest checkpoint is unreadable: the records it covered are
+		// not proven, those before the previous checkpoint are.
+		c := copyDir(t, dir)
+		entries := append([][]byte{}, cps...)
+		entries[len(entries)-1] = []byte("not a checkpoint")
+		rewriteCheckpoints(t, c, entries)
+		rep, _ := audit.Verify(context.Background(), c, audit.WithTrustedKeys(vk))
+		p := rep.Problem
+		prev, err := integrity.ParseCheckpointBody(string(cps[len(cps)-2][:strings.LastIndex(string(cps[len(cps)-2]), "\n\n")+1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p == nil || p.Code != integrity.CodeCheckpointSignature || p.Exact || p.Index != prev.Size || p.RangeEnd != rep.Records || p.Index == 0 {
+			t.Fatalf("problem %+v: want the range [%d, %d)", p, prev.Size, rep.Records)
+		}
+	})
+}
