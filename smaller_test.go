@@ -2,13 +2,16 @@ package audit_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	audit "github.com/willibrandon/mtlog-audit"
+	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
@@ -109,4 +112,65 @@ func TestUnparseableCheckpointIndex(t *testing.T) {
 			t.Fatalf("problem %+v: want the range [%d, %d)", p, prev.Size, rep.Records)
 		}
 	})
+}
+
+// An event record whose checksums hold but whose encoding does not decode
+// fails verification, named by index, segment and offset: "verified" means
+// replay and export can read every event (issue 13, hole 5).
+func TestVerifyDecodesEvents(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	w, err := wal.Open(vfs.OS(), dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := event.AppendEncode(nil, &audit.Event{Timestamp: time.Unix(1_800_000_000, 0).UTC(), MessageTemplate: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append(append([]byte(nil), good...), 0x00) // a trailing byte: valid checksums, invalid encoding
+	for i := range 9 {
+		p := good
+		if i == 5 {
+			p = bad
+		}
+		if _, err := w.Append(context.Background(), wal.RecordEvent, 1_800_000_000_000_000_000+int64(i), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var seg uint64
+	var off int64
+	wal.Check(context.Background(), vfs.OS(), dir, func(r wal.Record) error {
+		if r.Seq == 6 {
+			seg, off = r.Segment, r.Offset
+		}
+		return nil
+	})
+	// Replay cannot read it ...
+	var replayErr error
+	for _, err := range audit.Replay(context.Background(), dir, time.Time{}, time.Time{}) {
+		if err != nil {
+			replayErr = err
+		}
+	}
+	if replayErr == nil {
+		t.Fatal("replay read the malformed event")
+	}
+	// ... so verify must not pass it.
+	rep, err := audit.Verify(context.Background(), dir)
+	if err == nil || rep.OK || rep.Problem == nil {
+		t.Fatalf("verify passed a log that replay cannot read: %v %+v", err, rep)
+	}
+	p := rep.Problem
+	if p.Code != audit.Code("event-undecodable") || !p.Exact || p.Index != 5 || p.Segment != seg || p.Offset != off || seg == 0 {
+		t.Fatalf("problem %+v: want event-undecodable at index 5, segment %d offset %d", p, seg, off)
+	}
+	if !errors.Is(err, audit.ErrIntegrity) || !errors.Is(err, event.ErrMalformed) {
+		t.Fatalf("error %v should match ErrIntegrity and event.ErrMalformed", err)
+	}
+	if !strings.Contains(err.Error(), "sequence number 6") || !strings.Contains(err.Error(), fmt.Sprintf("segment %d offset %d", seg, off)) {
+		t.Fatalf("error %q should name the sequence number, segment and offset", err)
+	}
 }

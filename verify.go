@@ -32,7 +32,9 @@ type Problem struct {
 	Index    uint64
 	Exact    bool
 	RangeEnd uint64
-	// Segment and Offset locate damaged bytes (Code record-corrupt).
+	// Segment and Offset locate damaged bytes (Code record-corrupt) or
+	// the batch holding an event that cannot be decoded (Code
+	// event-undecodable).
 	Segment uint64
 	Offset  int64
 	Detail  string
@@ -52,8 +54,11 @@ func (p *Problem) Error() string {
 	case !p.Exact:
 		where = fmt.Sprintf("in indexes [%d, %d)", p.Index, p.RangeEnd)
 	}
-	if p.Code == integrity.CodeRecordCorrupt {
+	switch p.Code {
+	case integrity.CodeRecordCorrupt:
 		where = fmt.Sprintf("in segment %d at offset %d (index %d)", p.Segment, p.Offset, p.Index)
+	case integrity.CodeEventUndecodable:
+		where = fmt.Sprintf("at index %d (sequence number %d) in the batch at segment %d offset %d", p.Index, p.Index+1, p.Segment, p.Offset)
 	}
 	return fmt.Sprintf("%s %s: %s", p.Code, where, p.Detail)
 }
@@ -201,7 +206,20 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	rep := &IntegrityReport{}
 	var stopped bool
 	var n uint64
+	var undecodable *Problem // the first event that cannot be decoded
+	var decodeErr error
 	wr, werr := reader().Check(ctx, func(rec wal.Record) error {
+		if rec.Type == wal.RecordEvent {
+			// "Verified" means readable: replay and export decode every
+			// event, so verify proves that they can.
+			if err := event.Validate(rec.Payload); err != nil && v.Failed() == nil {
+				undecodable = &Problem{Code: integrity.CodeEventUndecodable, Index: rec.Seq - 1, Exact: true, Segment: rec.Segment, Offset: rec.Offset,
+					Detail: fmt.Sprintf("event %d (sequence number %d) passes its checksums but cannot be decoded, so replay and export cannot read it: %v", rec.Seq-1, rec.Seq, err)}
+				decodeErr = err
+				stopped = true
+				return errStopVerify
+			}
+		}
 		if p := v.Add(rec.Seq-1, rec.Time, uint8(rec.Type), rec.Payload); p != nil {
 			stopped = true
 			return errStopVerify
@@ -225,6 +243,9 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 		return rep, fmt.Errorf("%w: %w: %s", ErrIntegrity, ErrCorrupt, rep.Problem)
 	case werr != nil && !stopped:
 		return rep, fmt.Errorf("audit: verify %s: %w", dir, werr)
+	case undecodable != nil:
+		rep.Problem = undecodable
+		return rep, fmt.Errorf("%w: %s: %w", ErrIntegrity, rep.Problem, decodeErr)
 	case ir.Problem != nil:
 		p := ir.Problem
 		rep.Problem = &Problem{Code: p.Code, Index: p.Index, Exact: p.Exact, RangeEnd: p.RangeEnd, Detail: p.Detail}

@@ -22,6 +22,10 @@ const (
 	// CodeRecordCorrupt: a record's bytes fail their checksums or framing
 	// (reported by the log reader, passed through by the caller).
 	CodeRecordCorrupt Code = "record-corrupt"
+	// CodeEventUndecodable: an event record's checksums hold but its
+	// payload is not an event encoding this build can decode, so replay
+	// and export cannot read it (reported by the caller, which decodes).
+	CodeEventUndecodable Code = "event-undecodable"
 	// CodeRecordsAltered: the records do not reproduce the root a trusted
 	// signed checkpoint commits to: records were deleted, inserted,
 	// reordered, edited or rewritten.

@@ -328,6 +328,24 @@ func TestVerifyExitCodes(t *testing.T) {
 			}
 		}
 	})
+	t.Run("undecodable event", func(t *testing.T) {
+		// Checksums hold but the event does not decode: replay would
+		// fail, so verify must too.
+		dir := copyFixture(t)
+		w, err := wal.Open(vfs.OS(), dir, wal.Options{SegmentSize: 8 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Append(context.Background(), wal.RecordEvent, fixtureStart.UnixNano(), []byte{1, 0xff}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		r := run(t, "", "verify", "--wal", dir, "--key", pub(t))
+		// The fixture ends sealed: the append opened segment 4.
+		if r.code != 1 || !strings.Contains(r.stdout, "event-undecodable") || !strings.Contains(r.stdout, "location:        segment 4, offset 512") {
+			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
 	t.Run("unparseable checkpoint", func(t *testing.T) {
 		// A stored checkpoint that cannot be parsed implicates no record.
 		dir := copyFixture(t)
