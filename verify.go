@@ -107,9 +107,10 @@ func (r *IntegrityReport) UncoveredTail() uint64 {
 type VerifyOption func(*verifyConfig)
 
 type verifyConfig struct {
-	keys     []string
-	anchor   []byte
-	progress func(Progress)
+	keys        []string
+	anchor      []byte
+	progress    func(Progress)
+	storedRoots *rootsResult // see withStoredRoots
 }
 
 // Progress tells how far a long read of the log has come.
@@ -203,6 +204,13 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	var roots *rootChecker
+	if cfg.storedRoots != nil && len(cfg.keys) == 0 {
+		if roots, err = newRootChecker(fsys, dir, cfg.storedRoots); err != nil {
+			return nil, err
+		}
+	}
+	var rootProblem *Problem
 	rep := &IntegrityReport{}
 	var stopped bool
 	var n uint64
@@ -224,6 +232,12 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 			stopped = true
 			return errStopVerify
 		}
+		if roots != nil {
+			if rootProblem = roots.add(rec); rootProblem != nil {
+				stopped = true
+				return errStopVerify
+			}
+		}
 		if cfg.progress != nil {
 			n++
 			cfg.progress(Progress{Records: n, Segment: rec.Segment, Offset: rec.Offset})
@@ -235,6 +249,9 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 		rep.FirstSeq, rep.LastSeq, rep.Bytes, rep.TornTail = wr.FirstSeq, wr.LastSeq, wr.Bytes, wr.TornTail
 	}
 	ir := v.Finish()
+	if roots != nil && werr == nil && rootProblem == nil && ir.Problem == nil {
+		rootProblem = roots.finish()
+	}
 	rep.Checkpoints, rep.Covered, rep.Latest, rep.Epoch, rep.NodesChecked = ir.Checkpoints, ir.Covered, ir.Latest, ir.Epoch, ir.NodesChecked
 	var ce *wal.CorruptError
 	switch {
@@ -243,6 +260,9 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 		return rep, fmt.Errorf("%w: %w: %s", ErrIntegrity, ErrCorrupt, rep.Problem)
 	case werr != nil && !stopped:
 		return rep, fmt.Errorf("audit: verify %s: %w", dir, werr)
+	case rootProblem != nil:
+		rep.Problem = rootProblem
+		return rep, fmt.Errorf("%w: %s", ErrIntegrity, rep.Problem)
 	case undecodable != nil:
 		rep.Problem = undecodable
 		return rep, fmt.Errorf("%w: %s: %w", ErrIntegrity, rep.Problem, decodeErr)
