@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -172,5 +173,45 @@ func TestVerifyDecodesEvents(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "sequence number 6") || !strings.Contains(err.Error(), fmt.Sprintf("segment %d offset %d", seg, off)) {
 		t.Fatalf("error %q should name the sequence number, segment and offset", err)
+	}
+}
+
+// RepairFromMirror without a key does not adopt a mirror's record that
+// does not reproduce the stored checkpoints' roots, where the primary's own
+// copy of it is damaged (issue 13, hole 5).
+func TestRepairFromMirrorKeylessChecksStoredRoots(t *testing.T) {
+	dir, _, vk := signedLog(t, 60, 7)
+	k := eventIndex(t, dir, 30)
+	mirror := forge(t, dir, func(rs []rec) []rec {
+		p := bytes.Clone(rs[k].payload)
+		p[bytes.Index(p, []byte("event"))] = 'E' // same length, valid encoding
+		rs[k].payload = p
+		return rs
+	}, false)
+	var seg uint64
+	var off int64
+	wal.Check(context.Background(), vfs.OS(), dir, func(r wal.Record) error {
+		if r.Seq == k+1 {
+			seg, off = r.Segment, r.Offset
+		}
+		return nil
+	})
+	primary := copyDir(t, dir)
+	flip(t, filepath.Join(primary, fmt.Sprintf("%020d.wal", seg)), off+48+28+8) // inside the record's payload
+	rep, err := audit.RepairFromMirror(context.Background(), vfs.OS(), primary, mirror)
+	if err == nil || !strings.Contains(err.Error(), "could not verify") {
+		t.Fatalf("keyless repair from a forged mirror: %v\n%s", err, rep)
+	}
+	if _, err := audit.Verify(context.Background(), primary, audit.WithTrustedKeys(vk)); err == nil {
+		t.Fatal("the primary now verifies: the forged record was adopted")
+	}
+	// A genuine mirror repairs the same damage, and the report says what
+	// was checked without a key.
+	rep, err = audit.RepairFromMirror(context.Background(), vfs.OS(), primary, copyDir(t, dir))
+	if err != nil || !strings.Contains(rep.String(), "no key: signatures not checked, but the records reproduce the roots of") {
+		t.Fatalf("keyless repair from a genuine mirror: %v\n%+v", err, rep)
+	}
+	if rep, err := audit.Verify(context.Background(), primary, audit.WithTrustedKeys(vk)); err != nil || !rep.OK {
+		t.Fatalf("repaired primary: %v", err)
 	}
 }
