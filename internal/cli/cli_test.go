@@ -375,6 +375,9 @@ func TestVerifyExitCodes(t *testing.T) {
 		if strings.Contains(r.stdout, "first bad index: 0") {
 			t.Fatalf("record 0 is blamed:\n%s", r.stdout)
 		}
+		if r := run(t, "", "verify", "--wal", dir, "--key", pub(t), "--json"); r.code != 1 || !strings.Contains(r.stdout, `"no_record": true`) {
+			t.Fatalf("json: exit %d\n%s", r.code, r.stdout)
+		}
 	})
 	t.Run("checkpoint by another key", func(t *testing.T) {
 		_, other, _ := integrity.GenerateKey(keyName)

@@ -132,6 +132,7 @@ type problemJSON struct {
 	Index    uint64 `json:"index"`
 	Seq      uint64 `json:"seq"`
 	Exact    bool   `json:"exact"`
+	NoRecord bool   `json:"no_record,omitempty"` // no record is implicated (index = records proven good)
 	RangeEnd uint64 `json:"range_end,omitempty"`
 	Segment  uint64 `json:"segment,omitempty"`
 	Offset   int64  `json:"offset,omitempty"`
@@ -165,7 +166,7 @@ func verifyJSON(dir string, rep *audit.IntegrityReport, keys bool) verifyReport 
 		out.TornTail = &tornTailJSON{Segment: t.Segment, Offset: t.Offset, Bytes: t.Bytes}
 	}
 	if p := rep.Problem; p != nil {
-		out.Problem = &problemJSON{Code: string(p.Code), Index: p.Index, Seq: p.Index + 1, Exact: p.Exact, RangeEnd: p.RangeEnd, Segment: p.Segment, Offset: p.Offset, Detail: p.Detail}
+		out.Problem = &problemJSON{Code: string(p.Code), Index: p.Index, Seq: p.Index + 1, Exact: p.Exact, NoRecord: p.NoRecord(), RangeEnd: p.RangeEnd, Segment: p.Segment, Offset: p.Offset, Detail: p.Detail}
 	}
 	return out
 }
