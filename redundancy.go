@@ -396,8 +396,10 @@ type reconciler struct {
 	owner  string
 	copies []*copyInfo
 	// keyless: no trusted key, so every view's records are also compared
-	// with the roots of its stored checkpoints (withStoredRoots).
-	keyless bool
+	// with the roots of the stored checkpoints of every copy
+	// (withStoredRoots), read once into storedCPs.
+	keyless   bool
+	storedCPs [][]byte
 }
 
 func (r *reconciler) add(rep vfs.Replica, writable bool) {
@@ -625,7 +627,7 @@ func (r *reconciler) verify(v *view) verdict {
 	var roots *rootsResult
 	if r.keyless {
 		roots = &rootsResult{}
-		opts = append(slices.Clone(opts), withStoredRoots(roots))
+		opts = append(slices.Clone(opts), withStoredRoots(roots, r.storedCPs))
 	}
 	rep, err := VerifyFS(r.ctx, v.fs(), v.dir, opts...)
 	vd := verdict{rep: rep, err: err, roots: roots}
@@ -652,6 +654,15 @@ func (r *reconciler) verify(v *view) verdict {
 // drops no record any copy holds intact, and writes it into every writable
 // copy.
 func (r *reconciler) repair() (*RepairReport, error) {
+	if r.keyless {
+		for _, c := range r.copies {
+			// A damaged checkpoints file contributes nothing here; the
+			// view holding it fails verification and is repaired.
+			if cps, err := integrity.ReadCheckpointLog(c.FS, filepath.Join(c.Dir, checkpointsFile)); err == nil {
+				r.storedCPs = append(r.storedCPs, cps...)
+			}
+		}
+	}
 	nonEmpty := 0
 	for i, c := range r.copies {
 		if c.state.Empty {

@@ -28,8 +28,12 @@ type rootsResult struct {
 // without a key uses it to tell which copy holds the records that the log
 // signed. It is ignored when trusted keys are given (they check the roots
 // and the signatures).
-func withStoredRoots(res *rootsResult) VerifyOption {
-	return func(c *verifyConfig) { c.storedRoots = res }
+//
+// extra are more stored checkpoints to check the records against (the
+// entries of the other copies' checkpoints files): a repair must not choose
+// the copy whose own checkpoints file was rewritten to match its records.
+func withStoredRoots(res *rootsResult, extra [][]byte) VerifyOption {
+	return func(c *verifyConfig) { c.storedRoots, c.extraRoots = res, extra }
 }
 
 // rootChecker recomputes the tree from the records and compares it with the
@@ -44,14 +48,15 @@ type rootChecker struct {
 
 // newRootChecker reads the stored checkpoints of dir (none if the file does
 // not exist).
-func newRootChecker(fsys vfs.FS, dir string, res *rootsResult) (*rootChecker, error) {
+func newRootChecker(fsys vfs.FS, dir string, res *rootsResult, extra [][]byte) (*rootChecker, error) {
 	*res = rootsResult{}
 	raw, err := integrity.ReadCheckpointLog(fsys, filepath.Join(dir, checkpointsFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("audit: read checkpoints: %w", err)
 	}
 	rc := &rootChecker{b: integrity.NewBuilder(), res: res}
-	for _, msg := range raw {
+	seen := map[integrity.Checkpoint]bool{}
+	for _, msg := range slices.Concat(raw, extra) {
 		i := bytes.LastIndex(msg, []byte("\n\n"))
 		if i < 0 {
 			res.unreadable++
@@ -62,6 +67,11 @@ func newRootChecker(fsys vfs.FS, dir string, res *rootsResult) (*rootChecker, er
 			res.unreadable++
 			continue
 		}
+		key := integrity.Checkpoint{Size: cp.Size, Root: cp.Root}
+		if seen[key] {
+			continue // the same root in several copies
+		}
+		seen[key] = true
 		rc.cps = append(rc.cps, cp)
 	}
 	res.stored = len(rc.cps)

@@ -205,6 +205,27 @@ func TestRepairFromMirrorKeylessChecksStoredRoots(t *testing.T) {
 	if _, err := audit.Verify(context.Background(), primary, audit.WithTrustedKeys(vk)); err == nil {
 		t.Fatal("the primary now verifies: the forged record was adopted")
 	}
+	// The forger also rewrites the mirror's checkpoints file to match its
+	// records (signed by another key of the same name: no key can tell
+	// without the real one): the primary's stored roots still rule it out.
+	os.Remove(filepath.Join(mirror, "checkpoints"))
+	otherSK, _, _ := integrity.GenerateKey("audit.example/attack")
+	s, err := audit.New(audit.WithWAL(mirror), audit.WithSigningKey(otherSK))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	os.Remove(filepath.Join(mirror, "LOCK"))
+	if rep, err := audit.Verify(context.Background(), mirror, audit.WithTrustedKeys(vk)); err == nil || rep.OK {
+		t.Fatal("the forged mirror verifies with the real key")
+	}
+	rep, err = audit.RepairFromMirror(context.Background(), vfs.OS(), primary, mirror)
+	if err == nil || !strings.Contains(err.Error(), "could not verify") {
+		t.Fatalf("keyless repair from a forged mirror with its own checkpoints: %v\n%s", err, rep)
+	}
+	if _, err := audit.Verify(context.Background(), primary, audit.WithTrustedKeys(vk)); err == nil {
+		t.Fatal("the primary now verifies: the forged record was adopted")
+	}
 	// A genuine mirror repairs the same damage, and the report says what
 	// was checked without a key.
 	rep, err = audit.RepairFromMirror(context.Background(), vfs.OS(), primary, copyDir(t, dir))

@@ -111,6 +111,7 @@ type verifyConfig struct {
 	anchor      []byte
 	progress    func(Progress)
 	storedRoots *rootsResult // see withStoredRoots
+	extraRoots  [][]byte
 }
 
 // Progress tells how far a long read of the log has come.
@@ -206,7 +207,7 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	}
 	var roots *rootChecker
 	if cfg.storedRoots != nil && len(cfg.keys) == 0 {
-		if roots, err = newRootChecker(fsys, dir, cfg.storedRoots); err != nil {
+		if roots, err = newRootChecker(fsys, dir, cfg.storedRoots, cfg.extraRoots); err != nil {
 			return nil, err
 		}
 	}
