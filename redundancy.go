@@ -116,6 +116,19 @@ type RepairReport struct {
 	Actions []RepairAction
 	// LastSeq is the last sequence number of the repaired log.
 	LastSeq uint64
+	// Keyless is set when RepairFromMirror had no trusted key. The copies'
+	// records were then compared with the roots of the stored checkpoints,
+	// which needs no key (their signatures cannot be checked without one),
+	// and a copy whose records do not reproduce them was not taken.
+	Keyless bool
+	// RootsChecked is, for a keyless repair, how many stored checkpoints'
+	// roots the repaired log reproduces, and RootsSize the largest tree
+	// size among them: records after it were compared with nothing signed.
+	RootsChecked int
+	RootsSize    uint64
+	// Unchecked says, for a keyless repair, why the repaired log's records
+	// could not be checked against any stored root ("" when they were).
+	Unchecked string
 }
 
 // Repaired reports whether any copy was changed.
@@ -138,6 +151,13 @@ func (r *RepairReport) String() string {
 		default:
 			fmt.Fprintf(&b, "copy %s: does not verify: %s\n", c.Dir, c.Problem)
 		}
+	}
+	switch {
+	case !r.Keyless:
+	case r.Unchecked != "":
+		fmt.Fprintf(&b, "NOT VERIFIED against the log's checkpoints (no key): %s\n", r.Unchecked)
+	default:
+		fmt.Fprintf(&b, "no key: signatures not checked, but the records reproduce the roots of %d stored checkpoint(s), up to tree size %d\n", r.RootsChecked, r.RootsSize)
 	}
 	if len(r.Actions) == 0 {
 		fmt.Fprintf(&b, "nothing to repair; the log ends at sequence %d\n", r.LastSeq)
@@ -214,10 +234,18 @@ func RepairFromMirror(ctx context.Context, fsys vfs.FS, dir, mirror string, opts
 	if filepath.Clean(dir) == filepath.Clean(mirror) {
 		return nil, fmt.Errorf("audit: RepairFromMirror: %s is both the log and its mirror", dir)
 	}
-	r := &reconciler{ctx: ctx, vopts: opts, owner: repairOwner()}
+	var cfg verifyConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r := &reconciler{ctx: ctx, vopts: opts, owner: repairOwner(), keyless: len(cfg.keys) == 0}
 	r.add(vfs.Replica{FS: fsys, Dir: dir}, true)
 	r.add(vfs.Replica{FS: fsys, Dir: mirror}, false)
-	return r.run(true, true)
+	rep, err := r.run(true, true)
+	if rep != nil && r.keyless {
+		rep.Keyless = true
+	}
+	return rep, err
 }
 
 // openMirrors is the repair-on-open step of New with WithRedundancy: it
@@ -367,6 +395,11 @@ type reconciler struct {
 	vopts  []VerifyOption
 	owner  string
 	copies []*copyInfo
+	// keyless: no trusted key, so every view's records are also compared
+	// with the roots of the stored checkpoints of every copy
+	// (withStoredRoots), read once into storedCPs.
+	keyless   bool
+	storedCPs [][]byte
 }
 
 func (r *reconciler) add(rep vfs.Replica, writable bool) {
@@ -550,10 +583,11 @@ func (r *reconciler) wholeView(c int) *view {
 type verdict struct {
 	rep   *IntegrityReport
 	err   error
-	ok    bool  // the records verify (soft: only the tree nodes are damaged)
-	soft  bool  // ok, but the stored tree nodes are damaged
-	fatal error // a problem no repair may touch (a newer format, ctx)
-	blame blame // the file to blame for the first problem
+	ok    bool         // the records verify (soft: only the tree nodes are damaged)
+	soft  bool         // ok, but the stored tree nodes are damaged
+	fatal error        // a problem no repair may touch (a newer format, ctx)
+	blame blame        // the file to blame for the first problem
+	roots *rootsResult // the keyless check of stored roots (nil with a key)
 }
 
 // blame names the file (and offset in it) where verification failed.
@@ -589,8 +623,14 @@ func (vd *verdict) problem() string {
 
 // verify verifies a view and judges the outcome.
 func (r *reconciler) verify(v *view) verdict {
-	rep, err := VerifyFS(r.ctx, v.fs(), v.dir, r.vopts...)
-	vd := verdict{rep: rep, err: err}
+	opts := r.vopts
+	var roots *rootsResult
+	if r.keyless {
+		roots = &rootsResult{}
+		opts = append(slices.Clone(opts), withStoredRoots(roots, r.storedCPs))
+	}
+	rep, err := VerifyFS(r.ctx, v.fs(), v.dir, opts...)
+	vd := verdict{rep: rep, err: err, roots: roots}
 	if err == nil {
 		vd.ok = true
 		return vd
@@ -614,6 +654,15 @@ func (r *reconciler) verify(v *view) verdict {
 // drops no record any copy holds intact, and writes it into every writable
 // copy.
 func (r *reconciler) repair() (*RepairReport, error) {
+	if r.keyless {
+		for _, c := range r.copies {
+			// A damaged checkpoints file contributes nothing here; the
+			// view holding it fails verification and is repaired.
+			if cps, err := integrity.ReadCheckpointLog(c.FS, filepath.Join(c.Dir, checkpointsFile)); err == nil {
+				r.storedCPs = append(r.storedCPs, cps...)
+			}
+		}
+	}
 	nonEmpty := 0
 	for i, c := range r.copies {
 		if c.state.Empty {
@@ -655,6 +704,16 @@ func (r *reconciler) repair() (*RepairReport, error) {
 			return nil, r.noCopyVerifies()
 		}
 		report.LastSeq = best.vd.lastSeq()
+		if rr := best.vd.roots; rr != nil {
+			report.RootsChecked, report.RootsSize = rr.checked, rr.size
+			switch {
+			case rr.checked > 0:
+			case rr.stored == 0 && rr.unreadable == 0:
+				report.Unchecked = "no copy stores a checkpoint, so the records were compared only between the copies; give the public key (--key) of a signed log"
+			default:
+				report.Unchecked = fmt.Sprintf("none of the %d stored checkpoint(s) could be compared with the records (%d cannot be parsed); the records were compared only between the copies", rr.stored+rr.unreadable, rr.unreadable)
+			}
+		}
 		if err := r.checkNoRecordDropped(best); err != nil {
 			return nil, err
 		}
@@ -690,7 +749,16 @@ func (r *reconciler) noCopyVerifies() error {
 		}
 		others = append(others, fmt.Sprintf("%s: %v", c.Dir, c.verdict.problem()))
 	}
-	return fmt.Errorf("audit: no copy of the log verifies and none can be pieced together from the others (%s): %w", strings.Join(others, "; "), first)
+	hint := ""
+	if r.keyless {
+		for _, c := range r.copies {
+			if p := c.verdict.rep; p != nil && p.Problem != nil && (p.Problem.Code == integrity.CodeRecordsAltered || p.Problem.Code == integrity.CodeTruncated) {
+				hint = "; could not verify which records are authentic: without a key only the stored checkpoints' roots can be checked (not their signatures), and no copy reproduces them: give the log's public key (--key) to check the signatures"
+				break
+			}
+		}
+	}
+	return fmt.Errorf("audit: no copy of the log verifies and none can be pieced together from the others (%s)%s: %w", strings.Join(others, "; "), hint, first)
 }
 
 // candidate is a verified log made from the copies.

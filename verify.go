@@ -28,24 +28,38 @@ type Problem struct {
 	Code Code
 	// Index is the first leaf index (sequence number − 1) not proven good:
 	// the exact first bad record when Exact, else the start of the range
-	// [Index, RangeEnd) in which it lies.
+	// [Index, RangeEnd) in which it lies. Every record before Index was
+	// verified. An empty range (see NoRecord) implicates no record.
 	Index    uint64
 	Exact    bool
 	RangeEnd uint64
-	// Segment and Offset locate damaged bytes (Code record-corrupt).
+	// Segment and Offset locate damaged bytes (Code record-corrupt) or
+	// the batch holding an event that cannot be decoded (Code
+	// event-undecodable).
 	Segment uint64
 	Offset  int64
 	Detail  string
 }
 
+// NoRecord reports whether the problem implicates no record: every record
+// is proven good, and the problem lies elsewhere (a stored checkpoint that
+// cannot be parsed).
+func (p *Problem) NoRecord() bool { return !p.Exact && p.RangeEnd <= p.Index }
+
 // Error describes the problem.
 func (p *Problem) Error() string {
 	where := fmt.Sprintf("at index %d", p.Index)
-	if !p.Exact {
+	switch {
+	case p.NoRecord():
+		where = fmt.Sprintf("(no record implicated; the %d records are proven good)", p.Index)
+	case !p.Exact:
 		where = fmt.Sprintf("in indexes [%d, %d)", p.Index, p.RangeEnd)
 	}
-	if p.Code == integrity.CodeRecordCorrupt {
+	switch p.Code {
+	case integrity.CodeRecordCorrupt:
 		where = fmt.Sprintf("in segment %d at offset %d (index %d)", p.Segment, p.Offset, p.Index)
+	case integrity.CodeEventUndecodable:
+		where = fmt.Sprintf("at index %d (sequence number %d) in the batch at segment %d offset %d", p.Index, p.Index+1, p.Segment, p.Offset)
 	}
 	return fmt.Sprintf("%s %s: %s", p.Code, where, p.Detail)
 }
@@ -94,9 +108,11 @@ func (r *IntegrityReport) UncoveredTail() uint64 {
 type VerifyOption func(*verifyConfig)
 
 type verifyConfig struct {
-	keys     []string
-	anchor   []byte
-	progress func(Progress)
+	keys        []string
+	anchor      []byte
+	progress    func(Progress)
+	storedRoots *rootsResult // see withStoredRoots
+	extraRoots  [][]byte
 }
 
 // Progress tells how far a long read of the log has come.
@@ -196,13 +212,39 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	var roots *rootChecker
+	if cfg.storedRoots != nil && len(cfg.keys) == 0 {
+		if roots, err = newRootChecker(fsys, dir, cfg.storedRoots, cfg.extraRoots); err != nil {
+			return nil, err
+		}
+	}
+	var rootProblem *Problem
 	rep := &IntegrityReport{}
 	var stopped bool
 	var n uint64
+	var undecodable *Problem // the first event that cannot be decoded
+	var decodeErr error
 	wr, werr := reader().Check(ctx, func(rec wal.Record) error {
+		if rec.Type == wal.RecordEvent {
+			// "Verified" means readable: replay and export decode every
+			// event, so verify proves that they can.
+			if err := event.Validate(rec.Payload); err != nil && v.Failed() == nil {
+				undecodable = &Problem{Code: integrity.CodeEventUndecodable, Index: rec.Seq - 1, Exact: true, Segment: rec.Segment, Offset: rec.Offset,
+					Detail: fmt.Sprintf("event %d (sequence number %d) passes its checksums but cannot be decoded, so replay and export cannot read it: %v", rec.Seq-1, rec.Seq, err)}
+				decodeErr = err
+				stopped = true
+				return errStopVerify
+			}
+		}
 		if p := v.Add(rec.Seq-1, rec.Time, uint8(rec.Type), rec.Payload); p != nil {
 			stopped = true
 			return errStopVerify
+		}
+		if roots != nil {
+			if rootProblem = roots.add(rec); rootProblem != nil {
+				stopped = true
+				return errStopVerify
+			}
 		}
 		if cfg.progress != nil {
 			n++
@@ -218,6 +260,9 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 		v.SetNodesDurable(nodesDurable(fsys, dir, vo.Checkpoints, wr))
 	}
 	ir := v.Finish()
+	if roots != nil && werr == nil && rootProblem == nil && ir.Problem == nil {
+		rootProblem = roots.finish()
+	}
 	rep.Checkpoints, rep.Covered, rep.Latest, rep.Epoch, rep.NodesChecked = ir.Checkpoints, ir.Covered, ir.Latest, ir.Epoch, ir.NodesChecked
 	var ce *wal.CorruptError
 	switch {
@@ -226,6 +271,12 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 		return rep, fmt.Errorf("%w: %w: %s", ErrIntegrity, ErrCorrupt, rep.Problem)
 	case werr != nil && !stopped:
 		return rep, fmt.Errorf("audit: verify %s: %w", dir, werr)
+	case rootProblem != nil:
+		rep.Problem = rootProblem
+		return rep, fmt.Errorf("%w: %s", ErrIntegrity, rep.Problem)
+	case undecodable != nil:
+		rep.Problem = undecodable
+		return rep, fmt.Errorf("%w: %s: %w", ErrIntegrity, rep.Problem, decodeErr)
 	case ir.Problem != nil:
 		p := ir.Problem
 		rep.Problem = &Problem{Code: p.Code, Index: p.Index, Exact: p.Exact, RangeEnd: p.RangeEnd, Detail: p.Detail}

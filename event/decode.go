@@ -103,6 +103,11 @@ func (d *decoder) byte() (byte, error) {
 }
 
 func (d *decoder) uvarint() (uint64, error) {
+	if d.off < len(d.b) && d.b[d.off] < 0x80 { // one byte: most lengths and tags' values
+		x := uint64(d.b[d.off])
+		d.off++
+		return x, nil
+	}
 	x, n := binary.Uvarint(d.b[d.off:])
 	if n == 0 {
 		return 0, d.fail("unexpected end of input in varint")

@@ -9,7 +9,8 @@ import (
 	"testing"
 )
 
-// FuzzDecode checks that Decode never panics and that whatever it accepts
+// FuzzDecode checks that Decode never panics, that Validate accepts exactly
+// what Decode accepts (with the same error), and that whatever it accepts
 // is canonical: re-encoding the decoded event gives the same bytes, which
 // decode again to an equal event. The seed corpus in
 // testdata/fuzz/FuzzDecode (including a complete valid encoding) runs as
@@ -21,6 +22,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(withProps(tagNil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := Decode(b)
+		if verr := Validate(b); (verr == nil) != (err == nil) || (err != nil && verr.Error() != err.Error()) {
+			t.Fatalf("Validate and Decode disagree on %x:\n Validate: %v\n Decode:   %v", b, verr, err)
+		}
 		if err != nil {
 			if ev != nil {
 				t.Fatal("Decode returned an event and an error")

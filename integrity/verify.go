@@ -22,6 +22,10 @@ const (
 	// CodeRecordCorrupt: a record's bytes fail their checksums or framing
 	// (reported by the log reader, passed through by the caller).
 	CodeRecordCorrupt Code = "record-corrupt"
+	// CodeEventUndecodable: an event record's checksums hold but its
+	// payload is not an event encoding this build can decode, so replay
+	// and export cannot read it (reported by the caller, which decodes).
+	CodeEventUndecodable Code = "event-undecodable"
 	// CodeRecordsAltered: the records do not reproduce the root a trusted
 	// signed checkpoint commits to: records were deleted, inserted,
 	// reordered, edited or rewritten.
@@ -63,16 +67,24 @@ type Problem struct {
 	Index uint64
 	// Exact reports whether Index is the precise first bad record (true)
 	// or the start of the range [Index, RangeEnd) in which the first bad
-	// record lies (false).
+	// record lies (false). An empty range (RangeEnd == Index, not Exact)
+	// implicates no record: every record is proven good, and the problem
+	// lies elsewhere (a stored checkpoint that cannot be parsed).
 	Exact    bool
 	RangeEnd uint64
 	Detail   string
 }
 
+// NoRecord reports whether the problem implicates no record (see Exact).
+func (p *Problem) NoRecord() bool { return !p.Exact && p.RangeEnd <= p.Index }
+
 // Error formats the problem.
 func (p *Problem) Error() string {
 	where := fmt.Sprintf("at index %d", p.Index)
-	if !p.Exact {
+	switch {
+	case p.NoRecord():
+		where = fmt.Sprintf("(no record implicated; the %d records are proven good)", p.Index)
+	case !p.Exact:
 		where = fmt.Sprintf("in indexes [%d, %d)", p.Index, p.RangeEnd)
 	}
 	return fmt.Sprintf("integrity: %s %s: %s", p.Code, where, p.Detail)
@@ -111,7 +123,9 @@ type VerifyOptions struct {
 	// security, the genesis key of epoch 0). Required for any checkpoint
 	// to count.
 	Trusted note.Verifiers
-	// Checkpoints are the stored signed checkpoints, oldest first.
+	// Checkpoints are the stored signed checkpoints, oldest first, as
+	// ReadCheckpointLog returns the entries of the checkpoint log (an
+	// entry that cannot be parsed is located by its byte offset there).
 	Checkpoints [][]byte
 	// Anchor is a signed checkpoint obtained from outside the log (for
 	// instance given to an auditor earlier). Optional.
@@ -165,21 +179,31 @@ type Verifier struct {
 	// them (see verify_trust.go).
 	anchorRaw []byte
 	epochKeys []note.Verifiers // epochKeys[e] verifies epoch e
+	// unreadable describes the first stored checkpoint that cannot be
+	// parsed ("" if none); it is skipped and reported at the end.
+	unreadable string
 }
 
 // NewVerifier prepares a verification.
 func NewVerifier(opts VerifyOptions) (*Verifier, error) {
 	v := &Verifier{opts: opts, b: NewBuilder(), verifier: opts.Trusted, storedOK: true}
+	var off int64 // the entry's byte offset in the checkpoint log
 	for i, raw := range opts.Checkpoints {
+		at := off
+		off += cpFrameHeader + int64(len(raw))
 		body, err := noteBody(raw)
-		if err != nil {
-			v.rep.Problem = &Problem{Code: CodeCheckpointSignature, Exact: true, Detail: fmt.Sprintf("stored checkpoint %d: %v", i, err)}
-			return v, nil
+		var cp Checkpoint
+		if err == nil {
+			cp, err = ParseCheckpointBody(body)
 		}
-		cp, err := ParseCheckpointBody(body)
 		if err != nil {
-			v.rep.Problem = &Problem{Code: CodeCheckpointSignature, Exact: true, Detail: fmt.Sprintf("stored checkpoint %d: %v", i, err)}
-			return v, nil
+			// Its size is unknown, so it implicates no record: skip it,
+			// verify the records against the others, and report it at
+			// the end (Finish).
+			if v.unreadable == "" {
+				v.unreadable = fmt.Sprintf("stored checkpoint %d of %d (the entry at byte offset %d of the checkpoints file) cannot be parsed: %v", i+1, len(opts.Checkpoints), at, err)
+			}
+			continue
 		}
 		if n := len(v.cps); n > 0 && cp.Size < v.cps[n-1].cp.Size {
 			v.rep.Problem = &Problem{Code: CodeCheckpointOrder, Index: cp.Size, Exact: true, Detail: fmt.Sprintf("stored checkpoint %d has size %d after one of size %d: the log never signs a smaller tree after a larger one", i, cp.Size, v.cps[n-1].cp.Size)}
@@ -416,9 +440,24 @@ func (v *Verifier) Finish() *Report {
 	rep := v.rep
 	rep.Epoch = v.epoch
 	if rep.Problem != nil {
+		if v.unreadable != "" {
+			p := *rep.Problem
+			p.Detail += "; also, " + v.unreadable
+			rep.Problem = &p
+		}
 		return &rep
 	}
 	size := v.b.Size()
+	defer func() {
+		if rep.Problem == nil && v.unreadable != "" {
+			// The records up to Covered are proven by the checkpoints
+			// that verified; a bad record, if any, lies after them.
+			rep.Problem = &Problem{Code: CodeCheckpointSignature, Index: rep.Covered, RangeEnd: size,
+				Detail: v.unreadable + fmt.Sprintf("; it was skipped, and the other checkpoints prove the first %d of the %d records", rep.Covered, size)}
+		} else if rep.Problem != nil && v.unreadable != "" {
+			rep.Problem.Detail += "; also, " + v.unreadable
+		}
+	}()
 	if v.next < len(v.cps) {
 		cp := v.cps[v.next].cp
 		rep.Problem = &Problem{Code: CodeTruncated, Index: size, Exact: true,

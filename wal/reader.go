@@ -122,7 +122,8 @@ func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) b
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrNotWAL, r.dir)
 	}
 	st, err := listDir(r.fs, r.dir, false)
-	if err != nil {
+	var gap *CorruptError
+	if err != nil && (st == nil || !errors.As(err, &gap)) {
 		return nil, err
 	}
 	if len(st.segs) == 0 {
@@ -137,7 +138,9 @@ func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) b
 		if r.limit != nil && seg.num > r.limit.seg {
 			break
 		}
-		last := i == len(st.segs)-1 || (r.limit != nil && seg.num == r.limit.seg)
+		// The segment before a missing one is not the log's end: its
+		// damage is damage, never a torn tail.
+		last := (i == len(st.segs)-1 && gap == nil) || (r.limit != nil && seg.num == r.limit.seg)
 		// Skip whole segments that end before fromSeq or that skip rejects.
 		if i+1 < len(st.segs) && !last {
 			if next, ok := r.peekHeader(st.segs[i+1]); ok && next.FirstSeq <= fromSeq {
@@ -213,6 +216,11 @@ func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) b
 		}
 		r.account(rep, seg)
 		prev = seg
+	}
+	if gap != nil {
+		// Every record before the missing segment was visited; the gap
+		// starts right after them.
+		return rep, gap
 	}
 	return rep, nil
 }

@@ -440,7 +440,9 @@ type dirState struct {
 }
 
 // listDir finds the segment and temporary files of a WAL directory and
-// rejects directories that hold something else.
+// rejects directories that hold something else. When a segment is missing
+// between two others it returns a *CorruptError together with the state
+// holding only the segments before the gap.
 func listDir(fsys vfs.FS, dir string, allowForeign bool) (*dirState, error) {
 	names, err := fsys.List(dir)
 	if err != nil {
@@ -466,7 +468,11 @@ func listDir(fsys vfs.FS, dir string, allowForeign bool) (*dirState, error) {
 	}
 	for i := 1; i < len(st.segs); i++ {
 		if st.segs[i].num != st.segs[i-1].num+1 {
-			return nil, &CorruptError{Segment: st.segs[i-1].num + 1, Path: filepath.Join(dir, segmentName(st.segs[i-1].num+1)), Reason: "segment file is missing between two existing segments"}
+			// The segments before the gap are still returned, so that a
+			// reader can check them and say how much is intact before it.
+			gap := &CorruptError{Segment: st.segs[i-1].num + 1, Path: filepath.Join(dir, segmentName(st.segs[i-1].num+1)), Reason: "segment file is missing between two existing segments"}
+			st.segs = st.segs[:i]
+			return st, gap
 		}
 	}
 	return st, nil

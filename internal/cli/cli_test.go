@@ -22,6 +22,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/vfs"
+	"github.com/willibrandon/mtlog-audit/wal"
 )
 
 var (
@@ -301,10 +303,80 @@ func TestVerifyExitCodes(t *testing.T) {
 		}
 	})
 	t.Run("deleted segment", func(t *testing.T) {
+		// Every record before the missing segment is intact: the first
+		// bad index is the first missing record, and all before it count.
 		dir := copyFixture(t)
+		var before uint64
+		if _, err := wal.Check(context.Background(), vfs.OS(), dir, func(r wal.Record) error {
+			if r.Segment == 1 {
+				before = r.Seq
+			}
+			return nil
+		}); err != nil || before == 0 {
+			t.Fatal(before, err)
+		}
 		os.Remove(segments(t, dir)[1])
-		if r := run(t, "", "verify", "--wal", dir, "--key", pub(t)); r.code != 1 {
+		r := run(t, "", "verify", "--wal", dir, "--key", pub(t))
+		want := []string{
+			fmt.Sprintf("first bad index: %d (sequence number %d)", before, before+1),
+			"location:        segment 2, offset 0",
+			fmt.Sprintf("records before the damage verified: %d\n", before),
+		}
+		for _, w := range want {
+			if r.code != 1 || !strings.Contains(r.stdout, w) {
+				t.Fatalf("exit %d, want %q in\n%s%s", r.code, w, r.stdout, r.stderr)
+			}
+		}
+	})
+	t.Run("undecodable event", func(t *testing.T) {
+		// Checksums hold but the event does not decode: replay would
+		// fail, so verify must too.
+		dir := copyFixture(t)
+		w, err := wal.Open(vfs.OS(), dir, wal.Options{SegmentSize: 8 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Append(context.Background(), wal.RecordEvent, fixtureStart.UnixNano(), []byte{1, 0xff}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		r := run(t, "", "verify", "--wal", dir, "--key", pub(t))
+		// The fixture ends sealed: the append opened segment 4.
+		if r.code != 1 || !strings.Contains(r.stdout, "event-undecodable") || !strings.Contains(r.stdout, "location:        segment 4, offset 512") {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("unparseable checkpoint", func(t *testing.T) {
+		// A stored checkpoint that cannot be parsed implicates no record.
+		dir := copyFixture(t)
+		path := filepath.Join(dir, "checkpoints")
+		cps, err := integrity.ReadCheckpointLog(vfs.OS(), path)
+		if err != nil || len(cps) < 3 {
+			t.Fatal(len(cps), err)
+		}
+		cps[1] = []byte("not a checkpoint")
+		os.Remove(path)
+		l, err := integrity.OpenCheckpointLog(vfs.OS(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cps {
+			if err := l.Append(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.Close()
+		r := run(t, "", "verify", "--wal", dir, "--key", pub(t))
+		for _, w := range []string{"checkpoint-signature", "first bad index: none", "stored checkpoint 2 of", "byte offset"} {
+			if r.code != 1 || !strings.Contains(r.stdout, w) {
+				t.Fatalf("exit %d, want %q in\n%s%s", r.code, w, r.stdout, r.stderr)
+			}
+		}
+		if strings.Contains(r.stdout, "first bad index: 0") {
+			t.Fatalf("record 0 is blamed:\n%s", r.stdout)
+		}
+		if r := run(t, "", "verify", "--wal", dir, "--key", pub(t), "--json"); r.code != 1 || !strings.Contains(r.stdout, `"no_record": true`) {
+			t.Fatalf("json: exit %d\n%s", r.code, r.stdout)
 		}
 	})
 	t.Run("checkpoint by another key", func(t *testing.T) {

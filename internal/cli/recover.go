@@ -38,9 +38,13 @@ same log), recover instead copies the input to --output and repairs it from
 the mirror: damaged or missing files are taken from the mirror, a segment
 damaged in both copies at different places is pieced together, and the result
 is the same log with its original numbering, hash chain and checkpoints,
-verified (with --key, signed checkpoints too). Neither the input nor the
-mirror is modified. If no verified log can be made from the two, nothing is
-written and the damage is reported.
+verified (with --key, signed checkpoints too). Without --key, signatures
+cannot be checked, but the records are compared with the roots of the stored
+checkpoints: a copy that does not reproduce them is not taken, and when no
+copy does, nothing is written and recover says it could not verify; the
+report says when there was no stored checkpoint to compare with. Neither the
+input nor the mirror is modified. If no verified log can be made from the
+two, nothing is written and the damage is reported.
 
 Keep the damaged input as evidence. The report is printed as text, or JSON
 with --json.

@@ -139,6 +139,7 @@ type problemJSON struct {
 	Index    uint64 `json:"index"`
 	Seq      uint64 `json:"seq"`
 	Exact    bool   `json:"exact"`
+	NoRecord bool   `json:"no_record,omitempty"` // no record is implicated (index = records proven good)
 	RangeEnd uint64 `json:"range_end,omitempty"`
 	Segment  uint64 `json:"segment,omitempty"`
 	Offset   int64  `json:"offset,omitempty"`
@@ -174,7 +175,7 @@ func verifyJSON(dir string, rep *audit.IntegrityReport, keys bool) verifyReport 
 		out.TornTail = &tornTailJSON{Segment: t.Segment, Offset: t.Offset, Bytes: t.Bytes}
 	}
 	if p := rep.Problem; p != nil {
-		out.Problem = &problemJSON{Code: string(p.Code), Index: p.Index, Seq: p.Index + 1, Exact: p.Exact, RangeEnd: p.RangeEnd, Segment: p.Segment, Offset: p.Offset, Detail: p.Detail}
+		out.Problem = &problemJSON{Code: string(p.Code), Index: p.Index, Seq: p.Index + 1, Exact: p.Exact, NoRecord: p.NoRecord(), RangeEnd: p.RangeEnd, Segment: p.Segment, Offset: p.Offset, Detail: p.Detail}
 	}
 	return out
 }
@@ -191,9 +192,12 @@ func printVerify(e *env, dir string, rep *audit.IntegrityReport, keys bool) {
 	if p := rep.Problem; p != nil {
 		fmt.Fprintf(w, "FAILED: %s\n", dir)
 		fmt.Fprintf(w, "  reason:          %s\n", p.Code)
-		if p.Exact {
+		switch {
+		case p.Exact:
 			fmt.Fprintf(w, "  first bad index: %d (sequence number %d)\n", p.Index, p.Index+1)
-		} else {
+		case p.NoRecord():
+			fmt.Fprintf(w, "  first bad index: none (no record is shown to be bad)\n")
+		default:
 			fmt.Fprintf(w, "  first bad index: in [%d, %d) (sequence numbers %d to %d)\n", p.Index, p.RangeEnd, p.Index+1, p.RangeEnd)
 		}
 		if p.Segment != 0 || p.Offset != 0 {
