@@ -208,14 +208,11 @@ func TestRepairFromMirrorKeylessChecksStoredRoots(t *testing.T) {
 	// The forger also rewrites the mirror's checkpoints file to match its
 	// records (signed by another key of the same name: no key can tell
 	// without the real one): the primary's stored roots still rule it out.
+	// (The writer would refuse to sign the forged records, which carry no
+	// batch tag, so the forger signs the checkpoint himself.)
 	os.Remove(filepath.Join(mirror, "checkpoints"))
 	otherSK, _, _ := integrity.GenerateKey("audit.example/attack")
-	s, err := audit.New(audit.WithWAL(mirror), audit.WithSigningKey(otherSK))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	os.Remove(filepath.Join(mirror, "LOCK"))
+	forgeCheckpoint(t, mirror, otherSK)
 	if rep, err := audit.Verify(context.Background(), mirror, audit.WithTrustedKeys(vk)); err == nil || rep.OK {
 		t.Fatal("the forged mirror verifies with the real key")
 	}
@@ -234,5 +231,37 @@ func TestRepairFromMirrorKeylessChecksStoredRoots(t *testing.T) {
 	}
 	if rep, err := audit.Verify(context.Background(), primary, audit.WithTrustedKeys(vk)); err != nil || !rep.OK {
 		t.Fatalf("repaired primary: %v", err)
+	}
+}
+
+// forgeCheckpoint signs, with skey, a checkpoint of every record in dir
+// and stores it as dir's only checkpoint, as a forger holding a key of his
+// own can.
+func forgeCheckpoint(t *testing.T, dir, skey string) {
+	t.Helper()
+	b := integrity.NewBuilder()
+	if _, err := wal.Check(context.Background(), vfs.OS(), dir, func(r wal.Record) error {
+		b.Append(r.Time, uint8(r.Type), integrity.PayloadHash(r.Payload))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := integrity.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := integrity.SignCheckpoint(integrity.Checkpoint{Origin: signer.Name(), Size: b.Size(), Root: b.Root(), Time: time.Now().UTC()}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := integrity.OpenCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cps.Append(signed); err != nil {
+		t.Fatal(err)
+	}
+	if err := cps.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
