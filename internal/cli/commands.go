@@ -41,7 +41,7 @@ checkpoint(s), the record's leaf (for inclusion) and the Merkle path.`,
 			if err := requireFlags(cmd, "wal", "seq"); err != nil {
 				return err
 			}
-			if err := checkLogDir(dir); err != nil {
+			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
 			var cp []byte
@@ -81,7 +81,7 @@ of stored signed checkpoints ('mtlog-audit checkpoint --all' lists them).`,
 			if err := requireFlags(cmd, "wal", "from", "to"); err != nil {
 				return err
 			}
-			if err := checkLogDir(dir); err != nil {
+			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
 			if from > to {
@@ -126,7 +126,7 @@ func writeProof(e *env, output string, force bool, data []byte, what string) err
 		_, err := e.stdout.Write(data)
 		return err
 	}
-	out, err := createOutput(output, force)
+	out, err := createOutput(output, "--output", force)
 	if err != nil {
 		return err
 	}
@@ -207,6 +207,9 @@ as billing.example.com/audit. Existing files are refused unless --force.`,
 			if err != nil {
 				return usageErr("--name %q: %w", name, err)
 			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return usageErr("--dir %s: %w", dir, err)
+			}
 			base := filepath.Join(dir, fileSafe(name))
 			if err := writeKeyFile(base+".key", skey, 0o600, force); err != nil {
 				return err
@@ -221,7 +224,7 @@ as billing.example.com/audit. Existing files are refused unless --force.`,
 		},
 	}
 	gen.Flags().StringVar(&name, "name", "", "the key's name (the log's origin), e.g. billing.example.com/audit")
-	gen.Flags().StringVar(&dir, "dir", ".", "directory to write the key files to")
+	gen.Flags().StringVar(&dir, "dir", ".", "directory to write the key files to (created with mode 0700 if missing)")
 	gen.Flags().BoolVar(&force, "force", false, "overwrite existing key files")
 	show := &cobra.Command{
 		Use:   "show --key FILE",

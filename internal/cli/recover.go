@@ -64,7 +64,14 @@ failed; 2 usage or environment error.`,
 			default:
 				return &flagError{fmt.Errorf("--mode %q: use safe or aggressive", mode)}
 			}
-			if err := checkLogDir(in); err != nil {
+			check := checkLogDir
+			if mirror != "" {
+				check = checkDir // the mirror may hold the segments the input lost
+			}
+			if err := check("--input", in); err != nil {
+				return err
+			}
+			if err := checkNotLive(in); err != nil {
 				return err
 			}
 			if abs(in) == abs(out) {
@@ -132,7 +139,7 @@ failed; 2 usage or environment error.`,
 // repairFromMirror copies the input log to out and repairs the copy from
 // mirror, leaving input and mirror untouched.
 func repairFromMirror(cmd *cobra.Command, e *env, in, mirror, out string, keys []string, asJSON bool) error {
-	if err := checkLogDir(mirror); err != nil {
+	if err := checkLogDir("--mirror", mirror); err != nil {
 		return err
 	}
 	vkeys, err := readKeys(keys)

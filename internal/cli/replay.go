@@ -22,8 +22,12 @@ const filterHelp = `Filter expressions (--filter) use the expr language
 (https://expr-lang.org) over each event:
   seq        sequence number            time       timestamp (time.Time)
   level      level, compare with Verbose, Debug, Information, Warning, Error, Fatal
+             (any case, or VRB DBG INF WRN ERR FTL: level >= ERROR works)
   message    rendered message           template   message template
   exception  error text ("" if none)    props      properties (props.UserId; missing is nil)
+A missing property is nil: == "x" is false, and <, >, <= and >= are false
+(props.Count > 10 and props.Count <= 10 are both false without Count; write
+(props.Count ?? 0) <= 10 to count a missing one as 0).
 Examples:
   level >= Error && props.UserId == "u-1"
   props.Count > 10 || message contains "export"
@@ -145,14 +149,14 @@ modifying it; a live log can be read while it is written.
 			if output != "text" && output != "json" {
 				return &flagError{fmt.Errorf("--output %q: use text or json", output)}
 			}
-			if err := checkLogDir(dir); err != nil {
+			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
 			c, err := sel.compile()
 			if err != nil {
 				return err
 			}
-			out, err := createOutput(file, force)
+			out, err := createOutput(file, "--file", force)
 			if err != nil {
 				return err
 			}
@@ -177,15 +181,21 @@ modifying it; a live log can be read while it is written.
 				return writeText(bw, seq, ev)
 			})
 			bar.finish()
-			if err == nil {
-				err = bw.Flush()
+			// Flush what was matched even when the log then failed: an
+			// auditor reading a damaged log sees every event before the
+			// damage, then the error.
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
 			}
 			if out != nil {
-				if err != nil {
+				if err != nil && !isDamage(err) {
 					return out.abort(err)
 				}
-				if err := out.commit(); err != nil {
-					return err
+				if cerr := out.commit(); cerr != nil {
+					return cerr
+				}
+				if err != nil {
+					return damagedOutput(err, count, file)
 				}
 				e.infof("replayed %d events to %s", count, file)
 			}
@@ -199,6 +209,16 @@ modifying it; a live log can be read while it is written.
 	f.BoolVar(&force, "force", false, "overwrite --file if it exists")
 	sel.add(cmd)
 	return cmd
+}
+
+// isDamage reports whether err is damage found in the log (as opposed to
+// a failure to write the output or a bad filter).
+func isDamage(err error) bool { return errors.Is(err, wal.ErrCorrupt) }
+
+// damagedOutput is the error for an output file that holds the events read
+// before damage in the log stopped the command.
+func damagedOutput(err error, count uint64, path string) error {
+	return failErr(fmt.Errorf("%w\n  %s holds the %d events before the damage; the rest of the log was not read", err, path, count))
 }
 
 // writeText writes one event as a text line: time, level, sequence number,
@@ -267,7 +287,7 @@ removed.
 			if err != nil {
 				return &flagError{err}
 			}
-			if err := checkLogDir(dir); err != nil {
+			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
 			c, err := sel.compile()
@@ -277,7 +297,7 @@ removed.
 			if output == "-" {
 				return &flagError{errors.New("--output must name a file")}
 			}
-			out, err := createOutput(output, force)
+			out, err := createOutput(output, "--output", force)
 			if err != nil {
 				return err
 			}
@@ -293,17 +313,25 @@ removed.
 				return ew.Write(seq, ev)
 			})
 			bar.finish()
-			if err == nil {
-				err = ew.Close()
+			// Damage in the log ends the export, but what was read before
+			// it is kept, as a complete file (an auditor needs every event
+			// before the damage). Any other failure removes the file.
+			damaged := err != nil && isDamage(err)
+			if err == nil || damaged {
+				if cerr := ew.Close(); cerr != nil {
+					err, damaged = cerr, false
+				} else if ferr := bw.Flush(); ferr != nil {
+					err, damaged = ferr, false
+				}
 			}
-			if err == nil {
-				err = bw.Flush()
-			}
-			if err != nil {
+			if err != nil && !damaged {
 				return out.abort(err)
 			}
 			if err := out.commit(); err != nil {
 				return err
+			}
+			if damaged {
+				return damagedOutput(err, count, output)
 			}
 			e.infof("exported %d events to %s (%s)", count, output, ff)
 			return nil

@@ -44,15 +44,21 @@ Exit status: 0 every iteration passed; 1 an iteration failed; 2 usage error.`,
 			if cfg.Iterations < 0 || cfg.Duration < 0 {
 				return &flagError{fmt.Errorf("--iterations and --duration must not be negative")}
 			}
+			if cmd.Flags().Changed("iterations") && cfg.Iterations == 0 {
+				return &flagError{fmt.Errorf("--iterations 0 runs nothing: give a positive count (without --iterations and --duration, 100 run)")}
+			}
+			if cmd.Flags().Changed("duration") && cfg.Duration == 0 {
+				return &flagError{fmt.Errorf("--duration 0 runs nothing: give a positive duration such as 10m")}
+			}
 			if cfg.Iterations == 0 && cfg.Duration == 0 {
 				cfg.Iterations = 100
 			}
 			var htmlOut, jsonOut *outFile
 			var err error
-			if htmlOut, err = createOutput(report, force); err != nil {
+			if htmlOut, err = createOutput(report, "--report", force); err != nil {
 				return err
 			}
-			if jsonOut, err = createOutput(jsonFile, force); err != nil {
+			if jsonOut, err = createOutput(jsonFile, "--json", force); err != nil {
 				if htmlOut != nil {
 					htmlOut.abort(err)
 				}
