@@ -365,36 +365,66 @@ func parseAny(raw []byte) (integrity.Checkpoint, error) {
 	return integrity.ParseCheckpointBody(text)
 }
 
+// Version and Revision, when set at build time with
+//
+//	go build -ldflags "-X github.com/willibrandon/mtlog-audit/internal/cli.Version=v1.2.3 -X github.com/willibrandon/mtlog-audit/internal/cli.Revision=$(git rev-parse HEAD)"
+//
+// (as `make build` does), are what `mtlog-audit version` prints instead of
+// the module version and VCS revision in the build information, which a
+// build outside a git checkout, with -buildvcs=false, or of a dependency
+// lacks.
+var (
+	Version  string
+	Revision string
+)
+
 func versionCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the module version and VCS revision",
+		Use:   "version",
+		Short: "Print the module version and VCS revision",
+		Long: `version prints the version, the VCS revision the binary was built from, the
+Go version and the WAL format version. The version and revision come from
+-ldflags -X (make build sets them) or from the VCS information the go
+command stamps when it builds in a git checkout.`,
 		Example: `  mtlog-audit version`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bi, ok := debug.ReadBuildInfo()
 			if !ok {
-				fmt.Fprintln(e.stdout, "mtlog-audit (no build information)")
-				return nil
+				bi = &debug.BuildInfo{}
 			}
 			settings := map[string]string{}
 			for _, s := range bi.Settings {
 				settings[s.Key] = s.Value
 			}
-			rev := settings["vcs.revision"]
+			version := Version
+			if version == "" {
+				version = bi.Main.Version
+			}
+			if version == "" {
+				version = "(devel)"
+			}
+			rev := Revision
 			if rev == "" {
-				rev = "unknown"
+				rev = settings["vcs.revision"]
+				if rev != "" && settings["vcs.modified"] == "true" {
+					rev += " (modified)"
+				}
 			}
-			if settings["vcs.modified"] == "true" {
-				rev += " (modified)"
+			if rev == "" {
+				rev = "unknown (built without VCS information: build in a git checkout, or set it with -ldflags -X, see 'make build')"
 			}
-			fmt.Fprintf(e.stdout, "mtlog-audit %s\n", bi.Main.Version)
-			fmt.Fprintf(e.stdout, "  module:   %s\n", bi.Main.Path)
+			fmt.Fprintf(e.stdout, "mtlog-audit %s\n", version)
+			if bi.Main.Path != "" {
+				fmt.Fprintf(e.stdout, "  module:   %s\n", bi.Main.Path)
+			}
 			fmt.Fprintf(e.stdout, "  revision: %s\n", rev)
 			if t := settings["vcs.time"]; t != "" {
 				fmt.Fprintf(e.stdout, "  time:     %s\n", t)
 			}
-			fmt.Fprintf(e.stdout, "  go:       %s\n", bi.GoVersion)
+			if bi.GoVersion != "" {
+				fmt.Fprintf(e.stdout, "  go:       %s\n", bi.GoVersion)
+			}
 			fmt.Fprintf(e.stdout, "  wal format version: %s\n", strconv.Itoa(wal.FormatVersion))
 			return nil
 		},

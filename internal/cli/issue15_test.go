@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -256,5 +257,40 @@ func TestRecoverLiveLog(t *testing.T) {
 	}
 	if r := run(t, "", "recover", "--input", dir, "--output", out); r.code != 0 {
 		t.Fatalf("after Close: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestVersionLdflags (issue 15): without VCS stamping, version does not
+// just say "revision: unknown": -ldflags -X sets the version and revision,
+// and without them the output says how to set them.
+func TestVersionLdflags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command twice")
+	}
+	dir := t.TempDir()
+	build := func(name string, args ...string) string {
+		t.Helper()
+		out := filepath.Join(dir, name)
+		cmd := exec.Command("go", append(append([]string{"build", "-buildvcs=false", "-o", out}, args...), "github.com/willibrandon/mtlog-audit/cmd/mtlog-audit")...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, b)
+		}
+		return out
+	}
+	stamped := build("stamped", "-ldflags", "-X github.com/willibrandon/mtlog-audit/internal/cli.Version=v9.8.7 -X github.com/willibrandon/mtlog-audit/internal/cli.Revision=0123abc")
+	out, err := exec.Command(stamped, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out), "mtlog-audit v9.8.7\n") || !strings.Contains(string(out), "revision: 0123abc\n") {
+		t.Fatalf("version with -ldflags -X:\n%s", out)
+	}
+	plain := build("plain")
+	out, err = exec.Command(plain, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "-ldflags -X") {
+		t.Fatalf("version without VCS information does not say how to set it:\n%s", out)
 	}
 }
