@@ -134,7 +134,9 @@ func replayCmd(e *env) *cobra.Command {
 		Long: `replay prints the events of a log in sequence order: as text (time, level,
 sequence number and the rendered message) or as JSON, one object per line
 (the same objects as 'export --format jsonl'). It reads the log without
-modifying it; a live log can be read while it is written.
+modifying it; a live log can be read while it is written. If the log is
+damaged, every event before the damage is printed (or kept in --file), then
+the error, with exit status 1.
 
 ` + filterHelp,
 		Example: `  mtlog-audit replay --wal ./audit-wal
@@ -272,7 +274,8 @@ whatever the size of the log. Columns: seq, time, level, template, message,
 properties (JSON), exception; Parquet also has level_number, with typed
 columns (INT64 seq, TIMESTAMP time). An existing output file is refused
 unless --force; if the export fails (a full disk, say), the partial file is
-removed.
+removed. If the log is damaged, the file keeps every event before the damage
+(a complete file) and export exits with status 1.
 
 ` + filterHelp,
 		Example: `  mtlog-audit export --wal ./audit-wal --format parquet --output audit.parquet
