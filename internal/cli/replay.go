@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/willibrandon/mtlog-audit/event"
@@ -33,75 +31,46 @@ Examples:
   props.Count > 10 || message contains "export"
   seq in 100..200`
 
-// selection is the flags that choose events: time range and filter.
-type selection struct {
-	from, to string
-	filter   string
-}
-
-func (s *selection) add(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.StringVar(&s.from, "from", "", "only events at or after this time (RFC 3339, or a date YYYY-MM-DD)")
-	f.StringVar(&s.to, "to", "", "only events before this time (RFC 3339, or a date YYYY-MM-DD)")
-	f.StringVar(&s.filter, "filter", "", "only events for which this expression is true (see below)")
-}
-
-// compiled is a parsed selection.
-type compiled struct {
-	from, to int64
-	filter   *export.Filter
-}
-
-func (s *selection) compile() (*compiled, error) {
-	c := &compiled{from: math.MinInt64, to: math.MaxInt64}
-	if s.from != "" {
-		t, err := parseTime("--from", s.from)
-		if err != nil {
-			return nil, err
-		}
-		c.from = t.UnixNano()
-	}
-	if s.to != "" {
-		t, err := parseTime("--to", s.to)
-		if err != nil {
-			return nil, err
-		}
-		c.to = t.UnixNano()
-	}
-	if c.from > c.to {
-		return nil, usageErr("--from %s is after --to %s", s.from, s.to)
-	}
-	if s.filter != "" {
-		f, err := export.CompileFilter(s.filter)
-		if err != nil {
-			return nil, usageErr("%w", err)
-		}
-		c.filter = f
-	}
-	return c, nil
-}
-
-func parseTime(flag, v string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, usageErr("%s %q is not a time: use RFC 3339 (2026-11-23T10:00:00Z) or a date (2026-11-23)", flag, v)
-}
-
 // each calls fn for every selected event of the log in dir, in sequence
-// order, advancing bar.
+// order, advancing bar. With --last, the events are held until the end (or
+// the error) and then given to fn.
 func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(seq uint64, ev *event.Event) error) error {
+	var ring *lastN
+	if c.last > 0 {
+		ring = newLastN(c.last)
+	}
+	err := c.scan(ctx, dir, bar, func(seq uint64, ev *event.Event) error {
+		if ring != nil {
+			ring.add(seq, ev)
+			return nil
+		}
+		return fn(seq, ev)
+	})
+	if ring != nil {
+		// What was selected before an error is still given: an auditor
+		// sees the last events before the damage, then the error.
+		if ferr := ring.each(fn); ferr != nil {
+			return ferr
+		}
+	}
+	return err
+}
+
+// scan calls fn for every event of the log in dir that the time range,
+// sequence range and filter select, up to --limit of them.
+func (c *compiled) scan(ctx context.Context, dir string, bar *progress, fn func(seq uint64, ev *event.Event) error) error {
 	r := wal.NewReader(vfs.OS(), dir)
-	var n uint64
+	var n, given uint64
 	for rec, err := range r.Between(ctx, c.from, c.to) {
 		if err != nil {
 			return wrapLogErr(dir, err)
 		}
 		n++
 		bar.at(rec.Segment, rec.Offset, n)
-		if rec.Type != wal.RecordEvent {
+		if rec.Seq > c.seqTo {
+			return nil // sequence numbers only grow
+		}
+		if rec.Type != wal.RecordEvent || rec.Seq < c.seqFrom {
 			continue
 		}
 		ev, err := event.Decode(rec.Payload)
@@ -120,6 +89,10 @@ func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(
 		if err := fn(rec.Seq, ev); err != nil {
 			return err
 		}
+		given++
+		if c.limit > 0 && given >= c.limit {
+			return nil
+		}
 	}
 	return nil
 }
@@ -129,7 +102,7 @@ func replayCmd(e *env) *cobra.Command {
 	var force bool
 	var sel selection
 	cmd := &cobra.Command{
-		Use:   "replay --wal DIR [--from TIME] [--to TIME] [--filter EXPR] [--output text|json]",
+		Use:   "replay --wal DIR [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR] [--output text|json]",
 		Short: "Print events, in sequence order",
 		Long: `replay prints the events of a log in sequence order: as text (time, level,
 sequence number and the rendered message) or as JSON, one object per line
@@ -138,10 +111,14 @@ modifying it; a live log can be read while it is written. If the log is
 damaged, every event before the damage is printed (or kept in --file), then
 the error, with exit status 1.
 
+` + selectionHelp + `
+
 ` + filterHelp,
 		Example: `  mtlog-audit replay --wal ./audit-wal
   mtlog-audit replay --wal ./audit-wal --from 2026-11-01 --to 2026-11-02 --output json
   mtlog-audit replay --wal ./audit-wal --filter 'level >= Error && props.UserId == "u-1"'
+  mtlog-audit replay --wal ./audit-wal --since 1h --last 20
+  mtlog-audit replay --wal ./audit-wal --seq 100..200
   mtlog-audit replay --wal ./audit-wal --output json --file events.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -154,7 +131,7 @@ the error, with exit status 1.
 			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
-			c, err := sel.compile()
+			c, err := sel.compile(cmd)
 			if err != nil {
 				return err
 			}
@@ -267,7 +244,7 @@ func exportCmd(e *env) *cobra.Command {
 	var force bool
 	var sel selection
 	cmd := &cobra.Command{
-		Use:   "export --wal DIR --format jsonl|csv|parquet --output FILE [--filter EXPR] [--from TIME] [--to TIME]",
+		Use:   "export --wal DIR --format jsonl|csv|parquet --output FILE [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR]",
 		Short: "Write events to a JSON-lines, CSV or Parquet file",
 		Long: `export writes the selected events to a file, streaming: memory stays bounded
 whatever the size of the log. Columns: seq, time, level, template, message,
@@ -277,10 +254,13 @@ unless --force; if the export fails (a full disk, say), the partial file is
 removed. If the log is damaged, the file keeps every event before the damage
 (a complete file) and export exits with status 1.
 
+` + selectionHelp + `
+
 ` + filterHelp,
 		Example: `  mtlog-audit export --wal ./audit-wal --format parquet --output audit.parquet
   mtlog-audit export --wal ./audit-wal --format csv --output errors.csv --filter 'level >= Error'
-  mtlog-audit export --wal ./audit-wal --format jsonl --output nov.jsonl --from 2026-11-01 --to 2026-12-01`,
+  mtlog-audit export --wal ./audit-wal --format jsonl --output nov.jsonl --since 2026-11-01 --until 2026-12-01
+  mtlog-audit export --wal ./audit-wal --format csv --output last-week.csv --since 7d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd, "wal", "format", "output"); err != nil {
@@ -293,7 +273,7 @@ removed. If the log is damaged, the file keeps every event before the damage
 			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
-			c, err := sel.compile()
+			c, err := sel.compile(cmd)
 			if err != nil {
 				return err
 			}
