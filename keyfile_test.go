@@ -51,7 +51,7 @@ func TestSigningKeyFromFile(t *testing.T) {
 		open(t, audit.WithSigningKey(string(data)))
 	})
 	t.Run("WithSigningKeyFile", func(t *testing.T) {
-		open(t, audit.WithSigningKey(skey))
+		open(t, audit.WithSigningKeyFile(keyPath))
 	})
 	t.Run("readable by others", func(t *testing.T) {
 		loose := filepath.Join(dir, "loose.key")
@@ -61,13 +61,13 @@ func TestSigningKeyFromFile(t *testing.T) {
 		if err := os.Chmod(loose, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := audit.New(audit.WithWAL(filepath.Join(t.TempDir(), "wal")), audit.WithSigningKey(skey))
-		if !errors.Is(err, nil) || !strings.Contains(err.Error(), "chmod 600 "+loose) {
+		_, err := audit.New(audit.WithWAL(filepath.Join(t.TempDir(), "wal")), audit.WithSigningKeyFile(loose))
+		if !errors.Is(err, audit.ErrKeyFilePermissions) || !strings.Contains(err.Error(), "chmod 600 "+loose) {
 			t.Fatalf("err = %v, want ErrKeyFilePermissions naming chmod 600 %s", err, loose)
 		}
 	})
 	t.Run("missing", func(t *testing.T) {
-		_, err := audit.New(audit.WithWAL(filepath.Join(t.TempDir(), "wal")), audit.WithSigningKey(skey))
+		_, err := audit.New(audit.WithWAL(filepath.Join(t.TempDir(), "wal")), audit.WithSigningKeyFile(filepath.Join(dir, "nope.key")))
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("err = %v, want ErrNotExist", err)
 		}
