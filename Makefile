@@ -69,9 +69,9 @@ torture-quick:
 # JSON reports.
 torture:
 	$(GO) build -o ./mtlog-audit ./cmd/mtlog-audit
-	./mtlog-audit torture --iterations 1000000 --scenarios PowerLoss,DiskFull,FsyncFailure,RandomCorruption,ClockJump,ConcurrentCorruption --report torture-report.html --json torture-report.json --force
-	./mtlog-audit torture --iterations 10000 --scenarios Kill9DuringWrite --report torture-kill9.html --json torture-kill9.json --force
-	./mtlog-audit torture --iterations 10000 --scenarios DiskFullTmpfs --report torture-tmpfs.html --json torture-tmpfs.json --force
+	./mtlog-audit torture --iterations 1000000 --scenarios PowerLoss,DiskFull,FsyncFailure,RandomCorruption,ClockJump,ConcurrentCorruption -o torture-report.html -o torture-report.json --force
+	./mtlog-audit torture --iterations 10000 --scenarios Kill9DuringWrite -o torture-kill9.html -o torture-kill9.json --force
+	./mtlog-audit torture --iterations 10000 --scenarios DiskFullTmpfs -o torture-tmpfs.html -o torture-tmpfs.json --force
 
 # Throughput against the minimal group-commit reference loop, same run.
 # Put TMPDIR on the disk you want to measure.

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -156,7 +157,8 @@ verified, but the newest records are not yet covered by a signed checkpoint.`,
 		verifyCmd(e), replayCmd(e), exportCmd(e), recoverCmd(e),
 		proveCmd(e), verifyProofCmd(e), keysCmd(e), checkpointCmd(e), benchCmd(e), tortureCmd(e), versionCmd(e),
 	)
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		warnDeprecated(e, cmd)
 		switch e.progress {
 		case "auto", "always", "never":
 			return nil
@@ -168,6 +170,7 @@ verified, but the newest records are not yet covered by a signed checkpoint.`,
 	root.InitDefaultCompletionCmd()
 	groups(root)
 	wrapArgs(root)
+	registerCompletions(root)
 	return root
 }
 
@@ -207,6 +210,34 @@ func wrapArgs(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		wrapArgs(sub)
 	}
+}
+
+// deprecatedKey is the flag annotation that marks the old spelling of a
+// flag, kept for one release.
+const deprecatedKey = "mtlog-audit-deprecated"
+
+// deprecate marks the flag name of cmd as the old spelling of another, kept
+// for one release: it is hidden from the help, and using it prints msg on
+// stderr. (cobra's MarkDeprecated prints on the command's output stream,
+// stdout here, where the message would corrupt --json output.)
+func deprecate(cmd *cobra.Command, name, msg string) {
+	f := cmd.Flags().Lookup(name)
+	f.Hidden = true
+	if f.Annotations == nil {
+		f.Annotations = map[string][]string{}
+	}
+	f.Annotations[deprecatedKey] = []string{msg}
+}
+
+// warnDeprecated prints the deprecation message of every old flag spelling
+// the command line of cmd used, on stderr (even with --quiet: the command
+// line will break in the next release).
+func warnDeprecated(e *env, cmd *cobra.Command) {
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if msg := f.Annotations[deprecatedKey]; len(msg) > 0 {
+			fmt.Fprintf(e.stderr, "Flag --%s is deprecated: %s\n", f.Name, msg[0])
+		}
+	})
 }
 
 // requireFlags fails with a usage error naming the missing flags.

@@ -176,7 +176,7 @@ func TestGolden(t *testing.T) {
 		{"verify.json", []string{"verify", "--wal", "wal", "--key", "test.pub", "--json"}, 0},
 		{"verify-nokey.txt", []string{"verify", "--wal", "wal"}, 3},
 		{"replay.txt", []string{"replay", "--wal", "wal"}, 0},
-		{"replay.json", []string{"replay", "--wal", "wal", "--output", "json"}, 0},
+		{"replay.json", []string{"replay", "--wal", "wal", "--json"}, 0},
 		{"replay-filter.txt", []string{"replay", "--wal", "wal", "--filter", `level >= Error && props.UserId == "u-1"`}, 0},
 		{"replay-range.txt", []string{"replay", "--wal", "wal", "--from", "2026-01-02T03:10:00Z", "--to", "2026-01-02T03:14:00Z"}, 0},
 		{"checkpoint.txt", []string{"checkpoint", "--wal", "wal", "--key", "test.pub"}, 0},

@@ -195,7 +195,8 @@ func TestErrorsNameTheFlagUsed(t *testing.T) {
 		args      []string
 		flag, not string
 	}{
-		{[]string{"replay", "--wal", "wal", "--file", exists}, "--file", "--output"},
+		{[]string{"replay", "--wal", "wal", "--file", exists}, "another --file", "another --output"},
+		{[]string{"replay", "--wal", "wal", "--output", exists}, "another --output", "another --file"},
 		{[]string{"export", "--wal", "wal", "--format", "csv", "--output", exists}, "--output", "--file"},
 		{[]string{"recover", "--input", missing, "--output", filepath.Join(work, "o1")}, "--input", "--wal"},
 		{[]string{"recover", "--input", "wal", "--mirror", missing, "--output", filepath.Join(work, "o2")}, "--mirror", "--wal"},

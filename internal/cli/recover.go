@@ -127,7 +127,7 @@ failed; 2 usage or environment error.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&in, "input", "", "the damaged log's directory (read only)")
-	f.StringVar(&out, "output", "", "directory for the new log (must not exist or be empty)")
+	f.StringVarP(&out, "output", "o", "", "directory for the new log (must not exist or be empty)")
 	f.StringVar(&mode, "mode", "safe", "safe or aggressive")
 	f.StringVar(&signingKey, "signing-key", "", "private key file to sign the new log's checkpoints")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON on stdout")

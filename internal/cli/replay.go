@@ -98,35 +98,37 @@ func (c *compiled) scan(ctx context.Context, dir string, bar *progress, fn func(
 }
 
 func replayCmd(e *env) *cobra.Command {
-	var dir, output, file string
-	var force bool
+	var dir, output, oldFile string
+	var force, asJSON bool
 	var sel selection
 	cmd := &cobra.Command{
-		Use:   "replay --wal DIR [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR] [--output text|json]",
+		Use:   "replay --wal DIR [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR] [--json] [--output FILE]",
 		Short: "Print events, in sequence order",
 		Long: `replay prints the events of a log in sequence order: as text (time, level,
-sequence number and the rendered message) or as JSON, one object per line
-(the same objects as 'export --format jsonl'). It reads the log without
-modifying it; a live log can be read while it is written. If the log is
-damaged, every event before the damage is printed (or kept in --file), then
+sequence number and the rendered message) or, with --json, as JSON, one
+object per line (the same objects as 'export --format jsonl'), on stdout or
+into the file --output names. It reads the log without modifying it; a live
+log can be read while it is written. If the log is
+damaged, every event before the damage is printed (or kept in --output), then
 the error, with exit status 1.
 
 ` + selectionHelp + `
 
 ` + filterHelp,
 		Example: `  mtlog-audit replay --wal ./audit-wal
-  mtlog-audit replay --wal ./audit-wal --from 2026-11-01 --to 2026-11-02 --output json
+  mtlog-audit replay --wal ./audit-wal --since 2026-11-01 --until 2026-11-02 --json
   mtlog-audit replay --wal ./audit-wal --filter 'level >= Error && props.UserId == "u-1"'
   mtlog-audit replay --wal ./audit-wal --since 1h --last 20
   mtlog-audit replay --wal ./audit-wal --seq 100..200
-  mtlog-audit replay --wal ./audit-wal --output json --file events.jsonl`,
+  mtlog-audit replay --wal ./audit-wal --json --output events.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd, "wal"); err != nil {
 				return err
 			}
-			if output != "text" && output != "json" {
-				return &flagError{fmt.Errorf("--output %q: use text or json", output)}
+			file, fileFlag, err := replayOutput(e, output, oldFile, &asJSON)
+			if err != nil {
+				return err
 			}
 			if err := checkLogDir("--wal", dir); err != nil {
 				return err
@@ -135,7 +137,7 @@ the error, with exit status 1.
 			if err != nil {
 				return err
 			}
-			out, err := createOutput(file, "--file", force)
+			out, err := createOutput(file, fileFlag, force)
 			if err != nil {
 				return err
 			}
@@ -149,7 +151,7 @@ the error, with exit status 1.
 			var count uint64
 			err = c.each(cmd.Context(), dir, bar, func(seq uint64, ev *event.Event) error {
 				count++
-				if output == "json" {
+				if asJSON {
 					b, err := export.JSON(seq, ev)
 					if err != nil {
 						return err
@@ -183,11 +185,36 @@ the error, with exit status 1.
 	}
 	f := cmd.Flags()
 	f.StringVar(&dir, "wal", "", "the log's directory")
-	f.StringVar(&output, "output", "text", "output format: text or json (one object per line)")
-	f.StringVar(&file, "file", "", "write to this file instead of stdout (shows progress)")
-	f.BoolVar(&force, "force", false, "overwrite --file if it exists")
+	f.BoolVar(&asJSON, "json", false, "print JSON, one object per line, instead of text")
+	f.StringVarP(&output, "output", "o", "", "write to this file instead of stdout (shows progress)")
+	f.StringVar(&oldFile, "file", "", "the old name of --output")
+	deprecate(cmd, "file", "use --output FILE (-o FILE); --file goes away in the next release")
+	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
 	sel.add(cmd)
 	return cmd
+}
+
+// replayOutput returns the file replay writes to ("" for stdout) and the
+// flag that named it, keeping
+// the old spellings working for one release: --output text|json (the format,
+// now --json) and --file FILE (now --output FILE).
+func replayOutput(e *env, output, oldFile string, asJSON *bool) (file, flag string, err error) {
+	if output == "text" || output == "json" {
+		// Before --output named the file, it named the format. A file
+		// called "text" or "json" is given as ./text or ./json.
+		if output == "json" {
+			*asJSON = true
+		}
+		fmt.Fprintf(e.stderr, "Flag --output %s is deprecated: --output now names the file to write; use --json for JSON (text is the default)\n", output)
+		output = ""
+	}
+	if oldFile != "" {
+		if output != "" {
+			return "", "", &flagError{errors.New("--file is the old name of --output: give only --output FILE")}
+		}
+		return oldFile, "--file", nil
+	}
+	return output, "--output", nil
 }
 
 // isDamage reports whether err is damage found in the log (as opposed to
@@ -323,7 +350,7 @@ removed. If the log is damaged, the file keeps every event before the damage
 	f := cmd.Flags()
 	f.StringVar(&dir, "wal", "", "the log's directory")
 	f.StringVar(&format, "format", "", "jsonl, csv or parquet")
-	f.StringVar(&output, "output", "", "the file to write")
+	f.StringVarP(&output, "output", "o", "", "the file to write")
 	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
 	sel.add(cmd)
 	return cmd
