@@ -144,9 +144,23 @@ third party can check with only the public key.
 Every command reads the log without modifying it (recover writes a new log).
 Long operations show a progress bar on stderr when stderr is a terminal.
 
+One convention for every command:
+  --json          a switch: print the result as JSON on stdout (snake_case
+                  keys, documented in docs/cli-json.md) instead of text
+  -o, --output F  the file (recover: the directory) to write; never a format
+  --format NAME   the format of a file written (export: jsonl, csv, parquet)
+  --wal DIR       the log to read
+Messages, warnings and progress go to stderr, so stdout can be piped.
+Renamed flags (replay --output text|json and --file, torture --json FILE and
+--report) still work in this release and print a deprecation on stderr.
+
 Exit status: 0 success; 1 a check failed (tampered or corrupt log, bad
 proof, records lost); 2 usage or environment error; 3 (verify only)
 verified, but the newest records are not yet covered by a signed checkpoint.`,
+		Example: `  mtlog-audit verify --wal ./audit-wal --key audit.pub
+  mtlog-audit replay --wal ./audit-wal --since 1h --json | jq .message
+  mtlog-audit export --wal ./audit-wal --format csv -o audit.csv
+  source <(mtlog-audit completion bash)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -168,10 +182,37 @@ verified, but the newest records are not yet covered by a signed checkpoint.`,
 	// Add cobra's completion command now (it would be added at Execute) so
 	// that it gets the same treatment as ours.
 	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	examples(root)
 	groups(root)
 	wrapArgs(root)
 	registerCompletions(root)
 	return root
+}
+
+// examples gives cobra's own commands (completion and help) an Example,
+// as every command has one.
+func examples(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = "  mtlog-audit help replay"
+		case "completion":
+			c.Example = "  source <(mtlog-audit completion bash)\n  mtlog-audit completion zsh > \"${fpath[1]}/_mtlog-audit\""
+			for _, sh := range c.Commands() {
+				switch sh.Name() {
+				case "bash":
+					sh.Example = "  source <(mtlog-audit completion bash)\n  mtlog-audit completion bash > /etc/bash_completion.d/mtlog-audit"
+				case "zsh":
+					sh.Example = "  mtlog-audit completion zsh > \"${fpath[1]}/_mtlog-audit\""
+				case "fish":
+					sh.Example = "  mtlog-audit completion fish > ~/.config/fish/completions/mtlog-audit.fish"
+				case "powershell":
+					sh.Example = "  mtlog-audit completion powershell | Out-String | Invoke-Expression"
+				}
+			}
+		}
+	}
 }
 
 // groups makes every command that only groups subcommands (the root, keys,

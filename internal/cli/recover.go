@@ -160,6 +160,7 @@ func repairFromMirror(cmd *cobra.Command, e *env, in, mirror, out string, keys [
 		opts = append(opts, audit.WithTrustedKeys(vkeys...))
 	}
 	rep, rerr := audit.RepairFromMirror(cmd.Context(), vfs.OS(), stage, mirror, opts...)
+	renameStage(rep, stage, in, out)
 	if rerr != nil {
 		os.RemoveAll(stage)
 		if rep != nil && !asJSON {
@@ -178,6 +179,25 @@ func repairFromMirror(cmd *cobra.Command, e *env, in, mirror, out string, keys [
 	}
 	fmt.Fprintf(e.stdout, "Repaired copy of %s from mirror %s into %s\n%s\n", in, mirror, out, rep.String())
 	return nil
+}
+
+// renameStage names, in rep, the staging copy of the input by what it
+// stands for: the input as found (Copies) and the output it becomes
+// (Actions), so that no report mentions the temporary directory.
+func renameStage(rep *audit.RepairReport, stage, in, out string) {
+	if rep == nil {
+		return
+	}
+	for i := range rep.Copies {
+		if rep.Copies[i].Dir == stage {
+			rep.Copies[i].Dir = in
+		}
+	}
+	for i := range rep.Actions {
+		if rep.Actions[i].Dir == stage {
+			rep.Actions[i].Dir = out
+		}
+	}
 }
 
 // copyLogFiles copies the regular files of src (not LOCK) into a new
