@@ -56,7 +56,7 @@ type versionJSON struct {
 type proofResultJSON struct {
 	File     string `json:"file"`
 	Verified bool   `json:"verified"`
-	Problem  string `json:"problem,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // verifyProofJSON prints verify-proof's result as JSON and returns the exit
@@ -64,7 +64,7 @@ type proofResultJSON struct {
 func verifyProofJSON(e *env, file string, verr error) error {
 	res := proofResultJSON{File: file, Verified: verr == nil}
 	if verr != nil {
-		res.Problem = verr.Error()
+		res.Error = verr.Error()
 	}
 	if err := writeJSON(e.stdout, res); err != nil {
 		return err
