@@ -138,22 +138,26 @@ func TestJSONOutputs(t *testing.T) {
 		name   string
 		args   []string
 		code   int
-		schema bool // volatile values: compare the keys and types only
+		schema bool   // volatile values: compare the keys and types only
+		before func() // setup for this step
 	}{
-		{"checkpoint.json", []string{"checkpoint", "--wal", "mirror", "--key", "test.pub", "--json"}, 0, false},
-		{"checkpoint-all.json", []string{"checkpoint", "--wal", "mirror", "--all", "--json"}, 0, false},
-		{"keys-show.json", []string{"keys", "show", "--key", "test.key", "--json"}, 0, false},
-		{"keys-generate.json", []string{"keys", "generate", "--name", "gen.example/audit", "--dir", "keys", "--json"}, 0, true},
-		{"recover-mirror.json", []string{"recover", "--input", "wal", "--mirror", "mirror", "--output", "repaired", "--key", "test.pub", "--json"}, 0, false},
-		{"prove-inclusion.json", []string{"prove", "inclusion", "--wal", "mirror", "--seq", "7", "-o", "p.json"}, 0, false},
-		{"verify-proof.json", []string{"verify-proof", "p.json", "--key", "test.pub", "--json"}, 0, false},
-		{"verify-proof-failed.json", []string{"verify-proof", "p.json", "--key", "keys/gen.example_audit.pub", "--json"}, 1, false},
-		{"version.json", []string{"version", "--json"}, 0, true},
-		{"bench.json", []string{"bench", "--duration", "100ms", "--concurrency", "2", "--json"}, 0, true},
-		{"torture.json", []string{"torture", "--scenarios", "PowerLoss", "--iterations", "1", "--seed", "1", "--json"}, 0, true},
+		{"checkpoint.json", []string{"checkpoint", "--wal", "mirror", "--key", "test.pub", "--json"}, 0, false, nil},
+		{"checkpoint-all.json", []string{"checkpoint", "--wal", "mirror", "--all", "--json"}, 0, false, nil},
+		{"keys-show.json", []string{"keys", "show", "--key", "test.key", "--json"}, 0, false, nil},
+		{"keys-generate.json", []string{"keys", "generate", "--name", "gen.example/audit", "--dir", "keys", "--json"}, 0, true, nil},
+		{"recover-mirror.json", []string{"recover", "--input", "wal", "--mirror", "mirror", "--output", "repaired", "--key", "test.pub", "--json"}, 0, false, nil},
+		{"prove-inclusion.json", []string{"prove", "inclusion", "--wal", "mirror", "--seq", "7", "-o", "p.json"}, 0, false, nil},
+		{"verify-proof.json", []string{"verify-proof", "p.json", "--key", "test.pub", "--json"}, 0, false, nil},
+		{"verify-proof-failed.json", []string{"verify-proof", "p.json", "--key", "keys/gen.example_audit.pub", "--json"}, 1, false, nil},
+		{"version.json", []string{"version", "--json"}, 0, true, nil},
+		{"bench.json", []string{"bench", "--duration", "100ms", "--concurrency", "2", "--json"}, 0, true, nil},
+		{"torture.json", []string{"torture", "--scenarios", "PowerLoss", "--iterations", "1", "--seed", "1", "--json"}, 0, true, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if c.before != nil {
+				c.before()
+			}
 			r := run(t, work, c.args...)
 			if r.code != c.code {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, c.code, r.stdout, r.stderr)

@@ -163,8 +163,12 @@ func repairFromMirror(cmd *cobra.Command, e *env, in, mirror, out string, keys [
 	renameStage(rep, stage, in, out)
 	if rerr != nil {
 		os.RemoveAll(stage)
-		if rep != nil && !asJSON {
-			fmt.Fprintln(e.stdout, rep.String())
+		if rep != nil {
+			if asJSON {
+				writeJSON(e.stdout, rep)
+			} else {
+				fmt.Fprintln(e.stdout, rep.String())
+			}
 		}
 		return failErr(fmt.Errorf("repair from %s: %w", mirror, rerr))
 	}
