@@ -1,20 +1,56 @@
 # mtlog-audit build and test targets. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test lint unit durability torture-quick torture bench fuzz example
+# staticcheck, pinned; installed into ./bin (git-ignored) on first use.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := bin/staticcheck-$(STATICCHECK_VERSION)
 
-test: lint unit durability torture-quick
+# The version and revision `mtlog-audit version` prints (set with -ldflags
+# -X); empty means what the Go toolchain stamped in the build information.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/willibrandon/mtlog-audit/internal/cli.Version=$(VERSION) -X github.com/willibrandon/mtlog-audit/internal/cli.Revision=$(REVISION)
+PREFIX ?= /usr/local
 
-# Formatting and static checks.
-lint:
+.PHONY: test lint unit benchmarks durability torture-quick torture bench fuzz example build install clean
+
+test: lint unit benchmarks durability torture-quick
+
+# Formatting and static checks (also of the benchmarks/ module, so that an
+# API change that breaks it fails CI).
+lint: $(STATICCHECK)
 	@out=$$(gofmt -l .); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags torture ./torture/
+	$(STATICCHECK) ./...
+	cd benchmarks && $(GO) vet ./...
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv bin/staticcheck $@
 
 # Every package's tests under the race detector (includes 1,000 power-loss
 # crash points, 50 SIGKILL rounds and the fuzz seed corpora).
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The benchmarks/ module (its own go.mod): build it and run its short tests.
+benchmarks:
+	cd benchmarks && $(GO) build ./... && $(GO) test -short -count=1 -timeout 10m ./...
+
+# The command, with the version stamped: ./mtlog-audit.
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o ./mtlog-audit ./cmd/mtlog-audit
+
+# Install the command to $(PREFIX)/bin (default /usr/local/bin).
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 ./mtlog-audit $(DESTDIR)$(PREFIX)/bin/mtlog-audit
+
+# Remove what the targets build and write (not ./bin's pinned tools).
+clean:
+	rm -f ./mtlog-audit torture-report.html torture-report.json torture-kill9.html torture-kill9.json torture-tmpfs.html torture-tmpfs.json benchmarks/benchmarks
 
 # The full 10,000 randomized power-loss crash points (too slow under -race).
 durability:
@@ -27,12 +63,15 @@ durability:
 torture-quick:
 	$(GO) test -count=1 -run 'TestQuickPass|TestRegressions' ./torture/
 
-# The full torture run: 1,000,000 iterations of each in-process scenario and
-# 10,000 SIGKILL rounds, through the command, with HTML and JSON reports.
+# The full torture run: 1,000,000 iterations of each in-process scenario,
+# 10,000 SIGKILL rounds, and 10,000 disk-full rounds on a real tmpfs (root
+# only; reported as skipped otherwise), through the command, with HTML and
+# JSON reports.
 torture:
 	$(GO) build -o ./mtlog-audit ./cmd/mtlog-audit
-	./mtlog-audit torture --iterations 1000000 --scenarios PowerLoss,DiskFull,FsyncFailure,RandomCorruption,ClockJump,ConcurrentCorruption,ForgedTail --report torture-report.html --json torture-report.json --force
-	./mtlog-audit torture --iterations 10000 --scenarios Kill9DuringWrite --report torture-kill9.html --json torture-kill9.json --force
+	./mtlog-audit torture --iterations 1000000 --scenarios PowerLoss,DiskFull,FsyncFailure,RandomCorruption,ClockJump,ConcurrentCorruption,ForgedTail -o torture-report.html -o torture-report.json --force
+	./mtlog-audit torture --iterations 10000 --scenarios Kill9DuringWrite -o torture-kill9.html -o torture-kill9.json --force
+	./mtlog-audit torture --iterations 10000 --scenarios DiskFullTmpfs -o torture-tmpfs.html -o torture-tmpfs.json --force
 
 # Throughput against the minimal group-commit reference loop, same run.
 # Put TMPDIR on the disk you want to measure.
@@ -46,6 +85,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzOpenDir -fuzztime 60s ./wal/
 	$(GO) test -run '^$$' -fuzz FuzzRecordDecoder -fuzztime 60s ./wal/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event/
+	$(GO) test -run '^$$' -fuzz FuzzParseCheckpoint -fuzztime 60s ./integrity/
+	$(GO) test -run '^$$' -fuzz FuzzParseProofBundle -fuzztime 60s ./integrity/
 
 example:
 	$(GO) run ./examples/basic

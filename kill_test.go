@@ -160,10 +160,14 @@ func runAndKill(t *testing.T, exe, dir string, seg int64, delay time.Duration) m
 	deadline := time.AfterFunc(time.Minute, func() { cmd.Process.Signal(syscall.SIGKILL) })
 	defer deadline.Stop()
 	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for line := range lines {
 		if timer == nil {
 			timer = time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGKILL) })
-			defer timer.Stop()
 		}
 		f := strings.Fields(line)
 		if len(f) != 3 {

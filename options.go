@@ -3,7 +3,9 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -154,11 +156,63 @@ func WithFileSystem(fsys vfs.FS) Option {
 
 // WithSigningKey makes the Sink sign checkpoints of its Merkle tree with a
 // signed-note Ed25519 private key ("PRIVATE+KEY+name+hash+..."; generate one
-// with integrity.GenerateKey). The key's name
-// is the log's origin. Give verifiers only the public key.
+// with integrity.GenerateKey or `mtlog-audit keys generate`). Surrounding
+// white space, such as the newline that ends a key file, is ignored. The
+// key's name is the log's origin. Give verifiers only the public key. To
+// read the key from a file, use WithSigningKeyFile.
 func WithSigningKey(skey string) Option {
-	return func(c *config) { c.ledger.signingKey = skey }
+	return func(c *config) { c.ledger.signingKey = strings.TrimSpace(skey) }
 }
+
+// WithSigningKeyFile is WithSigningKey with the key read from the file at
+// path, such as the NAME.key that `mtlog-audit keys generate` writes. New
+// fails if the file cannot be read, or if its permissions let group or
+// others read or write it (the error says which chmod to run): whoever can
+// read the key can sign a forged log.
+func WithSigningKeyFile(path string) Option {
+	return func(c *config) {
+		skey, err := readKeyFile(path)
+		if err != nil {
+			c.err = err
+			return
+		}
+		c.ledger.signingKey = skey
+	}
+}
+
+// readKeyFile reads a private key file, refusing one that group or others
+// may access.
+func readKeyFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("audit: WithSigningKeyFile: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("audit: WithSigningKeyFile: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("audit: WithSigningKeyFile(%s): not a regular file", path)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("audit: WithSigningKeyFile(%s): %w: mode %04o lets group or others access the private key; run: chmod 600 %s", path, ErrKeyFilePermissions, perm, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("audit: WithSigningKeyFile(%s): %w", path, err)
+	}
+	skey := strings.TrimSpace(string(data))
+	if skey == "" {
+		return "", fmt.Errorf("audit: WithSigningKeyFile(%s): the file is empty; write a key with `mtlog-audit keys generate`", path)
+	}
+	return skey, nil
+}
+
+// ErrKeyFilePermissions is matched (errors.Is) by the error of New when the
+// file given to WithSigningKeyFile is readable or writable by group or
+// others.
+var ErrKeyFilePermissions = errors.New("key file permissions too open")
 
 // WithCheckpoints sets how often checkpoints are signed while records
 // arrive: after every records records or interval, whichever comes first

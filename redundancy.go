@@ -57,20 +57,20 @@ const (
 // RepairAction is one change made to one copy.
 type RepairAction struct {
 	// Dir is the copy that was changed.
-	Dir string
+	Dir string `json:"dir"`
 	// File is the file's name in that directory.
-	File string
+	File string `json:"file"`
 	// Op is what was done.
-	Op RepairOp
+	Op RepairOp `json:"op"`
 	// From says where the new contents came from: a copy's directory, or,
 	// when the verified version was pieced together from several copies
 	// (each damaged somewhere else), the byte ranges and their copies.
 	// Empty for RepairRemoved.
-	From string
+	From string `json:"from,omitempty"`
 	// Bytes is the size of the new file (0 for RepairRemoved).
-	Bytes int64
+	Bytes int64 `json:"bytes"`
 	// Reason says why.
-	Reason string
+	Reason string `json:"reason,omitempty"`
 }
 
 // String describes the action in one line.
@@ -88,21 +88,21 @@ func (a RepairAction) String() string {
 // CopyState is what a repair found in one copy before changing anything.
 type CopyState struct {
 	// Dir is the copy's directory; the first copy is the primary.
-	Dir string
+	Dir string `json:"dir"`
 	// Empty is set when the copy held no segment (a new mirror, or one
 	// whose files were lost).
-	Empty bool
+	Empty bool `json:"empty"`
 	// Verified is set when the copy verified on its own: checksums,
 	// sequence, segment chain, hash chain and Merkle tree, and signed
 	// checkpoints when a key is known. A copy whose only problem is a
 	// damaged tree-node file (derived data, rebuilt from the records) counts
 	// as verified, with Problem set.
-	Verified bool
+	Verified bool `json:"verified"`
 	// LastSeq is the last sequence number that verified in this copy
 	// (records a torn tail left unfinished are not counted).
-	LastSeq uint64
+	LastSeq uint64 `json:"last_seq"`
 	// Problem says why the copy did not verify ("" when it did).
-	Problem string
+	Problem string `json:"problem,omitempty"`
 }
 
 // RepairReport says what a repair found and did. New with WithRedundancy
@@ -110,25 +110,25 @@ type CopyState struct {
 // always returns one.
 type RepairReport struct {
 	// Copies describes each copy as found, the primary first.
-	Copies []CopyState
+	Copies []CopyState `json:"copies"`
 	// Actions lists the changes, by copy and file name. Empty when the
 	// copies already held the same verified log.
-	Actions []RepairAction
+	Actions []RepairAction `json:"actions"`
 	// LastSeq is the last sequence number of the repaired log.
-	LastSeq uint64
+	LastSeq uint64 `json:"last_seq"`
 	// Keyless is set when RepairFromMirror had no trusted key. The copies'
 	// records were then compared with the roots of the stored checkpoints,
 	// which needs no key (their signatures cannot be checked without one),
 	// and a copy whose records do not reproduce them was not taken.
-	Keyless bool
+	Keyless bool `json:"keyless"`
 	// RootsChecked is, for a keyless repair, how many stored checkpoints'
 	// roots the repaired log reproduces, and RootsSize the largest tree
 	// size among them: records after it were compared with nothing signed.
-	RootsChecked int
-	RootsSize    uint64
+	RootsChecked int    `json:"roots_checked"`
+	RootsSize    uint64 `json:"roots_size"`
 	// Unchecked says, for a keyless repair, why the repaired log's records
 	// could not be checked against any stored root ("" when they were).
-	Unchecked string
+	Unchecked string `json:"unchecked"`
 }
 
 // Repaired reports whether any copy was changed.

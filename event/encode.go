@@ -337,7 +337,7 @@ func (e *encoder) other(v any, depth int) {
 	}
 	switch x := v.(type) {
 	case json.Marshaler:
-		out, err, panicked := callMarshalJSON(x)
+		out, panicked, err := callMarshalJSON(x)
 		switch {
 		case panicked != nil:
 			e.unsupported(typeName(v), panicReason("MarshalJSON", panicked))
@@ -348,7 +348,7 @@ func (e *encoder) other(v any, depth int) {
 		}
 		return
 	case encoding.TextMarshaler:
-		out, err, panicked := callMarshalText(x)
+		out, panicked, err := callMarshalText(x)
 		switch {
 		case panicked != nil:
 			e.unsupported(typeName(v), panicReason("MarshalText", panicked))
@@ -731,7 +731,7 @@ func callString(x fmt.Stringer) (s string, panicked any) {
 	return s, nil
 }
 
-func callMarshalJSON(x json.Marshaler) (out []byte, err error, panicked any) {
+func callMarshalJSON(x json.Marshaler) (out []byte, panicked any, err error) {
 	done := false
 	defer func() {
 		if !done {
@@ -740,10 +740,10 @@ func callMarshalJSON(x json.Marshaler) (out []byte, err error, panicked any) {
 	}()
 	out, err = x.MarshalJSON()
 	done = true
-	return out, err, nil
+	return out, nil, err
 }
 
-func callMarshalText(x encoding.TextMarshaler) (out []byte, err error, panicked any) {
+func callMarshalText(x encoding.TextMarshaler) (out []byte, panicked any, err error) {
 	done := false
 	defer func() {
 		if !done {
@@ -752,5 +752,5 @@ func callMarshalText(x encoding.TextMarshaler) (out []byte, err error, panicked 
 	}()
 	out, err = x.MarshalText()
 	done = true
-	return out, err, nil
+	return out, nil, err
 }

@@ -89,8 +89,9 @@ type inner struct {
 }
 
 type outer struct {
-	Name     string `json:"name"`
-	Skip     string `json:"-"`
+	Name string `json:"name"`
+	Skip string `json:"-"`
+	//lint:ignore SA5008 deliberate: encoding/json names this field "-", which the test checks
 	Dash     string `json:"-,"`
 	Opt      int    `json:",omitempty"`
 	hidden   int

@@ -171,7 +171,8 @@ func OpenCheckpointLog(fsys vfs.FS, path string) (*CheckpointLog, error) {
 		return nil, err
 	}
 	if end < int64(len(data)) {
-		if err := f.Truncate(end); err == nil {
+		err := f.Truncate(end)
+		if err == nil {
 			err = f.Datasync()
 		}
 		if err != nil {

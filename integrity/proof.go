@@ -245,12 +245,12 @@ type LeafJSON struct {
 
 // NewLeafJSON returns r for an inclusion bundle.
 func NewLeafJSON(r Record) LeafJSON {
-	return LeafJSON{Index: r.Index, Prev: r.Prev, Time: r.Time, Type: r.Type, PayloadHash: r.PayloadHash}
+	return LeafJSON(r)
 }
 
 // Record returns the record l describes.
 func (l LeafJSON) Record() Record {
-	return Record{Index: l.Index, Prev: l.Prev, Time: l.Time, Type: l.Type, PayloadHash: l.PayloadHash}
+	return Record(l)
 }
 
 // InclusionBundle is a self-contained inclusion proof file: it shows that a

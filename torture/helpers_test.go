@@ -103,17 +103,3 @@ func writeReports(t *testing.T, sum *torture.Summary, base string) {
 		t.Logf("wrote %s", base+ext)
 	}
 }
-
-// testConfig is the Config of one scenario's subtest: n iterations unless
-// the flags say otherwise (-torture.iterations, or -torture.duration split
-// among of scenarios).
-func testConfig(name string, n, of int) torture.Config {
-	cfg := torture.Config{Scenarios: []string{name}, Iterations: n}
-	switch {
-	case *flagIterations > 0:
-		cfg.Iterations = *flagIterations
-	case *flagDuration > 0:
-		cfg.Iterations, cfg.Duration = 0, *flagDuration/time.Duration(of)
-	}
-	return cfg
-}

@@ -4,6 +4,9 @@ package torture_test
 
 import (
 	"testing"
+	"time"
+
+	"github.com/willibrandon/mtlog-audit/torture"
 )
 
 // Default iterations of the full run (go test -tags=torture ./torture):
@@ -35,4 +38,18 @@ func TestTorture(t *testing.T) {
 			runAndReport(t, cfg, s.Name())
 		})
 	}
+}
+
+// testConfig is the Config of one scenario's subtest: n iterations unless
+// the flags say otherwise (-torture.iterations, or -torture.duration split
+// among of scenarios).
+func testConfig(name string, n, of int) torture.Config {
+	cfg := torture.Config{Scenarios: []string{name}, Iterations: n}
+	switch {
+	case *flagIterations > 0:
+		cfg.Iterations = *flagIterations
+	case *flagDuration > 0:
+		cfg.Iterations, cfg.Duration = 0, *flagDuration/time.Duration(of)
+	}
+	return cfg
 }

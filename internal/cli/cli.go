@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -144,10 +145,24 @@ third party can check with only the public key.
 Every command reads the log without modifying it (recover writes a new log).
 Long operations show a progress bar on stderr when stderr is a terminal.
 
+One convention for every command:
+  --json          a switch: print the result as JSON on stdout (snake_case
+                  keys, documented in docs/cli-json.md) instead of text
+  -o, --output F  the file (recover: the directory) to write; never a format
+  --format NAME   the format of a file written (export: jsonl, csv, parquet)
+  --wal DIR       the log to read
+Messages, warnings and progress go to stderr, so stdout can be piped.
+Renamed flags (replay --output text|json and --file, torture --json FILE and
+--report) still work in this release and print a deprecation on stderr.
+
 Exit status: 0 success; 1 a check failed (tampered or corrupt log, bad
 proof, records lost); 2 usage or environment error, or no checkpoint is
 signed by the key you gave (untrusted-key: if the key is right, tampering); 3 (verify only)
 verified, but the newest records are not yet covered by a signed checkpoint.`,
+		Example: `  mtlog-audit verify --wal ./audit-wal --key audit.pub
+  mtlog-audit replay --wal ./audit-wal --since 1h --json | jq .message
+  mtlog-audit export --wal ./audit-wal --format csv -o audit.csv
+  source <(mtlog-audit completion bash)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -158,10 +173,70 @@ verified, but the newest records are not yet covered by a signed checkpoint.`,
 		verifyCmd(e), replayCmd(e), exportCmd(e), recoverCmd(e),
 		proveCmd(e), verifyProofCmd(e), keysCmd(e), checkpointCmd(e), benchCmd(e), tortureCmd(e), versionCmd(e),
 	)
-	for _, c := range root.Commands() {
-		wrapArgs(c)
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		warnDeprecated(e, cmd)
+		switch e.progress {
+		case "auto", "always", "never":
+			return nil
+		}
+		return &flagError{fmt.Errorf("--progress %q: use auto, always or never", e.progress)}
 	}
+	// Add cobra's completion command now (it would be added at Execute) so
+	// that it gets the same treatment as ours.
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	examples(root)
+	groups(root)
+	wrapArgs(root)
+	registerCompletions(root)
 	return root
+}
+
+// examples gives cobra's own commands (completion and help) an Example,
+// as every command has one.
+func examples(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = "  mtlog-audit help replay"
+		case "completion":
+			c.Example = "  source <(mtlog-audit completion bash)\n  mtlog-audit completion zsh > \"${fpath[1]}/_mtlog-audit\""
+			for _, sh := range c.Commands() {
+				switch sh.Name() {
+				case "bash":
+					sh.Example = "  source <(mtlog-audit completion bash)\n  mtlog-audit completion bash > /etc/bash_completion.d/mtlog-audit"
+				case "zsh":
+					sh.Example = "  mtlog-audit completion zsh > \"${fpath[1]}/_mtlog-audit\""
+				case "fish":
+					sh.Example = "  mtlog-audit completion fish > ~/.config/fish/completions/mtlog-audit.fish"
+				case "powershell":
+					sh.Example = "  mtlog-audit completion powershell | Out-String | Invoke-Expression"
+				}
+			}
+		}
+	}
+}
+
+// groups makes every command that only groups subcommands (the root, keys,
+// prove, completion) refuse an unknown subcommand as a usage error; given
+// none, it prints its help.
+func groups(c *cobra.Command) {
+	if !c.Runnable() && c.HasSubCommands() {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
+			}
+			return errors.New(msg)
+		}
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	for _, sub := range c.Commands() {
+		groups(sub)
+	}
 }
 
 // wrapArgs makes argument-count errors usage errors, recursively.
@@ -180,6 +255,34 @@ func wrapArgs(c *cobra.Command) {
 	}
 }
 
+// deprecatedKey is the flag annotation that marks the old spelling of a
+// flag, kept for one release.
+const deprecatedKey = "mtlog-audit-deprecated"
+
+// deprecate marks the flag name of cmd as the old spelling of another, kept
+// for one release: it is hidden from the help, and using it prints msg on
+// stderr. (cobra's MarkDeprecated prints on the command's output stream,
+// stdout here, where the message would corrupt --json output.)
+func deprecate(cmd *cobra.Command, name, msg string) {
+	f := cmd.Flags().Lookup(name)
+	f.Hidden = true
+	if f.Annotations == nil {
+		f.Annotations = map[string][]string{}
+	}
+	f.Annotations[deprecatedKey] = []string{msg}
+}
+
+// warnDeprecated prints the deprecation message of every old flag spelling
+// the command line of cmd used, on stderr (even with --quiet: the command
+// line will break in the next release).
+func warnDeprecated(e *env, cmd *cobra.Command) {
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if msg := f.Annotations[deprecatedKey]; len(msg) > 0 {
+			fmt.Fprintf(e.stderr, "Flag --%s is deprecated: %s\n", f.Name, msg[0])
+		}
+	})
+}
+
 // requireFlags fails with a usage error naming the missing flags.
 func requireFlags(cmd *cobra.Command, names ...string) error {
 	var missing []string
@@ -194,26 +297,65 @@ func requireFlags(cmd *cobra.Command, names ...string) error {
 	return nil
 }
 
-// needLog checks the --wal flag was given and names a directory.
+// needLog checks the --wal flag was given and names a log directory.
 func needLog(cmd *cobra.Command, dir string) error {
 	if err := requireFlags(cmd, "wal"); err != nil {
 		return err
 	}
-	return checkLogDir(dir)
+	return checkLogDir("--wal", dir)
 }
 
-// checkLogDir gives a clear usage error for a path that cannot be a log.
-func checkLogDir(dir string) error {
+// checkLogDir gives a clear usage error for dir, given with flag, when it
+// cannot be a log: it does not exist, is a file, or holds no segment files.
+// Nothing is created or modified.
+func checkLogDir(flag, dir string) error {
+	if err := checkDir(flag, dir); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return usageErr("cannot read %s: %w", dir, err)
+	}
+	for _, ent := range ents {
+		if isSegmentName(ent.Name()) {
+			return nil
+		}
+	}
+	return notALog(dir)
+}
+
+// checkDir gives a clear usage error for dir, given with flag, when it
+// does not exist or is not a directory.
+func checkDir(flag, dir string) error {
 	st, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return usageErr("%s does not exist: give the log's directory with --wal", dir)
+		return usageErr("%s does not exist: give the log's directory with %s", dir, flag)
 	case err != nil:
 		return usageErr("cannot read %s: %w", dir, err)
 	case !st.IsDir():
-		return usageErr("%s is a file, not a log directory: give the directory that holds the NNNN.wal segments", dir)
+		return usageErr("%s is a file, not a log directory: give the directory that holds the NNNN.wal segments with %s", dir, flag)
 	}
 	return nil
+}
+
+// notALog is the error for a directory that holds no segment files.
+func notALog(dir string) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf("%s is not an mtlog-audit log (no segment files): give the log's directory, the one that holds the NNNNNNNNNNNNNNNNNNNN.wal segments (%w)", dir, wal.ErrNotWAL)}
+}
+
+// isSegmentName reports whether name is a WAL segment's file name: 20
+// decimal digits and ".wal".
+func isSegmentName(name string) bool {
+	if len(name) != 24 || !strings.HasSuffix(name, ".wal") {
+		return false
+	}
+	for _, c := range name[:20] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // wrapLogErr turns a library error about a log directory into one with an
@@ -223,7 +365,7 @@ func wrapLogErr(dir string, err error) error {
 	case errors.Is(err, wal.ErrUnknownVersion):
 		return usageErr("%w", err)
 	case errors.Is(err, wal.ErrNotWAL):
-		return usageErr("%s is not an mtlog-audit log (%w)", dir, err)
+		return notALog(dir)
 	case errors.Is(err, wal.ErrCorrupt):
 		return failErr(fmt.Errorf("%w\n  the log is damaged: run 'mtlog-audit verify --wal %s' for details, 'mtlog-audit recover' to salvage what is readable", err, dir))
 	}
@@ -265,16 +407,17 @@ func readKey(v string) (string, error) {
 	return k, nil
 }
 
-// outputFile creates path for writing, refusing an existing file unless
-// force. The returned cleanup removes the partial file unless keep is
-// called.
+// outFile is an output file being written: commit keeps it, abort removes
+// the partial file.
 type outFile struct {
 	*os.File
 	path string
 	done bool
 }
 
-func createOutput(path string, force bool) (*outFile, error) {
+// createOutput creates path, given with the flag named flag, for writing,
+// refusing an existing file unless force.
+func createOutput(path, flag string, force bool) (*outFile, error) {
 	if path == "" || path == "-" {
 		return nil, nil
 	}
@@ -284,7 +427,7 @@ func createOutput(path string, force bool) (*outFile, error) {
 	}
 	f, err := os.OpenFile(path, flags, 0o644)
 	if errors.Is(err, fs.ErrExist) {
-		return nil, usageErr("%s exists; choose another --output or pass --force to overwrite it", path)
+		return nil, usageErr("%s exists; choose another %s or pass --force to overwrite it", path, flag)
 	}
 	if err != nil {
 		return nil, usageErr("create %s: %w", path, err)

@@ -178,7 +178,7 @@ func TestGolden(t *testing.T) {
 		{"verify.json", []string{"verify", "--wal", "wal", "--key", "test.pub", "--json"}, 0},
 		{"verify-nokey.txt", []string{"verify", "--wal", "wal"}, 3},
 		{"replay.txt", []string{"replay", "--wal", "wal"}, 0},
-		{"replay.json", []string{"replay", "--wal", "wal", "--output", "json"}, 0},
+		{"replay.json", []string{"replay", "--wal", "wal", "--json"}, 0},
 		{"replay-filter.txt", []string{"replay", "--wal", "wal", "--filter", `level >= Error && props.UserId == "u-1"`}, 0},
 		{"replay-range.txt", []string{"replay", "--wal", "wal", "--from", "2026-01-02T03:10:00Z", "--to", "2026-01-02T03:14:00Z"}, 0},
 		{"checkpoint.txt", []string{"checkpoint", "--wal", "wal", "--key", "test.pub"}, 0},
@@ -644,7 +644,7 @@ func TestExportCommand(t *testing.T) {
 		t.Fatalf("parquet read back: %d rows, %v", len(rows), err)
 	}
 	var fromJSON []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(run(t, "", "replay", "--wal", "wal", "--output", "json", "--filter", "level == Error").stdout), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(run(t, "", "replay", "--wal", "wal", "--json", "--filter", "level == Error").stdout), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatal(err)
@@ -662,7 +662,7 @@ func TestExportCommand(t *testing.T) {
 	}
 	data, _ := os.ReadFile(filepath.Join(tmp, "all.jsonl"))
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	want := run(t, "", "replay", "--wal", "wal", "--output", "json", "--filter", "level == Error").stdout
+	want := run(t, "", "replay", "--wal", "wal", "--json", "--filter", "level == Error").stdout
 	if strings.Join(lines, "\n")+"\n" != want {
 		t.Fatalf("export jsonl differs from replay --output json:\n%s\n---\n%s", data, want)
 	}
@@ -714,7 +714,7 @@ func TestRecover(t *testing.T) {
 	os.WriteFile(seg, data, 0o644)
 	before := snapshot(t, dir)
 	all := map[string]bool{}
-	for _, l := range strings.Split(strings.TrimSpace(run(t, "", "replay", "--wal", "wal", "--output", "json").stdout), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(run(t, "", "replay", "--wal", "wal", "--json").stdout), "\n") {
 		var m map[string]any
 		json.Unmarshal([]byte(l), &m)
 		delete(m, "seq")
@@ -736,7 +736,7 @@ func TestRecover(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Salvage.Gaps) == 0 {
 		t.Fatalf("JSON report: %v\n%s", err, r.stdout)
 	}
-	got := run(t, "", "replay", "--wal", out, "--output", "json").stdout
+	got := run(t, "", "replay", "--wal", out, "--json").stdout
 	lines := strings.Split(strings.TrimSpace(got), "\n")
 	if uint64(len(lines)) != rep.EventsWritten || len(lines) >= 40 || len(lines) < 30 {
 		t.Fatalf("recovered %d events (report says %d) of 40", len(lines), rep.EventsWritten)
@@ -825,7 +825,7 @@ func TestRecoverFromMirror(t *testing.T) {
 	if v := run(t, "", "verify", "--wal", out, "--key", pub(t)); v.code != 0 {
 		t.Fatalf("repaired log: verify exit %d\n%s", v.code, v.stdout)
 	}
-	if got, want := run(t, "", "replay", "--wal", out, "--output", "json").stdout, run(t, "", "replay", "--wal", "wal", "--output", "json").stdout; got != want {
+	if got, want := run(t, "", "replay", "--wal", out, "--json").stdout, run(t, "", "replay", "--wal", "wal", "--json").stdout; got != want {
 		t.Fatal("the repaired log's events differ from the original's")
 	}
 	if snapshot(t, in) != before || snapshot(t, mirror) != mbefore {

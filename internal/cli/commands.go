@@ -41,7 +41,7 @@ checkpoint(s), the record's leaf (for inclusion) and the Merkle path.`,
 			if err := requireFlags(cmd, "wal", "seq"); err != nil {
 				return err
 			}
-			if err := checkLogDir(dir); err != nil {
+			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
 			var cp []byte
@@ -66,7 +66,7 @@ checkpoint(s), the record's leaf (for inclusion) and the Merkle path.`,
 	incl.Flags().StringVar(&dir, "wal", "", "the log's directory")
 	incl.Flags().Uint64Var(&seq, "seq", 0, "the record's sequence number (1 is the first)")
 	incl.Flags().StringVar(&cpFile, "checkpoint", "", "prove against this signed checkpoint (default: the latest stored one)")
-	incl.Flags().StringVar(&output, "output", "", "write the proof to this file (default: stdout)")
+	incl.Flags().StringVarP(&output, "output", "o", "", "write the proof to this file (default: stdout)")
 	incl.Flags().BoolVar(&force, "force", false, "overwrite --output if it exists")
 	cons := &cobra.Command{
 		Use:   "consistency --wal DIR --from SIZE --to SIZE [--output FILE]",
@@ -81,7 +81,7 @@ of stored signed checkpoints ('mtlog-audit checkpoint --all' lists them).`,
 			if err := requireFlags(cmd, "wal", "from", "to"); err != nil {
 				return err
 			}
-			if err := checkLogDir(dir); err != nil {
+			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
 			if from > to {
@@ -101,7 +101,7 @@ of stored signed checkpoints ('mtlog-audit checkpoint --all' lists them).`,
 	cons.Flags().StringVar(&dir, "wal", "", "the log's directory")
 	cons.Flags().Uint64Var(&from, "from", 0, "the earlier tree size")
 	cons.Flags().Uint64Var(&to, "to", 0, "the later tree size")
-	cons.Flags().StringVar(&output, "output", "", "write the proof to this file (default: stdout)")
+	cons.Flags().StringVarP(&output, "output", "o", "", "write the proof to this file (default: stdout)")
 	cons.Flags().BoolVar(&force, "force", false, "overwrite --output if it exists")
 	cmd.AddCommand(incl, cons)
 	return cmd
@@ -126,7 +126,7 @@ func writeProof(e *env, output string, force bool, data []byte, what string) err
 		_, err := e.stdout.Write(data)
 		return err
 	}
-	out, err := createOutput(output, force)
+	out, err := createOutput(output, "--output", force)
 	if err != nil {
 		return err
 	}
@@ -142,8 +142,9 @@ func writeProof(e *env, output string, force bool, data []byte, what string) err
 
 func verifyProofCmd(e *env) *cobra.Command {
 	var keys []string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify-proof FILE --key PUBKEY [--key PUBKEY ...]",
+		Use:   "verify-proof FILE --key PUBKEY [--key PUBKEY ...] [--json]",
 		Short: "Check a proof file offline with only the public key",
 		Long: `verify-proof checks a file written by 'mtlog-audit prove': the embedded
 signed checkpoint(s) must carry a valid signature by a --key, and the Merkle
@@ -152,8 +153,9 @@ to the signed root. It needs no access to the log.
 
 Exit status: 0 the proof verifies; 1 it does not; 2 usage error (unreadable
 file or key).`,
-		Example: `  mtlog-audit verify-proof record-42.proof.json --key audit.pub`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  mtlog-audit verify-proof record-42.proof.json --key audit.pub
+  mtlog-audit verify-proof record-42.proof.json --key audit.pub --json | jq .verified`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlags(cmd, "key"); err != nil {
 				return err
@@ -166,6 +168,9 @@ file or key).`,
 			if err != nil {
 				return usageErr("read proof: %w", err)
 			}
+			if asJSON {
+				return verifyProofJSON(e, args[0], audit.VerifyProof(data, vkeys...))
+			}
 			if err := audit.VerifyProof(data, vkeys...); err != nil {
 				fmt.Fprintf(e.stdout, "FAILED: %s: %v\n", args[0], err)
 				return &exitError{code: ExitFailed, err: errors.New("")}
@@ -175,6 +180,7 @@ file or key).`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "a trusted public key: a .pub file or the key text (repeatable)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
 	return cmd
 }
 
@@ -187,9 +193,9 @@ func keysCmd(e *env) *cobra.Command {
 		Args: cobra.NoArgs,
 	}
 	var name, dir, keyFile string
-	var force bool
+	var force, asJSON bool
 	gen := &cobra.Command{
-		Use:   "generate --name NAME [--dir DIR]",
+		Use:   "generate --name NAME [--dir DIR] [--json]",
 		Short: "Generate a key pair: NAME.key (private, mode 0600) and NAME.pub",
 		Long: `generate writes a new Ed25519 key pair in the signed-note key format: the
 private key to DIR/NAME.key with permissions 0600 and the public key to
@@ -207,6 +213,9 @@ as billing.example.com/audit. Existing files are refused unless --force.`,
 			if err != nil {
 				return usageErr("--name %q: %w", name, err)
 			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return usageErr("--dir %s: %w", dir, err)
+			}
 			base := filepath.Join(dir, fileSafe(name))
 			if err := writeKeyFile(base+".key", skey, 0o600, force); err != nil {
 				return err
@@ -215,19 +224,23 @@ as billing.example.com/audit. Existing files are refused unless --force.`,
 				os.Remove(base + ".key")
 				return err
 			}
+			if asJSON {
+				return writeJSON(e.stdout, keyJSONOf(vkey, false, base+".key", base+".pub"))
+			}
 			fmt.Fprintln(e.stdout, vkey)
 			e.infof("wrote private key %s (mode 0600) and public key %s", base+".key", base+".pub")
 			return nil
 		},
 	}
 	gen.Flags().StringVar(&name, "name", "", "the key's name (the log's origin), e.g. billing.example.com/audit")
-	gen.Flags().StringVar(&dir, "dir", ".", "directory to write the key files to")
+	gen.Flags().StringVar(&dir, "dir", ".", "directory to write the key files to (created with mode 0700 if missing)")
 	gen.Flags().BoolVar(&force, "force", false, "overwrite existing key files")
+	gen.Flags().BoolVar(&asJSON, "json", false, "print the key's name, ID, public key and files as JSON on stdout")
 	show := &cobra.Command{
-		Use:   "show --key FILE",
+		Use:   "show --key FILE [--json]",
 		Short: "Print the public key of a private or public key file",
 		Example: `  mtlog-audit keys show --key billing.key
-  mtlog-audit keys show --key billing.pub`,
+  mtlog-audit keys show --key billing.pub --json | jq -r .key_id`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd, "key"); err != nil {
@@ -247,6 +260,9 @@ as billing.example.com/audit. Existing files are refused unless --force.`,
 			} else if _, err := integrity.NewVerifiers(k); err != nil {
 				return usageErr("%s is not a key in signed-note format: %w", keyFile, err)
 			}
+			if asJSON {
+				return writeJSON(e.stdout, keyJSONOf(vkey, private, keyFile, ""))
+			}
 			parts := strings.Split(vkey, "+")
 			kind := "public"
 			if private {
@@ -257,6 +273,7 @@ as billing.example.com/audit. Existing files are refused unless --force.`,
 		},
 	}
 	show.Flags().StringVar(&keyFile, "key", "", "the key file")
+	show.Flags().BoolVar(&asJSON, "json", false, "print the key's name, ID and public key as JSON on stdout")
 	cmd.AddCommand(gen, show)
 	return cmd
 }
@@ -296,17 +313,20 @@ func writeKeyFile(path, content string, mode os.FileMode, force bool) error {
 func checkpointCmd(e *env) *cobra.Command {
 	var dir string
 	var keys []string
-	var all bool
+	var all, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "checkpoint --wal DIR [--key PUBKEY] [--all]",
+		Use:   "checkpoint --wal DIR [--key PUBKEY] [--all] [--json]",
 		Short: "Print the latest signed checkpoint, to hand to a third party as an anchor",
 		Long: `checkpoint prints the newest signed checkpoint stored beside the log,
 verbatim (a signed note: origin, tree size, root hash, time, signature). Give
 it to an auditor; later, 'mtlog-audit verify --anchor FILE' proves the log
 still contains everything it covered. With --key the signature is checked
-first; with --all every stored checkpoint's size and time is listed.`,
-		Example: `  mtlog-audit checkpoint --wal ./audit-wal --key audit.pub > anchor-$(date +%F).txt`,
-		Args:    cobra.NoArgs,
+first; with --all every stored checkpoint's size and time is listed. With
+--json the checkpoint's fields (and the note itself, in "note") are printed
+as JSON.`,
+		Example: `  mtlog-audit checkpoint --wal ./audit-wal --key audit.pub > anchor-$(date +%F).txt
+  mtlog-audit checkpoint --wal ./audit-wal --all --json | jq '.[].size'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := needLog(cmd, dir); err != nil {
 				return err
@@ -323,12 +343,20 @@ first; with --all every stored checkpoint's size and time is listed.`,
 				return failErr(err)
 			}
 			if all {
+				list := []*checkpointJSON{}
 				for _, raw := range cps {
 					c, err := parseAny(raw)
 					if err != nil {
 						return failErr(err)
 					}
+					if asJSON {
+						list = append(list, checkpointJSONOf(c, ""))
+						continue
+					}
 					fmt.Fprintf(e.stdout, "%s\t%d\t%s\n", c.Origin, c.Size, c.Time.UTC().Format("2006-01-02T15:04:05.000000000Z"))
+				}
+				if asJSON {
+					return writeJSON(e.stdout, list)
 				}
 				return nil
 			}
@@ -347,6 +375,13 @@ first; with --all every stored checkpoint's size and time is listed.`,
 					return &exitError{code: ExitFailed, err: errors.New("")}
 				}
 			}
+			if asJSON {
+				c, err := parseAny(latest)
+				if err != nil {
+					return failErr(err)
+				}
+				return writeJSON(e.stdout, checkpointJSONOf(c, string(latest)))
+			}
 			_, err = e.stdout.Write(latest)
 			return err
 		},
@@ -354,6 +389,7 @@ first; with --all every stored checkpoint's size and time is listed.`,
 	cmd.Flags().StringVar(&dir, "wal", "", "the log's directory")
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "check the signature with this public key first")
 	cmd.Flags().BoolVar(&all, "all", false, "list every stored checkpoint (origin, size, time)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the checkpoint (with --all, the list) as JSON on stdout")
 	return cmd
 }
 
@@ -366,38 +402,75 @@ func parseAny(raw []byte) (integrity.Checkpoint, error) {
 	return integrity.ParseCheckpointBody(text)
 }
 
+// Version and Revision, when set at build time with
+//
+//	go build -ldflags "-X github.com/willibrandon/mtlog-audit/internal/cli.Version=v1.2.3 -X github.com/willibrandon/mtlog-audit/internal/cli.Revision=$(git rev-parse HEAD)"
+//
+// (as `make build` does), are what `mtlog-audit version` prints instead of
+// the module version and VCS revision in the build information, which a
+// build outside a git checkout, with -buildvcs=false, or of a dependency
+// lacks.
+var (
+	Version  string
+	Revision string
+)
+
 func versionCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the module version and VCS revision",
-		Example: `  mtlog-audit version`,
-		Args:    cobra.NoArgs,
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the module version and VCS revision",
+		Long: `version prints the version, the VCS revision the binary was built from, the
+Go version and the WAL format version. The version and revision come from
+-ldflags -X (make build sets them) or from the VCS information the go
+command stamps when it builds in a git checkout.`,
+		Example: `  mtlog-audit version
+  mtlog-audit version --json | jq -r .revision`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bi, ok := debug.ReadBuildInfo()
 			if !ok {
-				fmt.Fprintln(e.stdout, "mtlog-audit (no build information)")
-				return nil
+				bi = &debug.BuildInfo{}
 			}
 			settings := map[string]string{}
 			for _, s := range bi.Settings {
 				settings[s.Key] = s.Value
 			}
-			rev := settings["vcs.revision"]
+			version := Version
+			if version == "" {
+				version = bi.Main.Version
+			}
+			if version == "" {
+				version = "(devel)"
+			}
+			rev := Revision
 			if rev == "" {
-				rev = "unknown"
+				rev = settings["vcs.revision"]
+				if rev != "" && settings["vcs.modified"] == "true" {
+					rev += " (modified)"
+				}
 			}
-			if settings["vcs.modified"] == "true" {
-				rev += " (modified)"
+			if asJSON {
+				return writeJSON(e.stdout, versionJSON{Version: version, Module: bi.Main.Path, Revision: rev, Time: settings["vcs.time"], Go: bi.GoVersion, WALFormatVersion: wal.FormatVersion})
 			}
-			fmt.Fprintf(e.stdout, "mtlog-audit %s\n", bi.Main.Version)
-			fmt.Fprintf(e.stdout, "  module:   %s\n", bi.Main.Path)
+			if rev == "" {
+				rev = "unknown (built without VCS information: build in a git checkout, or set it with -ldflags -X, see 'make build')"
+			}
+			fmt.Fprintf(e.stdout, "mtlog-audit %s\n", version)
+			if bi.Main.Path != "" {
+				fmt.Fprintf(e.stdout, "  module:   %s\n", bi.Main.Path)
+			}
 			fmt.Fprintf(e.stdout, "  revision: %s\n", rev)
 			if t := settings["vcs.time"]; t != "" {
 				fmt.Fprintf(e.stdout, "  time:     %s\n", t)
 			}
-			fmt.Fprintf(e.stdout, "  go:       %s\n", bi.GoVersion)
+			if bi.GoVersion != "" {
+				fmt.Fprintf(e.stdout, "  go:       %s\n", bi.GoVersion)
+			}
 			fmt.Fprintf(e.stdout, "  wal format version: %s\n", strconv.Itoa(wal.FormatVersion))
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the version information as JSON on stdout (revision is \"\" when unknown)")
+	return cmd
 }

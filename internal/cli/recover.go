@@ -68,7 +68,14 @@ failed; 2 usage or environment error.`,
 			default:
 				return &flagError{fmt.Errorf("--mode %q: use safe or aggressive", mode)}
 			}
-			if err := checkLogDir(in); err != nil {
+			check := checkLogDir
+			if mirror != "" {
+				check = checkDir // the mirror may hold the segments the input lost
+			}
+			if err := check("--input", in); err != nil {
+				return err
+			}
+			if err := checkNotLive(in); err != nil {
 				return err
 			}
 			if abs(in) == abs(out) {
@@ -124,7 +131,7 @@ failed; 2 usage or environment error.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&in, "input", "", "the damaged log's directory (read only)")
-	f.StringVar(&out, "output", "", "directory for the new log (must not exist or be empty)")
+	f.StringVarP(&out, "output", "o", "", "directory for the new log (must not exist or be empty)")
 	f.StringVar(&mode, "mode", "safe", "safe or aggressive")
 	f.StringVar(&signingKey, "signing-key", "", "private key file to sign the new log's checkpoints")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON on stdout")
@@ -136,7 +143,7 @@ failed; 2 usage or environment error.`,
 // repairFromMirror copies the input log to out and repairs the copy from
 // mirror, leaving input and mirror untouched.
 func repairFromMirror(cmd *cobra.Command, e *env, in, mirror, out string, keys []string, asJSON bool) error {
-	if err := checkLogDir(mirror); err != nil {
+	if err := checkLogDir("--mirror", mirror); err != nil {
 		return err
 	}
 	vkeys, err := readKeys(keys)
@@ -157,10 +164,15 @@ func repairFromMirror(cmd *cobra.Command, e *env, in, mirror, out string, keys [
 		opts = append(opts, audit.WithTrustedKeys(vkeys...))
 	}
 	rep, rerr := audit.RepairFromMirror(cmd.Context(), vfs.OS(), stage, mirror, opts...)
+	renameStage(rep, stage, in, out)
 	if rerr != nil {
 		os.RemoveAll(stage)
-		if rep != nil && !asJSON {
-			fmt.Fprintln(e.stdout, rep.String())
+		if rep != nil {
+			if asJSON {
+				writeJSON(e.stdout, rep)
+			} else {
+				fmt.Fprintln(e.stdout, rep.String())
+			}
 		}
 		return failErr(fmt.Errorf("repair from %s: %w", mirror, rerr))
 	}
@@ -175,6 +187,25 @@ func repairFromMirror(cmd *cobra.Command, e *env, in, mirror, out string, keys [
 	}
 	fmt.Fprintf(e.stdout, "Repaired copy of %s from mirror %s into %s\n%s\n", in, mirror, out, rep.String())
 	return nil
+}
+
+// renameStage names, in rep, the staging copy of the input by what it
+// stands for: the input as found (Copies) and the output it becomes
+// (Actions), so that no report mentions the temporary directory.
+func renameStage(rep *audit.RepairReport, stage, in, out string) {
+	if rep == nil {
+		return
+	}
+	for i := range rep.Copies {
+		if rep.Copies[i].Dir == stage {
+			rep.Copies[i].Dir = in
+		}
+	}
+	for i := range rep.Actions {
+		if rep.Actions[i].Dir == stage {
+			rep.Actions[i].Dir = out
+		}
+	}
 }
 
 // copyLogFiles copies the regular files of src (not LOCK) into a new

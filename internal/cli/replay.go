@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/willibrandon/mtlog-audit/event"
@@ -22,82 +20,57 @@ const filterHelp = `Filter expressions (--filter) use the expr language
 (https://expr-lang.org) over each event:
   seq        sequence number            time       timestamp (time.Time)
   level      level, compare with Verbose, Debug, Information, Warning, Error, Fatal
+             (any case, or VRB DBG INF WRN ERR FTL: level >= ERROR works)
   message    rendered message           template   message template
   exception  error text ("" if none)    props      properties (props.UserId; missing is nil)
+A missing property is nil: == "x" is false, and <, >, <= and >= are false
+(props.Count > 10 and props.Count <= 10 are both false without Count; write
+(props.Count ?? 0) <= 10 to count a missing one as 0).
 Examples:
   level >= Error && props.UserId == "u-1"
   props.Count > 10 || message contains "export"
   seq in 100..200`
 
-// selection is the flags that choose events: time range and filter.
-type selection struct {
-	from, to string
-	filter   string
-}
-
-func (s *selection) add(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.StringVar(&s.from, "from", "", "only events at or after this time (RFC 3339, or a date YYYY-MM-DD)")
-	f.StringVar(&s.to, "to", "", "only events before this time (RFC 3339, or a date YYYY-MM-DD)")
-	f.StringVar(&s.filter, "filter", "", "only events for which this expression is true (see below)")
-}
-
-// compiled is a parsed selection.
-type compiled struct {
-	from, to int64
-	filter   *export.Filter
-}
-
-func (s *selection) compile() (*compiled, error) {
-	c := &compiled{from: math.MinInt64, to: math.MaxInt64}
-	if s.from != "" {
-		t, err := parseTime("--from", s.from)
-		if err != nil {
-			return nil, err
-		}
-		c.from = t.UnixNano()
-	}
-	if s.to != "" {
-		t, err := parseTime("--to", s.to)
-		if err != nil {
-			return nil, err
-		}
-		c.to = t.UnixNano()
-	}
-	if c.from > c.to {
-		return nil, usageErr("--from %s is after --to %s", s.from, s.to)
-	}
-	if s.filter != "" {
-		f, err := export.CompileFilter(s.filter)
-		if err != nil {
-			return nil, usageErr("%w", err)
-		}
-		c.filter = f
-	}
-	return c, nil
-}
-
-func parseTime(flag, v string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, usageErr("%s %q is not a time: use RFC 3339 (2026-11-23T10:00:00Z) or a date (2026-11-23)", flag, v)
-}
-
 // each calls fn for every selected event of the log in dir, in sequence
-// order, advancing bar.
+// order, advancing bar. With --last, the events are held until the end (or
+// the error) and then given to fn.
 func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(seq uint64, ev *event.Event) error) error {
+	var ring *lastN
+	if c.last > 0 {
+		ring = newLastN(c.last)
+	}
+	err := c.scan(ctx, dir, bar, func(seq uint64, ev *event.Event) error {
+		if ring != nil {
+			ring.add(seq, ev)
+			return nil
+		}
+		return fn(seq, ev)
+	})
+	if ring != nil {
+		// What was selected before an error is still given: an auditor
+		// sees the last events before the damage, then the error.
+		if ferr := ring.each(fn); ferr != nil {
+			return ferr
+		}
+	}
+	return err
+}
+
+// scan calls fn for every event of the log in dir that the time range,
+// sequence range and filter select, up to --limit of them.
+func (c *compiled) scan(ctx context.Context, dir string, bar *progress, fn func(seq uint64, ev *event.Event) error) error {
 	r := wal.NewReader(vfs.OS(), dir)
-	var n uint64
+	var n, given uint64
 	for rec, err := range r.Between(ctx, c.from, c.to) {
 		if err != nil {
 			return wrapLogErr(dir, err)
 		}
 		n++
 		bar.at(rec.Segment, rec.Offset, n)
-		if rec.Type != wal.RecordEvent {
+		if rec.Seq > c.seqTo {
+			return nil // sequence numbers only grow
+		}
+		if rec.Type != wal.RecordEvent || rec.Seq < c.seqFrom {
 			continue
 		}
 		ev, err := event.Decode(rec.Payload)
@@ -116,43 +89,55 @@ func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(
 		if err := fn(rec.Seq, ev); err != nil {
 			return err
 		}
+		given++
+		if c.limit > 0 && given >= c.limit {
+			return nil
+		}
 	}
 	return nil
 }
 
 func replayCmd(e *env) *cobra.Command {
-	var dir, output, file string
-	var force bool
+	var dir, output, oldFile string
+	var force, asJSON bool
 	var sel selection
 	cmd := &cobra.Command{
-		Use:   "replay --wal DIR [--from TIME] [--to TIME] [--filter EXPR] [--output text|json]",
+		Use:   "replay --wal DIR [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR] [--json] [--output FILE]",
 		Short: "Print events, in sequence order",
 		Long: `replay prints the events of a log in sequence order: as text (time, level,
-sequence number and the rendered message) or as JSON, one object per line
-(the same objects as 'export --format jsonl'). It reads the log without
-modifying it; a live log can be read while it is written.
+sequence number and the rendered message) or, with --json, as JSON, one
+object per line (the same objects as 'export --format jsonl'), on stdout or
+into the file --output names. It reads the log without modifying it; a live
+log can be read while it is written. If the log is
+damaged, every event before the damage is printed (or kept in --output), then
+the error, with exit status 1.
+
+` + selectionHelp + `
 
 ` + filterHelp,
 		Example: `  mtlog-audit replay --wal ./audit-wal
-  mtlog-audit replay --wal ./audit-wal --from 2026-11-01 --to 2026-11-02 --output json
+  mtlog-audit replay --wal ./audit-wal --since 2026-11-01 --until 2026-11-02 --json
   mtlog-audit replay --wal ./audit-wal --filter 'level >= Error && props.UserId == "u-1"'
-  mtlog-audit replay --wal ./audit-wal --output json --file events.jsonl`,
+  mtlog-audit replay --wal ./audit-wal --since 1h --last 20
+  mtlog-audit replay --wal ./audit-wal --seq 100..200
+  mtlog-audit replay --wal ./audit-wal --json --output events.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd, "wal"); err != nil {
 				return err
 			}
-			if output != "text" && output != "json" {
-				return &flagError{fmt.Errorf("--output %q: use text or json", output)}
-			}
-			if err := checkLogDir(dir); err != nil {
-				return err
-			}
-			c, err := sel.compile()
+			file, fileFlag, err := replayOutput(e, output, oldFile, &asJSON)
 			if err != nil {
 				return err
 			}
-			out, err := createOutput(file, force)
+			if err := checkLogDir("--wal", dir); err != nil {
+				return err
+			}
+			c, err := sel.compile(cmd)
+			if err != nil {
+				return err
+			}
+			out, err := createOutput(file, fileFlag, force)
 			if err != nil {
 				return err
 			}
@@ -166,7 +151,7 @@ modifying it; a live log can be read while it is written.
 			var count uint64
 			err = c.each(cmd.Context(), dir, bar, func(seq uint64, ev *event.Event) error {
 				count++
-				if output == "json" {
+				if asJSON {
 					b, err := export.JSON(seq, ev)
 					if err != nil {
 						return err
@@ -177,15 +162,21 @@ modifying it; a live log can be read while it is written.
 				return writeText(bw, seq, ev)
 			})
 			bar.finish()
-			if err == nil {
-				err = bw.Flush()
+			// Flush what was matched even when the log then failed: an
+			// auditor reading a damaged log sees every event before the
+			// damage, then the error.
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
 			}
 			if out != nil {
-				if err != nil {
+				if err != nil && !isDamage(err) {
 					return out.abort(err)
 				}
-				if err := out.commit(); err != nil {
-					return err
+				if cerr := out.commit(); cerr != nil {
+					return cerr
+				}
+				if err != nil {
+					return damagedOutput(err, count, file)
 				}
 				e.infof("replayed %d events to %s", count, file)
 			}
@@ -194,11 +185,46 @@ modifying it; a live log can be read while it is written.
 	}
 	f := cmd.Flags()
 	f.StringVar(&dir, "wal", "", "the log's directory")
-	f.StringVar(&output, "output", "text", "output format: text or json (one object per line)")
-	f.StringVar(&file, "file", "", "write to this file instead of stdout (shows progress)")
-	f.BoolVar(&force, "force", false, "overwrite --file if it exists")
+	f.BoolVar(&asJSON, "json", false, "print JSON, one object per line, instead of text")
+	f.StringVarP(&output, "output", "o", "", "write to this file instead of stdout (shows progress)")
+	f.StringVar(&oldFile, "file", "", "the old name of --output")
+	deprecate(cmd, "file", "use --output FILE (-o FILE); --file goes away in the next release")
+	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
 	sel.add(cmd)
 	return cmd
+}
+
+// replayOutput returns the file replay writes to ("" for stdout) and the
+// flag that named it, keeping
+// the old spellings working for one release: --output text|json (the format,
+// now --json) and --file FILE (now --output FILE).
+func replayOutput(e *env, output, oldFile string, asJSON *bool) (file, flag string, err error) {
+	if output == "text" || output == "json" {
+		// Before --output named the file, it named the format. A file
+		// called "text" or "json" is given as ./text or ./json.
+		if output == "json" {
+			*asJSON = true
+		}
+		fmt.Fprintf(e.stderr, "Flag --output %s is deprecated: --output now names the file to write; use --json for JSON (text is the default)\n", output)
+		output = ""
+	}
+	if oldFile != "" {
+		if output != "" {
+			return "", "", &flagError{errors.New("--file is the old name of --output: give only --output FILE")}
+		}
+		return oldFile, "--file", nil
+	}
+	return output, "--output", nil
+}
+
+// isDamage reports whether err is damage found in the log (as opposed to
+// a failure to write the output or a bad filter).
+func isDamage(err error) bool { return errors.Is(err, wal.ErrCorrupt) }
+
+// damagedOutput is the error for an output file that holds the events read
+// before damage in the log stopped the command.
+func damagedOutput(err error, count uint64, path string) error {
+	return failErr(fmt.Errorf("%w\n  %s holds the %d events before the damage; the rest of the log was not read", err, path, count))
 }
 
 // writeText writes one event as a text line: time, level, sequence number,
@@ -245,19 +271,23 @@ func exportCmd(e *env) *cobra.Command {
 	var force bool
 	var sel selection
 	cmd := &cobra.Command{
-		Use:   "export --wal DIR --format jsonl|csv|parquet --output FILE [--filter EXPR] [--from TIME] [--to TIME]",
+		Use:   "export --wal DIR --format jsonl|csv|parquet --output FILE [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR]",
 		Short: "Write events to a JSON-lines, CSV or Parquet file",
 		Long: `export writes the selected events to a file, streaming: memory stays bounded
 whatever the size of the log. Columns: seq, time, level, template, message,
 properties (JSON), exception; Parquet also has level_number, with typed
 columns (INT64 seq, TIMESTAMP time). An existing output file is refused
 unless --force; if the export fails (a full disk, say), the partial file is
-removed.
+removed. If the log is damaged, the file keeps every event before the damage
+(a complete file) and export exits with status 1.
+
+` + selectionHelp + `
 
 ` + filterHelp,
 		Example: `  mtlog-audit export --wal ./audit-wal --format parquet --output audit.parquet
   mtlog-audit export --wal ./audit-wal --format csv --output errors.csv --filter 'level >= Error'
-  mtlog-audit export --wal ./audit-wal --format jsonl --output nov.jsonl --from 2026-11-01 --to 2026-12-01`,
+  mtlog-audit export --wal ./audit-wal --format jsonl --output nov.jsonl --since 2026-11-01 --until 2026-12-01
+  mtlog-audit export --wal ./audit-wal --format csv --output last-week.csv --since 7d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd, "wal", "format", "output"); err != nil {
@@ -267,17 +297,17 @@ removed.
 			if err != nil {
 				return &flagError{err}
 			}
-			if err := checkLogDir(dir); err != nil {
+			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
-			c, err := sel.compile()
+			c, err := sel.compile(cmd)
 			if err != nil {
 				return err
 			}
 			if output == "-" {
 				return &flagError{errors.New("--output must name a file")}
 			}
-			out, err := createOutput(output, force)
+			out, err := createOutput(output, "--output", force)
 			if err != nil {
 				return err
 			}
@@ -293,17 +323,25 @@ removed.
 				return ew.Write(seq, ev)
 			})
 			bar.finish()
-			if err == nil {
-				err = ew.Close()
+			// Damage in the log ends the export, but what was read before
+			// it is kept, as a complete file (an auditor needs every event
+			// before the damage). Any other failure removes the file.
+			damaged := err != nil && isDamage(err)
+			if err == nil || damaged {
+				if cerr := ew.Close(); cerr != nil {
+					err, damaged = cerr, false
+				} else if ferr := bw.Flush(); ferr != nil {
+					err, damaged = ferr, false
+				}
 			}
-			if err == nil {
-				err = bw.Flush()
-			}
-			if err != nil {
+			if err != nil && !damaged {
 				return out.abort(err)
 			}
 			if err := out.commit(); err != nil {
 				return err
+			}
+			if damaged {
+				return damagedOutput(err, count, output)
 			}
 			e.infof("exported %d events to %s (%s)", count, output, ff)
 			return nil
@@ -312,7 +350,7 @@ removed.
 	f := cmd.Flags()
 	f.StringVar(&dir, "wal", "", "the log's directory")
 	f.StringVar(&format, "format", "", "jsonl, csv or parquet")
-	f.StringVar(&output, "output", "", "the file to write")
+	f.StringVarP(&output, "output", "o", "", "the file to write")
 	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
 	sel.add(cmd)
 	return cmd

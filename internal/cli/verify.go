@@ -126,6 +126,7 @@ type checkpointJSON struct {
 	Root   string `json:"root"`
 	Time   string `json:"time,omitempty"`
 	Epoch  uint64 `json:"epoch,omitempty"`
+	Note   string `json:"note,omitempty"` // checkpoint --json: the signed note itself
 }
 
 type tornTailJSON struct {

@@ -65,13 +65,17 @@ func newEnv() filterEnv {
 //   - time (time.Time): the event's timestamp; date("2024-01-01") and
 //     now() are available, a date without a zone is UTC;
 //   - level (int), and the constants Verbose, Debug, Information, Warning,
-//     Error, Fatal (0 … 5), so `level >= Warning` works;
+//     Error, Fatal (0 … 5), so `level >= Warning` works; level names are
+//     case-insensitive and the short forms work too (ERROR, error, ERR,
+//     WRN, info), as in event.ParseLevel;
 //   - message (the rendered message, see Render), template, exception (its
 //     text, "" when there is none);
 //   - props (map[string]any): the properties. A missing property is nil,
-//     so `props.UserId == "u-1"` is false for an event without UserId;
-//     comparing nil with < or > is an error at Match, so write
-//     `(props.Count ?? 0) > 10` when some events lack Count. Integer
+//     so `props.UserId == "u-1"` is false for an event without UserId,
+//     and a comparison with <, >, <= or >= is false when either side is
+//     nil: `props.Count > 10` is false for an event without Count (and so
+//     is `props.Count <= 10`; write `(props.Count ?? 0) <= 10` to count a
+//     missing one as 0). Arithmetic on nil is still an error. Integer
 //     properties compare with integer and float literals. For filtering
 //     only (the event is not changed), json.RawMessage values are decoded
 //     (numbers become int64, or float64 when they are not integers that
@@ -91,7 +95,8 @@ func CompileFilter(src string) (*Filter, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, fmt.Errorf("filter expression: empty; write an expression such as `level >= Error`; %s", filterHelp)
 	}
-	prog, err := expr.Compile(src, expr.Env(filterEnv{}), expr.AsBool(), expr.Timezone("UTC"))
+	prog, err := expr.Compile(src, expr.Env(filterEnv{}), expr.AsBool(), expr.Timezone("UTC"),
+		compareOption, expr.Patch(&filterPatcher{locals: localNames(src)}))
 	if err != nil {
 		return nil, filterError("filter expression", src, err)
 	}

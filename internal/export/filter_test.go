@@ -75,7 +75,8 @@ func TestFilterMatch(t *testing.T) {
 		{src: `level in [Verbose, Debug, Warning, Fatal]`, ev: plain, want: false},
 		{src: `level > Information`, ev: ev, want: true},
 		// Run-time type errors are errors, not panics.
-		{src: `props.Count > 10`, ev: plain, wantError: true},
+		{src: `props.Count > 10`, ev: plain, want: false}, // a missing property compares false
+		{src: `props.Count * 2 > 10`, ev: plain, wantError: true},
 		{src: `props.UserId > 3`, ev: ev, wantError: true},
 		{src: `props.UserId`, ev: ev, wantError: true},
 		{src: `props.Missing.Name == "x"`, ev: ev, wantError: true},
@@ -106,13 +107,13 @@ func TestFilterMatch(t *testing.T) {
 }
 
 func TestFilterRuntimeErrorText(t *testing.T) {
-	f, err := CompileFilter(`level >= Error || props.Count > 10`)
+	f, err := CompileFilter(`level >= Error || props.Count * 10 > 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.Match(77, &event.Event{Level: event.LevelDebug})
 	if err == nil {
-		t.Fatal("no error for a missing property compared with >")
+		t.Fatal("no error for arithmetic on a missing property")
 	}
 	msg := err.Error()
 	for _, want := range []string{"event 77", "line 1, column 31", "\n | ..............................^", "?? 0", "mtlog-audit replay --help"} {

@@ -38,6 +38,16 @@ const (
 // formats lists the valid formats in the order they are documented.
 func formats() []Format { return []Format{JSONL, CSV, Parquet} }
 
+// Formats returns the names of the valid formats, in the order they are
+// documented (for help and shell completion).
+func Formats() []string {
+	var names []string
+	for _, f := range formats() {
+		names = append(names, string(f))
+	}
+	return names
+}
+
 // ParseFormat returns the Format named s (case-insensitive, surrounding
 // spaces ignored). An unknown name gives an error that lists the valid ones.
 func ParseFormat(s string) (Format, error) {

@@ -23,7 +23,7 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 var errNilEvent = errors.New("export: nil event")
 
 // JSON returns ev, with its WAL sequence number seq, as one JSON object
-// without a trailing newline: the line format of `replay --output json` and
+// without a trailing newline: the line format of `replay --json` and
 // of JSONL export. See AppendJSON for the layout.
 func JSON(seq uint64, ev *event.Event) ([]byte, error) {
 	return AppendJSON(nil, seq, ev)
