@@ -154,8 +154,18 @@ func mustFail(t *testing.T, dir string, code audit.Code, opts ...audit.VerifyOpt
 func TestSignedLogVerifies(t *testing.T) {
 	dir, _, vk := signedLog(t, 60, 7)
 	rep, err := audit.Verify(context.Background(), dir, audit.WithTrustedKeys(vk))
-	if err != nil || !rep.OK || rep.Checkpoints < 8 || rep.UncoveredTail() != 0 || rep.NodesChecked == 0 {
+	if err != nil || !rep.OK || rep.UncoveredTail() != 0 || rep.NodesChecked == 0 {
 		t.Fatalf("%v %+v", err, rep)
+	}
+	// How many checkpoints the writer signed depends on when its
+	// checkpointer ran (kicks every 7 records coalesce while it is busy);
+	// the one on Close always exists. Every stored one must verify.
+	stored, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) == 0 || rep.Checkpoints != len(stored) {
+		t.Fatalf("verified %d checkpoints of the %d stored", rep.Checkpoints, len(stored))
 	}
 }
 
