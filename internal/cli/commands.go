@@ -163,7 +163,7 @@ Exit status: 0 the proof verifies; 1 it does not; 2 usage error (unreadable
 file or key).`,
 		Example: `  mtlog-audit verify-proof record-42.proof.json --key audit.pub
   mtlog-audit verify-proof record-42.proof.json --key audit.pub --json`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlags(cmd, "key"); err != nil {
 				return err
