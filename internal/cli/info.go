@@ -170,7 +170,9 @@ func readInfo(cmd *cobra.Command, dir string, full bool, now time.Time) (*logInf
 			info.Events += s.Events
 		} else {
 			info.EventsExact = false
-			info.Events += s.Records - 1 // the seal is not an event
+			if s.Records > 0 {
+				info.Events += s.Records - 1 // the seal is not an event
+			}
 		}
 		if s.MinTime <= s.MaxTime {
 			minT, maxT = min(minT, s.MinTime), max(maxT, s.MaxTime)
