@@ -151,6 +151,14 @@ signed checkpoint(s) must carry a valid signature by a --key, and the Merkle
 path must lead from the record (inclusion) or the earlier tree (consistency)
 to the signed root. It needs no access to the log.
 
+It prints what it proved: for an inclusion proof the record's sequence
+number, the tree size, the leaf hash, the checkpoint's origin and the key
+IDs of the given keys that signed it; for a consistency proof both tree
+sizes. A proof's index is the record's position in the tree, which starts
+at 0: index = seq-1 (the proof of record seq 42 has index 41). With --json
+the same as one JSON object (snake_case keys; "verified" is false and
+"error" says why when the proof fails).
+
 Exit status: 0 the proof verifies; 1 it does not; 2 usage error (unreadable
 file or key).`,
 		Example: `  mtlog-audit verify-proof record-42.proof.json --key audit.pub
@@ -168,14 +176,26 @@ file or key).`,
 			if err != nil {
 				return usageErr("read proof: %w", err)
 			}
-			if asJSON {
-				return verifyProofJSON(e, args[0], audit.VerifyProof(data, vkeys...))
-			}
+			res := &proofResult{File: args[0]}
 			if err := audit.VerifyProof(data, vkeys...); err != nil {
-				fmt.Fprintf(e.stdout, "FAILED: %s: %v\n", args[0], err)
+				if asJSON {
+					res.Error = err.Error()
+					if err := writeJSON(e.stdout, res); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintf(e.stdout, "FAILED: %s: %v\n", args[0], err)
+				}
 				return &exitError{code: ExitFailed, err: errors.New("")}
 			}
-			fmt.Fprintf(e.stdout, "VERIFIED: %s\n", args[0])
+			res.Verified = true
+			if err := describeProof(res, data, vkeys); err != nil {
+				return failErr(fmt.Errorf("%s verifies but cannot be described: %w", args[0], err))
+			}
+			if asJSON {
+				return writeJSON(e.stdout, res)
+			}
+			writeProofText(e.stdout, res)
 			return nil
 		},
 	}

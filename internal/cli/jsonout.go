@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/base64"
-	"errors"
 	"strings"
 	"time"
 
@@ -50,27 +49,4 @@ type versionJSON struct {
 	Time             string `json:"time"`
 	Go               string `json:"go"`
 	WALFormatVersion int    `json:"wal_format_version"`
-}
-
-// proofResultJSON is what verify-proof --json prints.
-type proofResultJSON struct {
-	File     string `json:"file"`
-	Verified bool   `json:"verified"`
-	Error    string `json:"error,omitempty"`
-}
-
-// verifyProofJSON prints verify-proof's result as JSON and returns the exit
-// status the text form has: 1 when the proof does not verify.
-func verifyProofJSON(e *env, file string, verr error) error {
-	res := proofResultJSON{File: file, Verified: verr == nil}
-	if verr != nil {
-		res.Error = verr.Error()
-	}
-	if err := writeJSON(e.stdout, res); err != nil {
-		return err
-	}
-	if verr != nil {
-		return &exitError{code: ExitFailed, err: errors.New("")}
-	}
-	return nil
 }

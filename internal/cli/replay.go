@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"math"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/willibrandon/mtlog-audit/event"
+	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/internal/export"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
@@ -31,20 +34,41 @@ Examples:
   props.Count > 10 || message contains "export"
   seq in 100..200`
 
+// item is one selected event, as scan gives it.
+type item struct {
+	seq uint64
+	ev  *event.Event
+	// leaf is the record's leaf hash (with --with-hash only): the hash
+	// that 'prove inclusion' proves, computed from the chain.
+	leaf integrity.Hash
+	// nonEvents counts the records that are not events (seals, key
+	// rotations) read before this event at or after --seq's start: the
+	// difference between two items is why their sequence numbers skip.
+	nonEvents uint64
+}
+
+// leafHashHelp documents --with-hash for replay and export.
+const leafHashHelp = `Leaf hashes (--with-hash): each event gets leaf_hash, the record's leaf hash
+in the log's Merkle tree, in standard base64: the leaf_hash that 'prove
+inclusion --seq N' writes for the same N, so an exported event can be tied
+to a proof (a proof's index is seq-1). It is computed from the log itself,
+not from the stored tree: each leaf chains to the one before, so every
+record from the first is read and hashed, whatever is selected.`
+
 // each calls fn for every selected event of the log in dir, in sequence
 // order, advancing bar. With --last, the events are held until the end (or
 // the error) and then given to fn.
-func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(seq uint64, ev *event.Event) error) error {
+func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(it *item) error) error {
 	var ring *lastN
 	if c.last > 0 {
 		ring = newLastN(c.last)
 	}
-	err := c.scan(ctx, dir, bar, func(seq uint64, ev *event.Event) error {
+	err := c.scan(ctx, dir, bar, func(it *item) error {
 		if ring != nil {
-			ring.add(seq, ev)
+			ring.add(it)
 			return nil
 		}
-		return fn(seq, ev)
+		return fn(it)
 	})
 	if ring != nil {
 		// What was selected before an error is still given: an auditor
@@ -56,21 +80,55 @@ func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(
 	return err
 }
 
+// records returns the records scan reads: every record from the first when
+// leaf hashes are wanted (each one chains to the one before), the segments
+// that may hold the time range when one is given, or every record from
+// --seq's start.
+func (c *compiled) records(ctx context.Context, r *wal.Reader) iter.Seq2[wal.Record, error] {
+	switch {
+	case c.withHash:
+		return r.Records(ctx, 0)
+	case c.from != math.MinInt64 || c.to != math.MaxInt64:
+		return r.RecordsBetween(ctx, c.from, c.to)
+	}
+	return r.Records(ctx, c.seqFrom)
+}
+
 // scan calls fn for every event of the log in dir that the time range,
 // sequence range and filter select, up to --limit of them.
-func (c *compiled) scan(ctx context.Context, dir string, bar *progress, fn func(seq uint64, ev *event.Event) error) error {
+func (c *compiled) scan(ctx context.Context, dir string, bar *progress, fn func(it *item) error) error {
 	r := wal.NewReader(vfs.OS(), dir)
-	var n, given uint64
-	for rec, err := range r.Between(ctx, c.from, c.to) {
+	var chain *integrity.Builder
+	if c.withHash {
+		chain = integrity.NewBuilder()
+	}
+	var n, given, nonEvents uint64
+	for rec, err := range c.records(ctx, r) {
 		if err != nil {
 			return wrapLogErr(dir, err)
 		}
 		n++
 		bar.at(rec.Segment, rec.Offset, n)
+		var leaf integrity.Hash
+		if chain != nil {
+			// Leaf i chains to leaf i-1: every record from the first
+			// is hashed, whatever is selected.
+			if rec.Seq != chain.Size()+1 {
+				return failErr(fmt.Errorf("record %d follows %d records: the leaf hashes cannot be computed (the log does not start at sequence number 1)", rec.Seq, chain.Size()))
+			}
+			leaf = chain.Append(rec.Time, uint8(rec.Type), integrity.PayloadHash(rec.Payload))
+		}
 		if rec.Seq > c.seqTo {
 			return nil // sequence numbers only grow
 		}
-		if rec.Type != wal.RecordEvent || rec.Seq < c.seqFrom {
+		if rec.Seq < c.seqFrom {
+			continue
+		}
+		if rec.Type != wal.RecordEvent {
+			nonEvents++
+			continue
+		}
+		if rec.Time < c.from || rec.Time >= c.to {
 			continue
 		}
 		ev, err := event.Decode(rec.Payload)
@@ -86,7 +144,7 @@ func (c *compiled) scan(ctx context.Context, dir string, bar *progress, fn func(
 				continue
 			}
 		}
-		if err := fn(rec.Seq, ev); err != nil {
+		if err := fn(&item{seq: rec.Seq, ev: ev, leaf: leaf, nonEvents: nonEvents}); err != nil {
 			return err
 		}
 		given++
@@ -97,9 +155,24 @@ func (c *compiled) scan(ctx context.Context, dir string, bar *progress, fn func(
 	return nil
 }
 
+// skipNote tells, after text output, why the printed sequence numbers
+// skip: the records between the first and the last printed event that
+// are not events. It is empty when none lie between them.
+func skipNote(first, last *item) string {
+	if first == nil || last == nil || last.nonEvents == first.nonEvents {
+		return ""
+	}
+	n := last.nonEvents - first.nonEvents
+	s := "s"
+	if n == 1 {
+		s = ""
+	}
+	return fmt.Sprintf("note: sequence numbers #%d to #%d skip %d record%s that are not events (segment seals, key rotations); every record has a sequence number, and --seq counts them all", first.seq, last.seq, n, s)
+}
+
 func replayCmd(e *env) *cobra.Command {
 	var dir, output, oldFile string
-	var force, asJSON bool
+	var force, asJSON, withHash bool
 	var sel selection
 	cmd := &cobra.Command{
 		Use:   "replay --wal DIR [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR] [--json] [--output FILE]",
@@ -111,6 +184,13 @@ into the file --output names. It reads the log without modifying it; a live
 log can be read while it is written. If the log is
 damaged, every event before the damage is printed (or kept in --output), then
 the error, with exit status 1.
+
+Sequence numbers skip: every record has one, and segment seals and key
+rotation statements are records but not events. After text output, a note
+on stderr says how many such records lie between the first and the last
+event printed (--quiet leaves it out).
+
+` + leafHashHelp + `
 
 ` + selectionHelp + `
 
@@ -133,10 +213,14 @@ the error, with exit status 1.
 			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
+			if withHash && !asJSON {
+				return &flagError{errors.New("--with-hash needs JSON output (--json)")}
+			}
 			c, err := sel.compile(cmd)
 			if err != nil {
 				return err
 			}
+			c.withHash = withHash
 			out, err := createOutput(file, fileFlag, force)
 			if err != nil {
 				return err
@@ -149,17 +233,28 @@ the error, with exit status 1.
 			}
 			bw := bufio.NewWriterSize(w, 64<<10)
 			var count uint64
-			err = c.each(cmd.Context(), dir, bar, func(seq uint64, ev *event.Event) error {
+			var first, last *item
+			var buf []byte
+			err = c.each(cmd.Context(), dir, bar, func(it *item) error {
 				count++
+				if first == nil {
+					first = it
+				}
+				last = it
 				if asJSON {
-					b, err := export.JSON(seq, ev)
+					var err error
+					if withHash {
+						buf, err = export.AppendJSONLeaf(buf[:0], it.seq, it.leaf.String(), it.ev)
+					} else {
+						buf, err = export.AppendJSON(buf[:0], it.seq, it.ev)
+					}
 					if err != nil {
 						return err
 					}
-					bw.Write(b)
+					bw.Write(buf)
 					return bw.WriteByte('\n')
 				}
-				return writeText(bw, seq, ev)
+				return writeText(bw, it.seq, it.ev)
 			})
 			bar.finish()
 			// Flush what was matched even when the log then failed: an
@@ -167,6 +262,9 @@ the error, with exit status 1.
 			// damage, then the error.
 			if ferr := bw.Flush(); err == nil {
 				err = ferr
+			}
+			if note := skipNote(first, last); note != "" && output == "text" {
+				e.infof("%s", note)
 			}
 			if out != nil {
 				if err != nil && !isDamage(err) {
@@ -190,6 +288,7 @@ the error, with exit status 1.
 	f.StringVar(&oldFile, "file", "", "the old name of --output")
 	deprecate(cmd, "file", "use --output FILE (-o FILE); --file goes away in the next release")
 	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
+	f.BoolVar(&withHash, "with-hash", false, "add each event's leaf hash (leaf_hash) to JSON output; reads the log from its first record")
 	sel.add(cmd)
 	return cmd
 }
@@ -268,7 +367,7 @@ func oneLine(s string) string {
 
 func exportCmd(e *env) *cobra.Command {
 	var dir, format, output string
-	var force bool
+	var force, withHash bool
 	var sel selection
 	cmd := &cobra.Command{
 		Use:   "export --wal DIR --format jsonl|csv|parquet --output FILE [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR]",
@@ -280,6 +379,9 @@ columns (INT64 seq, TIMESTAMP time). An existing output file is refused
 unless --force; if the export fails (a full disk, say), the partial file is
 removed. If the log is damaged, the file keeps every event before the damage
 (a complete file) and export exits with status 1.
+
+` + leafHashHelp + ` It is written in jsonl (a "leaf_hash" key after
+"seq") and csv (a leaf_hash column after seq), not in parquet.
 
 ` + selectionHelp + `
 
@@ -297,6 +399,9 @@ removed. If the log is damaged, the file keeps every event before the damage
 			if err != nil {
 				return &flagError{err}
 			}
+			if withHash && ff == export.Parquet {
+				return &flagError{errors.New("--with-hash: leaf hashes are written in jsonl and csv, not parquet")}
+			}
 			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
@@ -304,6 +409,7 @@ removed. If the log is damaged, the file keeps every event before the damage
 			if err != nil {
 				return err
 			}
+			c.withHash = withHash
 			if output == "-" {
 				return &flagError{errors.New("--output must name a file")}
 			}
@@ -312,15 +418,26 @@ removed. If the log is damaged, the file keeps every event before the damage
 				return err
 			}
 			bw := bufio.NewWriterSize(out, 256<<10)
-			ew, err := export.NewWriter(ff, bw)
-			if err != nil {
-				return out.abort(err)
+			var ew interface{ Close() error }
+			var write func(it *item) error
+			if withHash {
+				lw, err := export.NewLeafWriter(ff, bw)
+				if err != nil {
+					return out.abort(err)
+				}
+				ew, write = lw, func(it *item) error { return lw.WriteLeaf(it.seq, it.leaf.String(), it.ev) }
+			} else {
+				w, err := export.NewWriter(ff, bw)
+				if err != nil {
+					return out.abort(err)
+				}
+				ew, write = w, func(it *item) error { return w.Write(it.seq, it.ev) }
 			}
 			bar := e.newProgress("export", dir)
 			var count uint64
-			err = c.each(cmd.Context(), dir, bar, func(seq uint64, ev *event.Event) error {
+			err = c.each(cmd.Context(), dir, bar, func(it *item) error {
 				count++
-				return ew.Write(seq, ev)
+				return write(it)
 			})
 			bar.finish()
 			// Damage in the log ends the export, but what was read before
@@ -352,6 +469,7 @@ removed. If the log is damaged, the file keeps every event before the damage
 	f.StringVar(&format, "format", "", "jsonl, csv or parquet")
 	f.StringVarP(&output, "output", "o", "", "the file to write")
 	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
+	f.BoolVar(&withHash, "with-hash", false, "add each event's leaf hash (jsonl, csv); reads the log from its first record")
 	sel.add(cmd)
 	return cmd
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/internal/export"
 )
 
@@ -54,6 +53,7 @@ type compiled struct {
 	filter         *export.Filter
 	limit          uint64
 	last           int
+	withHash       bool // compute each event's leaf hash (--with-hash)
 }
 
 // maxLast bounds --last, whose events are held in memory.
@@ -193,29 +193,26 @@ func parseSeqRange(v string) (uint64, uint64, error) {
 
 // lastN holds the last n events added.
 type lastN struct {
-	n    int
-	seqs []uint64
-	evs  []*event.Event
-	next int // where the next event goes once n are held
+	n     int
+	items []*item
+	next  int // where the next event goes once n are held
 }
 
 func newLastN(n int) *lastN { return &lastN{n: n} }
 
-func (l *lastN) add(seq uint64, ev *event.Event) {
-	if len(l.seqs) < l.n {
-		l.seqs = append(l.seqs, seq)
-		l.evs = append(l.evs, ev)
+func (l *lastN) add(it *item) {
+	if len(l.items) < l.n {
+		l.items = append(l.items, it)
 		return
 	}
-	l.seqs[l.next], l.evs[l.next] = seq, ev
+	l.items[l.next] = it
 	l.next = (l.next + 1) % l.n
 }
 
 // each gives the held events to fn, oldest first.
-func (l *lastN) each(fn func(seq uint64, ev *event.Event) error) error {
-	for i := range len(l.seqs) {
-		j := (l.next + i) % len(l.seqs)
-		if err := fn(l.seqs[j], l.evs[j]); err != nil {
+func (l *lastN) each(fn func(it *item) error) error {
+	for i := range len(l.items) {
+		if err := fn(l.items[(l.next+i)%len(l.items)]); err != nil {
 			return err
 		}
 	}
