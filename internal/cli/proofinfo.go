@@ -32,6 +32,10 @@ type proofResult struct {
 	Origin         string   `json:"origin,omitempty"`
 	CheckpointTime string   `json:"checkpoint_time,omitempty"`
 	SignerKeyIDs   []string `json:"signer_key_ids,omitempty"`
+	// Epoch is the forward-security key epoch of the checkpoint (0
+	// without forward security); its key was reached through the
+	// rotation statements the proof carries.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // describeProof fills in what a verified proof file proves. It is called
@@ -44,22 +48,23 @@ func describeProof(res *proofResult, data []byte, vkeys []string) error {
 		return err
 	}
 	var cpRaw string
+	var rots []integrity.RotationProof
 	switch head.Format {
-	case integrity.InclusionFormat:
+	case integrity.InclusionFormat, integrity.InclusionFormatV2:
 		b, err := integrity.ParseInclusionBundle(data)
 		if err != nil {
 			return err
 		}
 		idx := b.Index
 		res.Kind, res.Seq, res.Index, res.LeafHash, res.TreeSize = "inclusion", b.Index+1, &idx, b.LeafHash.String(), b.Size
-		cpRaw = b.Checkpoint
-	case integrity.ConsistencyFormat:
+		cpRaw, rots = b.Checkpoint, b.Rotations
+	case integrity.ConsistencyFormat, integrity.ConsistencyFormatV2:
 		b, err := integrity.ParseConsistencyBundle(data)
 		if err != nil {
 			return err
 		}
 		res.Kind, res.Size1, res.Size2 = "consistency", b.Size1, b.Size2
-		cpRaw = b.Checkpoint2
+		cpRaw, rots = b.Checkpoint2, b.Rotations
 	default:
 		return fmt.Errorf("unknown proof format %q", head.Format)
 	}
@@ -78,6 +83,15 @@ func describeProof(res *proofResult, data []byte, vkeys []string) error {
 		}
 		if _, err := integrity.OpenCheckpoint([]byte(cpRaw), v); err == nil {
 			res.SignerKeyIDs = append(res.SignerKeyIDs, vkeyID(k))
+		}
+	}
+	if len(rots) > 0 {
+		// A forward-secure log: the checkpoint is signed by the key of
+		// its epoch, which the last rotation statement names (VerifyProof
+		// followed the chain from the given genesis key to it).
+		res.Epoch = cp.Epoch
+		if r, err := integrity.ParseRotation([]byte(rots[len(rots)-1].Statement)); err == nil {
+			res.SignerKeyIDs = append(res.SignerKeyIDs, vkeyID(r.NextKey))
 		}
 	}
 	return nil
@@ -133,5 +147,9 @@ func writeProofText(w io.Writer, res *proofResult) {
 	if res.CheckpointTime != "" {
 		fmt.Fprintf(w, "  checkpoint: %s\n", res.CheckpointTime)
 	}
-	fmt.Fprintf(w, "  signed by:  %s\n", strings.Join(res.SignerKeyIDs, ", "))
+	fmt.Fprintf(w, "  signed by:  %s", strings.Join(res.SignerKeyIDs, ", "))
+	if res.Epoch > 0 {
+		fmt.Fprintf(w, " (key epoch %d, reached from the genesis key through the proof's rotation statements)", res.Epoch)
+	}
+	fmt.Fprintln(w)
 }

@@ -469,7 +469,7 @@ removed. If the log is damaged, the file keeps every event before the damage
 	f.StringVar(&format, "format", "", "jsonl, csv or parquet")
 	f.StringVarP(&output, "output", "o", "", "the file to write")
 	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
-	f.BoolVar(&withHash, "with-hash", false, "add each event's leaf hash (jsonl, csv); reads the log from its first record")
+	f.BoolVar(&withHash, "with-hash", false, "add each event's leaf hash (leaf_hash) to a JSON-lines or CSV export; reads the log from its first record")
 	sel.add(cmd)
 	return cmd
 }

@@ -85,7 +85,7 @@ func TestForwardSecureWorkflowWithGenesisKey(t *testing.T) {
 	if r := run(t, "", "prove", "inclusion", "--wal", dir, "--seq", "3", "--output", incl); r.code != 0 {
 		t.Fatalf("prove: %d %s", r.code, r.stderr)
 	}
-	if r := run(t, "", "verify-proof", incl, "--key", gpub); r.code != 0 {
+	if r := run(t, "", "verify-proof", incl, "--key", gpub); r.code != 0 || !strings.Contains(r.stdout, "record seq 3 ") || !strings.Contains(r.stdout, "key epoch ") {
 		t.Fatalf("verify-proof: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	cons := filepath.Join(tmp, "cons.json")
