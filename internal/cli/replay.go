@@ -263,7 +263,7 @@ event printed (--quiet leaves it out).
 			if ferr := bw.Flush(); err == nil {
 				err = ferr
 			}
-			if note := skipNote(first, last); note != "" && output == "text" {
+			if note := skipNote(first, last); note != "" && !asJSON {
 				e.infof("%s", note)
 			}
 			if out != nil {
