@@ -264,9 +264,12 @@ func writeInfoText(w io.Writer, in *logInfo) {
 	} else {
 		fmt.Fprintf(w, "checkpoint:   none (the sink signs checkpoints only with a signing key)\n")
 	}
-	if in.Epochs.Source == "log" {
+	switch {
+	case in.Checkpoint == nil && in.Epochs.Rotations == 0:
+		fmt.Fprintf(w, "key epochs:   none (no signed checkpoint)\n")
+	case in.Epochs.Source == "log":
 		fmt.Fprintf(w, "key epochs:   current %d (%d rotation statements in the log)\n", in.Epochs.Current, in.Epochs.Rotations)
-	} else {
+	default:
 		fmt.Fprintf(w, "key epochs:   current at least %d (%d checkpoint signing key(s); --full counts the rotation statements)\n", in.Epochs.Current, in.Epochs.SignerKeys)
 	}
 	fmt.Fprintf(w, "mirrors:      %s\n", in.Mirrors.Note)
