@@ -24,7 +24,10 @@ import (
 // continue after the damage), Close succeeds, and afterwards the damage is
 // detected: audit.VerifyFS with the key reports a problem, and reopening
 // the log fails with an error matching audit.ErrCorrupt or
-// audit.ErrIntegrity (never a silent truncation).
+// audit.ErrIntegrity (never a silent truncation), or, for damage inside the
+// batches of the sealed segment (which Open does not read), reopens without
+// changing that segment, and Sink.Replay of the reopened log fails with
+// ErrCorrupt.
 type ConcurrentCorruption struct{}
 
 // Name returns "ConcurrentCorruption".
@@ -34,7 +37,8 @@ func (ConcurrentCorruption) Name() string { return "ConcurrentCorruption" }
 func (ConcurrentCorruption) Doc() string {
 	return "A sealed segment is damaged on disk (bit flips, a zeroed block, truncation) under a running Sink while 2-4 goroutines write. " +
 		"Pass: no Write fails and acknowledgements continue after the damage, Close succeeds, audit.VerifyFS with the key then reports a " +
-		"problem, and reopening fails with ErrCorrupt or ErrIntegrity."
+		"problem, and reopening fails with ErrCorrupt or ErrIntegrity, or (damage inside a sealed segment's batches, which Open does not read) " +
+		"reopens without changing the segment and Sink.Replay fails with ErrCorrupt."
 }
 
 // Run runs one iteration.
@@ -65,6 +69,7 @@ func (ConcurrentCorruption) Run(ctx context.Context, it Iteration) Outcome {
 		stop      atomic.Bool
 		damagedAt atomic.Int64 // acknowledgements when the damage was done, +1 (0: not yet)
 		what      string
+		victim    string // the damaged segment's path
 		dmgErr    error
 		mu        sync.Mutex
 		werr      error
@@ -102,7 +107,7 @@ func (ConcurrentCorruption) Run(ctx context.Context, it Iteration) Outcome {
 			return
 		}
 		n := count.Load()
-		victim := path.Join(logDir, segs[drng.IntN(len(segs)-1)]) // sealed: it has a successor
+		victim = path.Join(logDir, segs[drng.IntN(len(segs)-1)]) // sealed: it has a successor
 		if what, err = damageFile(fsys, victim, kind, drng); err != nil {
 			dmgErr = err
 			stop.Store(true)
@@ -160,10 +165,36 @@ func (ConcurrentCorruption) Run(ctx context.Context, it Iteration) Outcome {
 	if err == nil && rep != nil && rep.OK {
 		return failed(1, len(all), "the damage was not detected: audit.VerifyFS reported the log OK (%s)", setup)
 	}
+	damaged, err := readFile(fsys, victim)
+	if err != nil {
+		return failed(0, len(all), "read the damaged segment: %v (%s)", err, setup)
+	}
 	s, err := audit.New(sinkOptions(fsys, skey, segSize, cpEvery)...)
 	if err == nil {
-		s.Close()
-		return failed(1, len(all), "the damaged log reopened without error (%s)", setup)
+		// Open checks a sealed segment by its header and seal only, so
+		// damage inside its batches may reopen: then the open must have
+		// left the segment as it was, and a reader must fail at the
+		// damage rather than serve it.
+		var rerr error
+		for _, err := range s.Replay(ctx, time.Time{}, time.Time{}) {
+			if err != nil {
+				rerr = err
+				break
+			}
+		}
+		cerr := s.Close()
+		after, err := readFile(fsys, victim)
+		switch {
+		case err != nil:
+			return failed(0, len(all), "read the damaged segment after reopening: %v (%s)", err, setup)
+		case !bytes.Equal(after, damaged):
+			return failed(1, len(all), "reopening the damaged log changed the damaged sealed segment %s (%s)", path.Base(victim), setup)
+		case !isErr(rerr, audit.ErrCorrupt):
+			return failed(1, len(all), "the damaged log reopened and Replay did not fail with ErrCorrupt: %v (%s)", rerr, setup)
+		case cerr != nil:
+			return failed(1, len(all), "close the reopened damaged log: %v (%s)", cerr, setup)
+		}
+		return passed(1, len(all), "detected by Replay after a reopen that does not read sealed batches (%s)", setup)
 	}
 	if !isErr(err, audit.ErrCorrupt, audit.ErrIntegrity) {
 		return failed(1, len(all), "reopening the damaged log failed, but not with ErrCorrupt or ErrIntegrity: %v (%s)", err, setup)

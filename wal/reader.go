@@ -2,6 +2,7 @@ package wal
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -292,43 +293,70 @@ func (r *Reader) readSeal(seg *segment) (sealInfo, segHeader, bool) {
 // readSealRecord is readSeal that also returns the seal as a Record (its
 // checksum verified).
 func (r *Reader) readSealRecord(seg *segment) (sealInfo, segHeader, Record, bool) {
-	var rec Record
 	f, err := r.fs.Open(seg.path)
 	if err != nil {
-		return sealInfo{}, segHeader{}, rec, false
+		return sealInfo{}, segHeader{}, Record{}, false
 	}
 	defer f.Close()
+	s, hdr, rec, _, ok := readSealSector(f, seg)
+	return s, hdr, rec, ok
+}
+
+// readSealSector reads the header sector and the last sector of segment
+// file f and reports whether the last sector is the segment's seal: an
+// intact batch holding exactly one seal record whose segment number, first
+// sequence number and count agree with the header and with the batch. It
+// also returns the seal as a Record (copying nothing: it aliases a buffer of
+// its own) and the SHA-256 of its frame, which the next segment's header
+// chains to. It sets seg.size. It reads two sectors, whatever the size of
+// the segment; the batches before the seal are not read.
+func readSealSector(f vfs.File, seg *segment) (sealInfo, segHeader, Record, [32]byte, bool) {
+	var (
+		rec   Record
+		frame [32]byte
+	)
 	size, err := f.Size()
-	if err != nil || size < 2*SectorSize {
-		return sealInfo{}, segHeader{}, rec, false
+	if err != nil || size < 2*SectorSize || size%SectorSize != 0 {
+		return sealInfo{}, segHeader{}, rec, frame, false
 	}
 	seg.size = size
 	buf := make([]byte, segHeaderSize)
 	if _, err := f.ReadAt(buf, 0); err != nil {
-		return sealInfo{}, segHeader{}, rec, false
+		return sealInfo{}, segHeader{}, rec, frame, false
 	}
 	hdr, _, err := decodeSegHeader(buf)
 	if err != nil || hdr.Number != seg.num {
-		return sealInfo{}, segHeader{}, rec, false
+		return sealInfo{}, segHeader{}, rec, frame, false
 	}
 	off := size - SectorSize
+	buf = make([]byte, SectorSize)
 	if _, err := f.ReadAt(buf, off); err != nil {
-		return sealInfo{}, segHeader{}, rec, false
+		return sealInfo{}, segHeader{}, rec, frame, false
 	}
 	h, _, ok := parseBatchHeader(buf, hdr.Salt, off)
-	if !ok || h.Count != 1 || h.span() != SectorSize {
-		return sealInfo{}, segHeader{}, rec, false
+	if !ok || h.Count != 1 || h.span() != SectorSize || (h.Tagged && hdr.Version < 2) {
+		return sealInfo{}, segHeader{}, rec, frame, false
 	}
 	body := buf[batchHeaderSize:]
 	whiten(body, hdr.Salt, off+batchHeaderSize)
+	if !allZero(body[h.stored():]) {
+		return sealInfo{}, segHeader{}, rec, frame, false
+	}
+	var tag [32]byte
+	if h.Tagged {
+		if tag, ok = readTag(body[h.BodyLen:]); !ok {
+			return sealInfo{}, segHeader{}, rec, frame, false
+		}
+	}
 	recs, why := splitBatch(body[:h.BodyLen], h)
 	if why != "" || RecordType(recs[0][8]) != RecordSeal {
-		return sealInfo{}, segHeader{}, rec, false
+		return sealInfo{}, segHeader{}, rec, frame, false
 	}
 	s, ok := decodeSeal(recs[0][recHeaderSize:])
-	if !ok || s.Number != seg.num || s.FirstSeq+s.Count-1 != h.FirstSeq {
-		return sealInfo{}, segHeader{}, rec, false
+	if !ok || s.Number != seg.num || s.FirstSeq != hdr.FirstSeq || s.Count == 0 || s.FirstSeq+s.Count-1 != h.FirstSeq {
+		return sealInfo{}, segHeader{}, rec, frame, false
 	}
-	rec = Record{Seq: h.FirstSeq, Type: RecordSeal, Time: int64(binary.LittleEndian.Uint64(recs[0][20:])), Payload: recs[0][recHeaderSize:], Segment: seg.num, Offset: off}
-	return s, hdr, rec, true
+	rec = Record{Seq: h.FirstSeq, Type: RecordSeal, Time: int64(binary.LittleEndian.Uint64(recs[0][20:])), Payload: recs[0][recHeaderSize:],
+		Segment: seg.num, Offset: off, BatchEnd: true, Tagged: h.Tagged, Tag: tag, Version: hdr.Version}
+	return s, hdr, rec, sha256.Sum256(recs[0]), true
 }

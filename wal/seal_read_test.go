@@ -8,10 +8,16 @@ import (
 
 // Reading from a seal (the last record of a segment followed by another)
 // takes the seal from the segment's last sector and yields exactly what a
-// full read yields from there on, in both a sealed and a crashed log.
+// full read yields from there on (its batch end, tag and format version
+// included), in both a sealed and a crashed log, tagged or not.
 func TestRecordsFromASeal(t *testing.T) {
-	for _, clean := range []bool{true, false} {
-		fsys, _ := buildLog(t, 60, 4096, clean)
+	for _, v := range []struct{ clean, tagged bool }{{true, false}, {false, false}, {true, true}, {false, true}} {
+		clean := v.clean
+		opts := Options{SegmentSize: 4096}
+		if v.tagged {
+			opts = newTestTagger(t).options(opts)
+		}
+		fsys, _ := buildLogOpts(t, 60, opts, clean)
 		var all []Record
 		if _, err := Check(context.Background(), fsys, testDir, func(r Record) error {
 			r.Payload = bytes.Clone(r.Payload)
@@ -32,7 +38,8 @@ func TestRecordsFromASeal(t *testing.T) {
 					t.Fatal(err)
 				}
 				want := all[j]
-				if got.Seq != want.Seq || got.Type != want.Type || got.Time != want.Time || got.Segment != want.Segment || got.Offset != want.Offset || !bytes.Equal(got.Payload, want.Payload) {
+				if got.Seq != want.Seq || got.Type != want.Type || got.Time != want.Time || got.Segment != want.Segment || got.Offset != want.Offset || !bytes.Equal(got.Payload, want.Payload) ||
+					got.BatchEnd != want.BatchEnd || got.Tagged != want.Tagged || got.Tag != want.Tag || got.Version != want.Version {
 					t.Fatalf("clean=%v: from seal %d: record %+v, want %+v", clean, r.Seq, got, want)
 				}
 				j++
