@@ -21,6 +21,12 @@ type FollowOptions struct {
 	// what was in the log when Follow began). A caller flushes its output
 	// there. An error it returns is yielded and ends Follow.
 	Idle func() error
+	// SkipBefore, if not zero, lets Follow skip, by their seals, the
+	// sealed segments at its start whose event timestamps (unix
+	// nanoseconds) all lie before it: a caller that wants only the events
+	// from a time on need not read the whole log. Their records are not
+	// yielded.
+	SkipBefore int64
 }
 
 // judgeEvery bounds how often Follow looks past a spot where it stopped
@@ -149,13 +155,16 @@ func (fl *follower) start() error {
 	i := 0
 	for ; i+1 < len(st.segs); i++ {
 		next, ok := r.peekHeader(st.segs[i+1])
-		if !ok || next.FirstSeq > fl.fromSeq {
+		if !ok {
 			break
 		}
 		seg := st.segs[i]
 		s, hdr, ok := r.readSeal(seg)
 		if !ok {
 			break // read it whole: its damage is found and reported there
+		}
+		if next.FirstSeq > fl.fromSeq && (fl.opts.SkipBefore == 0 || s.MaxTime >= fl.opts.SkipBefore) {
+			break
 		}
 		seg.hdr, seg.sealed, seg.skipped, seg.seal = hdr, true, true, s
 		seg.count, seg.nextSeq, seg.end = s.Count, s.FirstSeq+s.Count, seg.size

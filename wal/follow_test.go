@@ -23,10 +23,14 @@ type followAll struct {
 }
 
 func startFollow(ctx context.Context, dir string, fromSeq uint64) *followAll {
+	return startFollowOpts(ctx, dir, fromSeq, FollowOptions{Poll: time.Millisecond})
+}
+
+func startFollowOpts(ctx context.Context, dir string, fromSeq uint64, opts FollowOptions) *followAll {
 	fa := &followAll{done: make(chan struct{})}
 	go func() {
 		defer close(fa.done)
-		for rec, err := range NewReader(vfs.OS(), dir).Follow(ctx, fromSeq, FollowOptions{Poll: time.Millisecond}) {
+		for rec, err := range NewReader(vfs.OS(), dir).Follow(ctx, fromSeq, opts) {
 			fa.mu.Lock()
 			if err != nil {
 				fa.err = err
@@ -181,6 +185,16 @@ func TestFollowFromSeqAndDamage(t *testing.T) {
 	var ce *CorruptError
 	if !errors.As(fa.err, &ce) || ce.Segment != 1 || len(fa.recs) == 0 {
 		t.Fatalf("damage: %v after %d records", fa.err, len(fa.recs))
+	}
+	// SkipBefore: the damaged first segment, whose events all lie before
+	// it, is skipped by its seal, not read.
+	ctx, cancel = context.WithCancel(t.Context())
+	fa = startFollowOpts(ctx, dir, 0, FollowOptions{Poll: time.Millisecond, SkipBefore: 55})
+	waitUntil(t, "the record after reopen", func() bool { return fa.has(seq) })
+	cancel()
+	<-fa.done
+	if !errors.Is(fa.err, context.Canceled) || fa.recs[0].Segment == 1 {
+		t.Fatalf("SkipBefore: %v, first record in segment %d", fa.err, fa.recs[0].Segment)
 	}
 	// Not a log.
 	fa = startFollow(t.Context(), t.TempDir(), 0)

@@ -256,7 +256,7 @@ func TestFollowCancel(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want int
-	}{{nil, 40}, {[]string{"--last", "5"}, 5}, {[]string{"--filter", "level >= ERROR"}, 4}} {
+	}{{nil, 40}, {[]string{"--last", "5"}, 5}, {[]string{"--filter", "level >= ERROR"}, 4}, {[]string{"--since", "2026-01-02T03:40:00Z"}, 4}} {
 		ctx, cancel := context.WithCancel(t.Context())
 		var out, errb syncBuffer
 		done := make(chan int)

@@ -109,7 +109,11 @@ func (c *compiled) records(ctx context.Context, r *wal.Reader) iter.Seq2[wal.Rec
 		if c.withHash {
 			from = 0
 		}
-		return r.Follow(ctx, from, wal.FollowOptions{Poll: c.poll, Idle: c.idle})
+		opts := wal.FollowOptions{Poll: c.poll, Idle: c.idle}
+		if !c.withHash && c.from != math.MinInt64 {
+			opts.SkipBefore = c.from // whole segments before --since are not read
+		}
+		return r.Follow(ctx, from, opts)
 	}
 	switch {
 	case c.withHash:
