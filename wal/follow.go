@@ -88,6 +88,7 @@ type follower struct {
 	f    vfs.File // seg's file
 	prev *segment // the segment before seg, nil if none was read
 
+	sector    [SectorSize]byte
 	stuck     int64     // offset of the batch the last poll stopped at, 0 if none
 	lastJudge time.Time // when a stop at stuck was last judged
 }
@@ -231,6 +232,16 @@ func (fl *follower) scan() (bool, error) {
 	seg := fl.seg
 	before := seg.end
 	seg.size = size
+	if size-seg.end >= SectorSize {
+		// Nothing new (zeros filled ahead, or after a seal not yet cut):
+		// one sector tells, without reading the segment's tail.
+		if n, err := fl.f.ReadAt(fl.sector[:], seg.end); n == SectorSize && allZero(fl.sector[:]) {
+			seg.bad = &badSpot{seg.end, "zero sector where the next batch belongs (not written yet)"}
+			return false, nil
+		} else if err != nil && !errors.Is(err, io.EOF) {
+			return false, fmt.Errorf("wal: read %s at %d: %w", seg.path, seg.end, err)
+		}
+	}
 	if err := scanOn(fl.f, seg, fl.fromSeq, fl.visit); err != nil {
 		return false, err
 	}
