@@ -55,7 +55,7 @@ func BenchmarkOpen(b *testing.B) {
 		// alone, or to compare builds on the same bytes).
 		large = keep
 		if _, err := os.Stat(large); err != nil {
-			_, size = buildLargeLog(b, large, int64(mb)<<20)
+			buildLargeLog(b, large, int64(mb)<<20)
 		}
 		size = segmentsSize(b, large)
 	} else {

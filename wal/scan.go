@@ -149,12 +149,20 @@ type badSpot struct {
 // batch that does not parse and records it in seg.bad; it returns an error
 // only for I/O failures and for errors returned by visit.
 func scanSegment(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) error {
-	cr := &chunkReader{f: f, size: seg.size}
 	seg.end = segHeaderSize
 	seg.nextSeq = seg.hdr.FirstSeq
 	seg.minTime, seg.maxTime = math.MaxInt64, math.MinInt64
+	return scanOn(f, seg, fromSeq, visit)
+}
+
+// scanOn is scanSegment resumed at seg.end, with what seg says about the
+// batches before it (Follow reads a growing segment this way). It clears
+// seg.bad first.
+func scanOn(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) error {
+	cr := &chunkReader{f: f, size: seg.size}
+	seg.bad = nil
 	var body []byte
-	for off := int64(segHeaderSize); off < seg.size; {
+	for off := seg.end; off < seg.size; {
 		head, err := cr.at(off, batchHeaderSize)
 		if err != nil {
 			return err

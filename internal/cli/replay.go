@@ -9,6 +9,7 @@ import (
 	"iter"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/willibrandon/mtlog-audit/event"
@@ -63,6 +64,24 @@ func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(
 	if c.last > 0 {
 		ring = newLastN(c.last)
 	}
+	if c.follow {
+		// With --follow, --last N gives the last N events of what was in
+		// the log when it began, then every new one.
+		idle := c.idle
+		c.idle = func() error {
+			if ring != nil {
+				held := ring
+				ring = nil
+				if err := held.each(fn); err != nil {
+					return err
+				}
+			}
+			if idle != nil {
+				return idle()
+			}
+			return nil
+		}
+	}
 	err := c.scan(ctx, dir, bar, func(it *item) error {
 		if ring != nil {
 			ring.add(it)
@@ -85,6 +104,17 @@ func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(
 // that may hold the time range when one is given, or every record from
 // --seq's start.
 func (c *compiled) records(ctx context.Context, r *wal.Reader) iter.Seq2[wal.Record, error] {
+	if c.follow {
+		from := c.seqFrom
+		if c.withHash {
+			from = 0
+		}
+		opts := wal.FollowOptions{Poll: c.poll, Idle: c.idle}
+		if !c.withHash && c.from != math.MinInt64 {
+			opts.SkipBefore = c.from // whole segments before --since are not read
+		}
+		return r.Follow(ctx, from, opts)
+	}
 	switch {
 	case c.withHash:
 		return r.Records(ctx, 0)
@@ -172,10 +202,11 @@ func skipNote(first, last *item) string {
 
 func replayCmd(e *env) *cobra.Command {
 	var dir, output, oldFile string
-	var force, asJSON, withHash bool
+	var force, asJSON, withHash, follow bool
+	var poll time.Duration
 	var sel selection
 	cmd := &cobra.Command{
-		Use:   "replay --wal DIR [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR] [--json] [--output FILE]",
+		Use:   "replay --wal DIR [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR] [--json] [--output FILE | --follow [--poll D]]",
 		Short: "Print events, in sequence order",
 		Long: `replay prints the events of a log in sequence order: as text (time, level,
 sequence number and the rendered message) or, with --json, as JSON, one
@@ -190,12 +221,16 @@ rotation statements are records but not events. After text output, a note
 on stderr says how many such records lie between the first and the last
 event printed (--quiet leaves it out).
 
+` + followHelp + `
+
 ` + leafHashHelp + `
 
 ` + selectionHelp + `
 
 ` + filterHelp,
 		Example: `  mtlog-audit replay --wal ./audit-wal
+  mtlog-audit replay --wal ./audit-wal --follow --last 10
+  mtlog-audit replay --wal ./audit-wal -f --json --filter 'level >= Error'
   mtlog-audit replay --wal ./audit-wal --since 2026-11-01 --until 2026-11-02 --json
   mtlog-audit replay --wal ./audit-wal --filter 'level >= Error && props.UserId == "u-1"'
   mtlog-audit replay --wal ./audit-wal --since 1h --last 20
@@ -221,6 +256,10 @@ event printed (--quiet leaves it out).
 				return err
 			}
 			c.withHash = withHash
+			if err := checkFollow(cmd, &sel, follow, poll, file, fileFlag); err != nil {
+				return err
+			}
+			c.follow, c.poll = follow, poll
 			out, err := createOutput(file, fileFlag, force)
 			if err != nil {
 				return err
@@ -232,6 +271,8 @@ event printed (--quiet leaves it out).
 				bar = e.newProgress("replay", dir)
 			}
 			bw := bufio.NewWriterSize(w, 64<<10)
+			// Following, what was read is shown before each wait.
+			c.idle = bw.Flush
 			var count uint64
 			var first, last *item
 			var buf []byte
@@ -257,6 +298,9 @@ event printed (--quiet leaves it out).
 				return writeText(bw, it.seq, it.ev)
 			})
 			bar.finish()
+			if follow && errors.Is(err, context.Canceled) {
+				err = nil // Ctrl-C (or SIGTERM) ends --follow: success
+			}
 			// Flush what was matched even when the log then failed: an
 			// auditor reading a damaged log sees every event before the
 			// damage, then the error.
@@ -289,8 +333,45 @@ event printed (--quiet leaves it out).
 	deprecate(cmd, "file", "use --output FILE (-o FILE); --file goes away in the next release")
 	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
 	f.BoolVar(&withHash, "with-hash", false, "add each event's leaf hash (leaf_hash) to JSON output; reads the log from its first record")
+	f.BoolVarP(&follow, "follow", "f", false, "keep printing new events as they are written, until Ctrl-C (see below)")
+	f.DurationVar(&poll, "poll", 200*time.Millisecond, "with --follow, how often to look for new events")
 	sel.add(cmd)
 	return cmd
+}
+
+// followHelp documents replay --follow.
+const followHelp = `Following a live log (--follow, -f): like tail -f, replay prints the
+selected events, then every new one as the sink (in any process) writes it,
+looking every --poll (200ms), across segment rotations, until Ctrl-C or
+SIGTERM (exit status 0, after printing everything read). --last N prints the
+last N events first; --limit N and --seq A..B stop after N events or after
+B. --until and --output are refused with --follow (it never ends by itself;
+redirect stdout to keep the events). A batch being written is never taken for
+damage: follow stops before the first batch that does not verify and reads
+it again at the next poll; it reports damage (exit status 1) only when the
+bytes cannot be a write in progress: a segment that another one follows does
+not verify up to its seal, or a batch still does not verify after a later
+batch was written (docs/wal-format.md, "Following a live log").`
+
+// checkFollow refuses --follow with flags that make no sense with it, and
+// --poll without it.
+func checkFollow(cmd *cobra.Command, sel *selection, follow bool, poll time.Duration, file, fileFlag string) error {
+	changed := func(name string) bool { return cmd.Flags().Changed(name) }
+	if !follow {
+		if changed("poll") {
+			return &flagError{errors.New("--poll is how often --follow looks for new events: give --follow too")}
+		}
+		return nil
+	}
+	switch {
+	case poll <= 0:
+		return &flagError{fmt.Errorf("--poll %s: give a positive duration, such as 200ms", poll)}
+	case file != "":
+		return &flagError{fmt.Errorf("--follow prints to stdout and never ends by itself, so it cannot commit %s: redirect stdout instead (replay --follow > FILE)", fileFlag)}
+	case sel.until != "" || sel.to != "":
+		return &flagError{errors.New("--until (or --to) ends the time range, and --follow waits for new events: give one")}
+	}
+	return nil
 }
 
 // replayOutput returns the file replay writes to ("" for stdout) and the

@@ -54,6 +54,12 @@ type compiled struct {
 	limit          uint64
 	last           int
 	withHash       bool // compute each event's leaf hash (--with-hash)
+	// follow keeps reading new records as they are written (--follow),
+	// looking every poll; idle is called whenever everything written so
+	// far was read.
+	follow bool
+	poll   time.Duration
+	idle   func() error
 }
 
 // maxLast bounds --last, whose events are held in memory.
