@@ -84,14 +84,28 @@ type jsonlWriter struct {
 }
 
 // Write implements Writer.
-func (w *jsonlWriter) Write(seq uint64, ev *event.Event) error {
+func (w *jsonlWriter) Write(seq uint64, ev *event.Event) error { return w.write(seq, "", ev) }
+
+// WriteLeaf implements LeafWriter.
+func (w *jsonlWriter) WriteLeaf(seq uint64, leaf string, ev *event.Event) error {
+	return w.write(seq, leaf, ev)
+}
+
+// write writes one line, with a leaf_hash key when leaf is not "".
+func (w *jsonlWriter) write(seq uint64, leaf string, ev *event.Event) error {
 	if w.err != nil {
 		return w.err
 	}
 	if w.closed {
 		return errClosed
 	}
-	b, err := AppendJSON(w.buf[:0], seq, ev)
+	var b []byte
+	var err error
+	if leaf != "" {
+		b, err = AppendJSONLeaf(w.buf[:0], seq, leaf, ev)
+	} else {
+		b, err = AppendJSON(w.buf[:0], seq, ev)
+	}
 	if err != nil {
 		return fmt.Errorf("export jsonl: event %d: %w", seq, err)
 	}
@@ -124,15 +138,26 @@ func (w *jsonlWriter) Close() error {
 
 // csvWriter writes CSV.
 type csvWriter struct {
-	cw     *csv.Writer
-	rec    [csvColumns]string
-	buf    []byte
-	err    error
-	closed bool
+	cw      *csv.Writer
+	rec     [csvColumns]string
+	leaf    bool     // a leaf_hash column follows seq (NewLeafWriter)
+	leafRec []string // the row with it
+	buf     []byte
+	err     error
+	closed  bool
 }
 
 // Write implements Writer.
-func (w *csvWriter) Write(seq uint64, ev *event.Event) error {
+func (w *csvWriter) Write(seq uint64, ev *event.Event) error { return w.write(seq, "", ev) }
+
+// WriteLeaf implements LeafWriter.
+func (w *csvWriter) WriteLeaf(seq uint64, leaf string, ev *event.Event) error {
+	return w.write(seq, leaf, ev)
+}
+
+// write writes one row; leaf fills the leaf_hash column of a writer made
+// by NewLeafWriter.
+func (w *csvWriter) write(seq uint64, leaf string, ev *event.Event) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -160,7 +185,13 @@ func (w *csvWriter) Write(seq uint64, ev *event.Event) error {
 	if cap(w.buf) > 1<<20 {
 		w.buf = nil
 	}
-	if err := w.cw.Write(w.rec[:]); err != nil {
+	row := w.rec[:]
+	if w.leaf {
+		// seq, leaf_hash, then the other columns.
+		w.leafRec = append(append(append(w.leafRec[:0], w.rec[0]), leaf), w.rec[1:]...)
+		row = w.leafRec
+	}
+	if err := w.cw.Write(row); err != nil {
 		w.err = fmt.Errorf("export csv: write: %w", err)
 		return w.err
 	}
