@@ -314,19 +314,13 @@ func (c *CrashFS) lookupParent(op, name string) (*inode, string, error) {
 
 // Create creates a new, empty file. It fails with an error matching
 // fs.ErrExist if name exists.
-func (c *CrashFS) Create(name string) (File, error) {
-	c.before(Op{Kind: OpCreate, Name: name})
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ino, err := c.create(name)
-	if err != nil {
-		return nil, err
-	}
-	return &crashFile{c: c, ino: ino, name: name, writable: true}, nil
-}
+func (c *CrashFS) Create(name string) (File, error) { return c.createMode(name, 0) }
 
 // CreatePrivate is Create with mode 0600 (owner only).
-func (c *CrashFS) CreatePrivate(name string) (File, error) {
+func (c *CrashFS) CreatePrivate(name string) (File, error) { return c.createMode(name, 0o600) }
+
+// createMode creates name; a mode of 0 keeps the default.
+func (c *CrashFS) createMode(name string, mode fs.FileMode) (File, error) {
 	c.before(Op{Kind: OpCreate, Name: name})
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -334,7 +328,9 @@ func (c *CrashFS) CreatePrivate(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	ino.mode = 0o600
+	if mode != 0 {
+		ino.mode = mode
+	}
 	return &crashFile{c: c, ino: ino, name: name, writable: true}, nil
 }
 
