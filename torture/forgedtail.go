@@ -166,9 +166,13 @@ func (ForgedTail) Run(ctx context.Context, it Iteration) Outcome {
 				return failed(0, acked, "roll back checkpoints: %v", err)
 			}
 			for _, c := range cps[:keep] {
-				l.Append(c)
+				if err := l.Append(c); err != nil {
+					return failed(0, acked, "roll back checkpoints: %v", err)
+				}
 			}
-			l.Close()
+			if err := l.Close(); err != nil {
+				return failed(0, acked, "roll back checkpoints: %v", err)
+			}
 			what = append(what, fmt.Sprintf("checkpoints rolled back to %d of %d", keep, len(cps)))
 		}
 	}
