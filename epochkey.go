@@ -19,9 +19,9 @@ var ErrEpochKeyMismatch = errors.New("audit: the forward-security key file does 
 // checkEpochKey checks the epoch key file that OpenEpochKeys loaded against
 // the log, before anything is signed with it:
 //
-//   - if the newest rotation statement catchUp read is newer than the last
-//     signed checkpoint, the key file must hold that statement's epoch and
-//     the key it names;
+//   - if a rotation statement follows the last signed checkpoint, it must
+//     name that checkpoint (its epoch, size and root), and the key file
+//     must hold the statement's epoch and the key it names;
 //   - otherwise, if there is a signed checkpoint, the key file must hold
 //     its epoch and a key whose signature on it verifies;
 //   - otherwise the log has never rotated: the key file must hold epoch 0
@@ -33,8 +33,8 @@ func (l *ledger) checkEpochKey(genesis note.Signer, last *integrity.Checkpoint) 
 	file := filepath.Join(l.dir, "epoch.key")
 	mismatch := func(format string, args ...any) error {
 		l.epochs.Close()
-		return fmt.Errorf("%w: %s holds key epoch %d (key %s+%08x), but %s; the key file is damaged or belongs to another log: restore it from a mirror or backup (the log itself is not changed)",
-			ErrEpochKeyMismatch, file, epoch, signer.Name(), signer.KeyHash(), fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %w: %s holds key epoch %d (key %s+%08x), but %s; either the key file is damaged or belongs to another log (restore it from a mirror or backup), or the last stored checkpoint was not signed by this log (keep the directory as evidence and run audit.Verify with the genesis public key); nothing was signed or changed",
+			ErrIntegrity, ErrEpochKeyMismatch, file, epoch, signer.Name(), signer.KeyHash(), fmt.Sprintf(format, args...))
 	}
 	var rot *integrity.Rotation
 	if l.lastRotation != nil {
@@ -44,6 +44,16 @@ func (l *ledger) checkEpochKey(genesis note.Signer, last *integrity.Checkpoint) 
 	}
 	switch {
 	case rot != nil && (last == nil || rot.Epoch > last.Epoch):
+		// A rotation after the last checkpoint: the writer stopped
+		// between the statement and the next epoch's first checkpoint.
+		// The statement commits to the checkpoint it follows (signed
+		// just before it), so that checkpoint must be the last one
+		// stored: a stored checkpoint that the statement does not name
+		// is not taken on its word. (The statement itself is in the
+		// tail that authenticateTail checks.)
+		if last != nil && (rot.Epoch != last.Epoch+1 || rot.Size != last.Size || rot.Root != last.Root) {
+			return mismatch("the log's newest rotation statement (to epoch %d) follows the checkpoint of tree size %d in epoch %d, not the last stored checkpoint (tree size %d, epoch %d)", rot.Epoch, rot.Size, rot.Epoch-1, last.Size, last.Epoch)
+		}
 		if epoch != rot.Epoch || vkey != rot.NextKey {
 			return mismatch("the log's newest rotation statement begins epoch %d with key %s", rot.Epoch, rot.NextKey)
 		}

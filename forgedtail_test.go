@@ -277,3 +277,85 @@ func setSegmentVersion1(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// A forger without any key appends records to a forward-secure log that has
+// rotated, then appends to `checkpoints` a checkpoint of the whole log
+// (its root recomputed from public data) that claims an earlier epoch and
+// carries a signature by a key of his own. The writer must not take that
+// checkpoint's word for the records it covers: it refuses to open, and
+// nothing signed covers a forged record (found by review of issue 13's
+// change: the newest rotation statement, read anywhere in the log, made
+// the unsigned checkpoint's epoch look like a crash between a rotation and
+// the next checkpoint).
+func TestForgedCheckpointOfEarlierEpochIsNotTrusted(t *testing.T) {
+	for _, claim := range []string{"epoch 0", "the current epoch", "the previous epoch"} {
+		t.Run(claim, func(t *testing.T) { testForgedCheckpointClaiming(t, claim) })
+	}
+}
+
+func testForgedCheckpointClaiming(t *testing.T, claim string) {
+	sk, vk, _ := integrity.GenerateKey("audit.example/fs")
+	dir := filepath.Join(t.TempDir(), "log")
+	opts := []audit.Option{audit.WithWAL(dir, audit.WithSegmentSize(attackSeg)), audit.WithSigningKey(sk),
+		audit.WithCheckpoints(2, time.Millisecond, time.Hour), audit.WithForwardSecurity(time.Nanosecond)}
+	s, err := audit.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		if _, err := s.Write(context.Background(), &audit.Event{Timestamp: time.Unix(1_800_000_000+int64(i), 0).UTC(), MessageTemplate: "e"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	genuine := readRecords(t, dir)
+	var rotations int
+	for _, r := range genuine {
+		if r.typ == wal.RecordMeta {
+			rotations++
+		}
+	}
+	if rotations == 0 {
+		t.Fatal("the log never rotated; the attack needs a rotation")
+	}
+	appendForged(t, dir, 3, false)
+	// The forger's checkpoint: the root of every record, in the claimed
+	// epoch, signed by a key of the same name that is not the log's.
+	epoch := uint64(0)
+	switch claim {
+	case "the current epoch":
+		epoch = uint64(rotations)
+	case "the previous epoch":
+		epoch = uint64(rotations - 1)
+	}
+	b := integrity.NewBuilder()
+	for _, r := range readRecords(t, dir) {
+		b.Append(r.time, uint8(r.typ), integrity.PayloadHash(r.payload))
+	}
+	forgerSK, _, _ := integrity.GenerateKey("audit.example/fs")
+	forger, err := integrity.NewSigner(forgerSK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := integrity.SignCheckpoint(integrity.Checkpoint{Origin: "audit.example/fs", Size: b.Size(), Root: b.Root(), Time: time.Now().UTC(), Epoch: epoch}, forger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewriteCheckpoints(t, dir, append(cps, forged))
+	s, err = audit.New(audit.WithWAL(dir, audit.WithSegmentSize(attackSeg)), audit.WithSigningKey(sk), audit.WithForwardSecurity(time.Hour))
+	if err == nil {
+		s.Write(context.Background(), &audit.Event{Timestamp: time.Now(), MessageTemplate: "after restart"})
+		s.Close()
+		rep, _ := audit.Verify(context.Background(), dir, audit.WithTrustedKeys(vk))
+		t.Fatalf("the writer opened a log whose last checkpoint is a forgery covering forged records (verified covered: %d of %d genuine records)", rep.Covered, len(genuine))
+	}
+	if !errors.Is(err, audit.ErrIntegrity) {
+		t.Fatalf("want an integrity error, got %v", err)
+	}
+}

@@ -229,7 +229,13 @@ func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 		if rec.Type == wal.RecordMeta {
 			if rot, err := integrity.ParseRotationKey(rec.Payload); err == nil {
 				rotations[rot] = true
-				l.lastRotation = bytes.Clone(rec.Payload)
+				// Only a statement after the last checkpoint can be
+				// newer than it (checkEpochKey): one it covers says
+				// nothing of the key that signs next, whichever point
+				// the tree was rebuilt from.
+				if last == nil || rec.Seq > last.Size {
+					l.lastRotation = bytes.Clone(rec.Payload)
+				}
 			}
 		}
 		if last != nil && l.b.Size() == last.Size && l.b.Root() != last.Root {
@@ -526,6 +532,12 @@ func (l *ledger) rotate(cp integrity.Checkpoint) error {
 	l.nextTag, l.rotStmt = nextTag, stmt
 	l.mu.Unlock()
 	if _, err := l.w.Append(context.Background(), wal.RecordMeta, l.now().UnixNano(), stmt); err != nil {
+		l.mu.Lock()
+		if l.rotStmt != nil { // the statement never committed: the key never switched
+			l.nextTag.Wipe()
+			l.nextTag, l.rotStmt = nil, nil
+		}
+		l.mu.Unlock()
 		return fmt.Errorf("integrity: append key rotation: %w", err)
 	}
 	if err := l.epochs.Commit(); err != nil {

@@ -72,7 +72,11 @@ func (l *ledger) switchTagKey(recs []wal.Committed) {
 	}
 	for i := range recs {
 		if recs[i].Type == wal.RecordMeta && bytes.Equal(recs[i].Payload, l.rotStmt) {
+			old := l.tagKey
 			l.tagKey, l.nextTag, l.rotStmt = l.nextTag, nil, nil
+			if old != nil {
+				old.Wipe() // epoch.tagkey.prev keeps it until a checkpoint covers its batches
+			}
 			return
 		}
 	}
