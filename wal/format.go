@@ -306,6 +306,11 @@ func allZero(b []byte) bool {
 // segmentName is the file name of segment number n.
 func segmentName(n uint64) string { return fmt.Sprintf("%020d.wal", n) }
 
+// ParseSegmentName returns the segment number in a segment file name
+// (20 decimal digits and ".wal"), and false for any other name. Packages
+// that look for segments call it rather than parse names themselves.
+func ParseSegmentName(name string) (uint64, bool) { return parseSegmentName(name) }
+
 // parseSegmentName returns the number in a segment file name.
 func parseSegmentName(name string) (uint64, bool) {
 	if len(name) != 24 || name[20:] != ".wal" {

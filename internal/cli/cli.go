@@ -317,7 +317,7 @@ func checkLogDir(flag, dir string) error {
 		return usageErr("cannot read %s: %w", dir, err)
 	}
 	for _, ent := range ents {
-		if isSegmentName(ent.Name()) {
+		if _, ok := wal.ParseSegmentName(ent.Name()); ok {
 			return nil
 		}
 	}
@@ -342,20 +342,6 @@ func checkDir(flag, dir string) error {
 // notALog is the error for a directory that holds no segment files.
 func notALog(dir string) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf("%s is not an mtlog-audit log (no segment files): give the log's directory, the one that holds the NNNNNNNNNNNNNNNNNNNN.wal segments (%w)", dir, wal.ErrNotWAL)}
-}
-
-// isSegmentName reports whether name is a WAL segment's file name: 20
-// decimal digits and ".wal".
-func isSegmentName(name string) bool {
-	if len(name) != 24 || !strings.HasSuffix(name, ".wal") {
-		return false
-	}
-	for _, c := range name[:20] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // wrapLogErr turns a library error about a log directory into one with an

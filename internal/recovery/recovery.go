@@ -282,23 +282,11 @@ func checkInput(dir string) error {
 		return fmt.Errorf("recovery: read %s: %w", dir, err)
 	}
 	for _, e := range entries {
-		if isSegmentName(e.Name()) {
+		if _, ok := wal.ParseSegmentName(e.Name()); ok {
 			return nil
 		}
 	}
 	return fmt.Errorf("recovery: %w: %s holds no segment files (NNNNNNNNNNNNNNNNNNNN.wal)", wal.ErrNotWAL, dir)
-}
-
-func isSegmentName(name string) bool {
-	if len(name) != 24 || !strings.HasSuffix(name, ".wal") {
-		return false
-	}
-	for _, c := range name[:20] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // checkOutput refuses an output that exists and is not an empty directory,
