@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/willibrandon/mtlog-audit/internal/ledger"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
@@ -45,7 +46,7 @@ type config struct {
 	wal       wal.Options
 	onFailure func(*core.LogEvent, error)
 	policy    failurePolicy
-	ledger    ledgerConfig
+	ledger    ledger.Config
 	mirrors   []string
 	err       error
 }
@@ -53,7 +54,7 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		fs:     vfs.OS(),
-		ledger: defaultLedgerConfig(),
+		ledger: ledger.DefaultConfig(),
 		onFailure: func(ev *core.LogEvent, err error) {
 			if ev == nil && errors.Is(err, ErrRepaired) {
 				fmt.Fprintf(os.Stderr, "mtlog-audit: %v\n", err)
@@ -161,7 +162,7 @@ func WithFileSystem(fsys vfs.FS) Option {
 // key's name is the log's origin. Give verifiers only the public key. To
 // read the key from a file, use WithSigningKeyFile.
 func WithSigningKey(skey string) Option {
-	return func(c *config) { c.ledger.signingKey = strings.TrimSpace(skey) }
+	return func(c *config) { c.ledger.SigningKey = strings.TrimSpace(skey) }
 }
 
 // WithSigningKeyFile is WithSigningKey with the key read from the file at
@@ -176,7 +177,7 @@ func WithSigningKeyFile(path string) Option {
 			c.err = err
 			return
 		}
-		c.ledger.signingKey = skey
+		c.ledger.SigningKey = skey
 	}
 }
 
@@ -225,7 +226,7 @@ func WithCheckpoints(records int, interval, heartbeat time.Duration) Option {
 			c.err = fmt.Errorf("audit: WithCheckpoints(%d, %v, %v): all must be positive", records, interval, heartbeat)
 			return
 		}
-		c.ledger.every, c.ledger.interval, c.ledger.heartbeat = uint64(records), interval, heartbeat
+		c.ledger.Every, c.ledger.Interval, c.ledger.Heartbeat = uint64(records), interval, heartbeat
 	}
 }
 
@@ -241,7 +242,7 @@ func WithForwardSecurity(epoch time.Duration) Option {
 			c.err = fmt.Errorf("audit: WithForwardSecurity(%v): the epoch must be positive", epoch)
 			return
 		}
-		c.ledger.epochEvery = epoch
+		c.ledger.EpochEvery = epoch
 	}
 }
 
@@ -253,7 +254,7 @@ func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now != nil {
 			c.wal.Now = now
-			c.ledger.now = now
+			c.ledger.Now = now
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/internal/benchref"
+	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
@@ -125,7 +126,7 @@ func files(t *testing.T, fsys vfs.FS, dir string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, name := range names {
-		if managedName(name) {
+		if replica.ManagedName(name) {
 			out[name] = string(readAll(t, fsys, filepath.Join(dir, name)))
 		}
 	}
@@ -198,7 +199,7 @@ func batches(t *testing.T, fsys vfs.FS, dir string, seg uint64) []int64 {
 	return offs
 }
 
-func segPath(dir string, n uint64) string { return filepath.Join(dir, segName(n)) }
+func segPath(dir string, n uint64) string { return filepath.Join(dir, wal.SegmentName(n)) }
 
 // openRedundant opens p mirrored to m on fsys and checks the outcome.
 func openRedundant(t *testing.T, fsys vfs.FS, rec *repairs, extra ...Option) *Sink {
@@ -247,23 +248,23 @@ func TestRedundancyRepairsDamage(t *testing.T) {
 	damages := []damage{
 		{"flip in a sealed segment", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
 			flipAt(t, fsys, segPath(dir, 2), batches(t, fsys, dir, 2)[1]+100)
-			return segName(2), RepairReplaced
+			return wal.SegmentName(2), RepairReplaced
 		}},
 		{"flip in the last segment", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
 			st, _ := fsys.List(dir)
 			last := lastSegOf(st)
 			flipAt(t, fsys, segPath(dir, last), 512+70)
-			return segName(last), RepairReplaced
+			return wal.SegmentName(last), RepairReplaced
 		}},
 		{"flip in a segment header", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
 			flipAt(t, fsys, segPath(dir, 1), 20)
-			return segName(1), RepairReplaced
+			return wal.SegmentName(1), RepairReplaced
 		}},
 		{"deleted middle segment", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
 			if err := fsys.Remove(segPath(dir, 2)); err != nil {
 				t.Fatal(err)
 			}
-			return segName(2), RepairAdded
+			return wal.SegmentName(2), RepairAdded
 		}},
 		{"deleted last segment", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
 			st, _ := fsys.List(dir)
@@ -271,13 +272,13 @@ func TestRedundancyRepairsDamage(t *testing.T) {
 			if err := fsys.Remove(segPath(dir, last)); err != nil {
 				t.Fatal(err)
 			}
-			return segName(last), RepairAdded
+			return wal.SegmentName(last), RepairAdded
 		}},
 		{"deleted first segment", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
 			if err := fsys.Remove(segPath(dir, 1)); err != nil {
 				t.Fatal(err)
 			}
-			return segName(1), RepairAdded
+			return wal.SegmentName(1), RepairAdded
 		}},
 		{"flip in the checkpoints", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
 			flipAt(t, fsys, filepath.Join(dir, checkpointsFile), 30)
@@ -302,7 +303,7 @@ func TestRedundancyRepairsDamage(t *testing.T) {
 			}
 			f.Truncate(2000)
 			f.Close()
-			return segName(2), RepairReplaced
+			return wal.SegmentName(2), RepairReplaced
 		}},
 	}
 	for _, victim := range []string{"/p", "/m"} {
@@ -370,7 +371,7 @@ func TestRedundancyRepairsDamage(t *testing.T) {
 func lastSegOf(names []string) uint64 {
 	var last uint64
 	for _, n := range names {
-		if k, ok := segNum(n); ok && k > last {
+		if k, ok := wal.ParseSegmentName(n); ok && k > last {
 			last = k
 		}
 	}
@@ -407,7 +408,7 @@ func TestRedundancyBothDamaged(t *testing.T) {
 		flipAt(t, fsys, segPath("/p", 2), batches(t, fsys, "/p", 2)[2]+60)
 		flipAt(t, fsys, segPath("/m", 3), batches(t, fsys, "/m", 3)[1]+60)
 		rep := check(t, fsys, opts, acked)
-		want := map[string]string{"/p": segName(2), "/m": segName(3)}
+		want := map[string]string{"/p": wal.SegmentName(2), "/m": wal.SegmentName(3)}
 		for _, a := range rep.Actions {
 			if want[a.Dir] != a.File || a.Op != RepairReplaced {
 				t.Errorf("unexpected action %s", a)
@@ -493,7 +494,7 @@ func TestRedundancyMissingAndNewMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := wantRepair(t, s, rec, "/c/m2", segName(1), RepairAdded)
+	rep := wantRepair(t, s, rec, "/c/m2", wal.SegmentName(1), RepairAdded)
 	if !rep.Copies[2].Empty || !strings.Contains(rep.Actions[0].Reason, "empty") {
 		t.Errorf("report:\n%s", rep)
 	}
@@ -717,9 +718,9 @@ func crashDuringNew(t *testing.T, seed uint64, fsys *vfs.CrashFS, extra ...Optio
 // crashRelease stops a Sink as a crash would: nothing sealed, nothing signed.
 func crashRelease(s *Sink) {
 	s.closed.Store(true)
-	s.led.stopRunner()
+	s.led.StopRunner()
 	s.w.Release()
-	s.led.closeFiles()
+	s.led.CloseFiles()
 }
 
 // routeFS sends paths under prefix to alt and everything else to base.
@@ -862,7 +863,7 @@ func TestRepairFromMirrorOffline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RepairFromMirror: %v", err)
 	}
-	want := map[string]RepairOp{segName(1): RepairReplaced, segName(3): RepairAdded}
+	want := map[string]RepairOp{wal.SegmentName(1): RepairReplaced, wal.SegmentName(3): RepairAdded}
 	got := map[string]RepairOp{}
 	for _, a := range rep.Actions {
 		if a.Dir != p {

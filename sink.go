@@ -26,6 +26,7 @@ import (
 
 	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/internal/ledger"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
 )
@@ -85,7 +86,7 @@ var (
 type Sink struct {
 	cfg    config
 	w      *wal.WAL
-	led    *ledger
+	led    *ledger.Ledger
 	closed atomic.Bool
 	done   chan struct{} // closed by Close: wakes blocked fail-closed Emits
 	once   sync.Once
@@ -119,17 +120,17 @@ func New(opts ...Option) (*Sink, error) {
 		}
 	}
 	// The commit hook runs on the WAL's goroutine; the ledger is published
-	// to it before the ledger's own goroutine can append (see openLedger).
-	var published atomic.Pointer[ledger]
+	// to it before the ledger's own goroutine can append (see ledger.Open).
+	var published atomic.Pointer[ledger.Ledger]
 	cfg.wal.PreDigest = func(p []byte) [32]byte { return integrity.PayloadHash(p) }
 	cfg.wal.OnCommit = func(recs []wal.Committed) error {
 		l := published.Load()
 		if l == nil { // nothing is appended before the ledger is published
 			return nil
 		}
-		return l.onCommit(recs)
+		return l.OnCommit(recs)
 	}
-	if cfg.ledger.signingKey != "" || cfg.ledger.epochEvery > 0 {
+	if cfg.ledger.SigningKey != "" || cfg.ledger.EpochEvery > 0 {
 		// A signed log authenticates every batch (docs/integrity.md);
 		// an unsigned one pays nothing for it.
 		cfg.wal.Tag = func(recs []wal.Committed) ([32]byte, error) {
@@ -137,14 +138,14 @@ func New(opts ...Option) (*Sink, error) {
 			if l == nil {
 				return [32]byte{}, errors.New("audit: a batch was written before the ledger was ready")
 			}
-			return l.tag(recs)
+			return l.Tag(recs)
 		}
 	}
 	w, err := wal.Open(cfg.fs, cfg.dir, cfg.wal)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
 	}
-	led, err := openLedger(cfg.ledger, cfg.fs, cfg.dir, w, published.Store)
+	led, err := ledger.Open(cfg.ledger, cfg.fs, cfg.dir, w, published.Store)
 	if err != nil {
 		w.Release()
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
@@ -303,8 +304,8 @@ func (s *Sink) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
-		s.led.stopRunner()
-		err = errors.Join(s.w.Close(), s.led.close())
+		s.led.StopRunner()
+		err = errors.Join(s.w.Close(), s.led.Close())
 	})
 	return err
 }

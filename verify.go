@@ -15,6 +15,7 @@ import (
 
 	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -111,7 +112,7 @@ type verifyConfig struct {
 	keys        []string
 	anchor      []byte
 	progress    func(Progress)
-	storedRoots *rootsResult // see withStoredRoots
+	storedRoots *replica.Roots // see withStoredRoots
 	extraRoots  [][]byte
 }
 
@@ -155,8 +156,8 @@ func WithAnchor(signedCheckpoint []byte) VerifyOption {
 // key, when it has one) and the stored tree nodes.
 func (s *Sink) VerifyIntegrity() (*IntegrityReport, error) {
 	var opts []VerifyOption
-	if s.cfg.ledger.signingKey != "" {
-		if vkey, err := integrity.PublicKeyOf(s.cfg.ledger.signingKey); err == nil {
+	if s.cfg.ledger.SigningKey != "" {
+		if vkey, err := integrity.PublicKeyOf(s.cfg.ledger.SigningKey); err == nil {
 			opts = append(opts, WithTrustedKeys(vkey))
 		}
 	}
@@ -212,13 +213,13 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	var roots *rootChecker
+	var roots *replica.RootChecker
 	if cfg.storedRoots != nil && len(cfg.keys) == 0 {
-		if roots, err = newRootChecker(fsys, dir, cfg.storedRoots, cfg.extraRoots); err != nil {
+		if roots, err = replica.NewRootChecker(fsys, dir, cfg.storedRoots, cfg.extraRoots); err != nil {
 			return nil, err
 		}
 	}
-	var rootProblem *Problem
+	var rootProblem *integrity.Problem
 	rep := &IntegrityReport{}
 	var stopped bool
 	var n uint64
@@ -241,7 +242,7 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 			return errStopVerify
 		}
 		if roots != nil {
-			if rootProblem = roots.add(rec); rootProblem != nil {
+			if rootProblem = roots.Add(rec); rootProblem != nil {
 				stopped = true
 				return errStopVerify
 			}
@@ -261,7 +262,7 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	}
 	ir := v.Finish()
 	if roots != nil && werr == nil && rootProblem == nil && ir.Problem == nil {
-		rootProblem = roots.finish()
+		rootProblem = roots.Finish()
 	}
 	rep.Checkpoints, rep.Covered, rep.Latest, rep.Epoch, rep.NodesChecked = ir.Checkpoints, ir.Covered, ir.Latest, ir.Epoch, ir.NodesChecked
 	var ce *wal.CorruptError
@@ -272,7 +273,8 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 	case werr != nil && !stopped:
 		return rep, fmt.Errorf("audit: verify %s: %w", dir, werr)
 	case rootProblem != nil:
-		rep.Problem = rootProblem
+		p := rootProblem
+		rep.Problem = &Problem{Code: p.Code, Index: p.Index, Exact: p.Exact, RangeEnd: p.RangeEnd, Detail: p.Detail}
 		return rep, fmt.Errorf("%w: %s", ErrIntegrity, rep.Problem)
 	case undecodable != nil:
 		rep.Problem = undecodable

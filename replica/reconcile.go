@@ -1,3 +1,11 @@
+// Package replica owns the copies of a log: today the local mirrors that
+// audit.WithRedundancy keeps, and their repair. Reconcile makes the copies
+// agree on the verified log with the most records, repairing damage in one
+// copy from another, and reports every change (docs/architecture.md,
+// "Redundancy is a filesystem, and repair happens before open").
+//
+// Verification is passed in (Verifier), so that this package does not
+// import the root package: nothing below audit imports audit.
 package replica
 
 import (
@@ -13,7 +21,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,266 +30,91 @@ import (
 	"github.com/willibrandon/mtlog-audit/wal"
 )
 
-var (
-	// ErrRepaired is matched by the *RepairError that New gives the failure
-	// handler (with a nil event) when WithRedundancy changed a copy of the
-	// log before opening it: a damaged, missing or out-of-date file was
-	// replaced from another copy.
-	ErrRepaired = errors.New("audit: the log was repaired from a mirror copy")
-	// ErrDiverged is matched when copies of the log each hold records that
-	// verify but differ (the same sequence number with different contents,
-	// or records one copy has and the repaired log would not): they were
-	// written by different histories (say, a copy run on its own for a
-	// while), and no repair may choose between them silently. New and
-	// RepairFromMirror refuse, and change nothing.
-	ErrDiverged = errors.New("audit: copies of the log hold different records")
-)
-
-// RepairOp says what a repair did to one file of one copy.
-type RepairOp string
-
-// What a repair can do to a file.
-const (
-	// RepairAdded: the copy lacked the file; it was copied in.
-	RepairAdded RepairOp = "added"
-	// RepairReplaced: the copy's file was damaged or out of date; it was
-	// replaced, atomically, by the verified version.
-	RepairReplaced RepairOp = "replaced"
-	// RepairRemoved: the file is not part of the verified log (for
-	// instance a segment that a crash created in one copy only, holding no
-	// record the repaired log lacks); it was removed.
-	RepairRemoved RepairOp = "removed"
-)
-
-// RepairAction is one change made to one copy.
-type RepairAction struct {
-	// Dir is the copy that was changed.
-	Dir string `json:"dir"`
-	// File is the file's name in that directory.
-	File string `json:"file"`
-	// Op is what was done.
-	Op RepairOp `json:"op"`
-	// From says where the new contents came from: a copy's directory, or,
-	// when the verified version was pieced together from several copies
-	// (each damaged somewhere else), the byte ranges and their copies.
-	// Empty for RepairRemoved.
-	From string `json:"from,omitempty"`
-	// Bytes is the size of the new file (0 for RepairRemoved).
-	Bytes int64 `json:"bytes"`
-	// Reason says why.
-	Reason string `json:"reason,omitempty"`
+// Copy is one copy of the log: a directory on a filesystem. The first copy
+// given to Reconcile is the primary.
+type Copy struct {
+	vfs.Replica
+	// Writable is set when the copy may be repaired; other copies are only
+	// read (their LOCK is taken all the same).
+	Writable bool
 }
 
-// String describes the action in one line.
-func (a RepairAction) String() string {
-	s := fmt.Sprintf("%s: %s %s", a.Dir, a.Op, a.File)
-	if a.From != "" {
-		s += fmt.Sprintf(" (%d bytes from %s)", a.Bytes, a.From)
-	}
-	if a.Reason != "" {
-		s += ": " + a.Reason
-	}
-	return s
+// Options configure Reconcile.
+type Options struct {
+	// Verify verifies a copy, or a version of the log pieced together from
+	// the copies. Required.
+	Verify Verifier
+	// Owner is written into each copy's LOCK file while it is held ("":
+	// this process, checking and repairing mirror copies).
+	Owner string
+	// Keyless is set when Verify checks no signature (no trusted key):
+	// every version's records are then also compared with the roots of the
+	// checkpoints stored in any copy.
+	Keyless bool
+	// Thorough verifies every copy even when all are byte for byte
+	// identical (opening the log checks the primary anyway, and identical
+	// copies cannot repair each other).
+	Thorough bool
+	// CreateMissing creates a writable copy whose directory does not exist
+	// even when another copy holds segments. Without it, such a copy is
+	// created only for a new log: a missing directory beside a log with
+	// records is more likely a disk that is not mounted than a new one, and
+	// a copy must not be rebuilt on the wrong disk behind the operator's
+	// back.
+	CreateMissing bool
 }
 
-// CopyState is what a repair found in one copy before changing anything.
-type CopyState struct {
-	// Dir is the copy's directory; the first copy is the primary.
-	Dir string `json:"dir"`
-	// Empty is set when the copy held no segment (a new mirror, or one
-	// whose files were lost).
-	Empty bool `json:"empty"`
-	// Verified is set when the copy verified on its own: checksums,
-	// sequence, segment chain, hash chain and Merkle tree, and signed
-	// checkpoints when a key is known. A copy whose only problem is a
-	// damaged tree-node file (derived data, rebuilt from the records) counts
-	// as verified, with Problem set.
-	Verified bool `json:"verified"`
-	// LastSeq is the last sequence number that verified in this copy
-	// (records a torn tail left unfinished are not counted).
-	LastSeq uint64 `json:"last_seq"`
-	// Problem says why the copy did not verify ("" when it did).
-	Problem string `json:"problem,omitempty"`
+// Verifier verifies the log in dir on fsys, as audit.VerifyFS does, and
+// returns what a repair needs of the report (nil only when verification
+// could not start) and the error (nil when the log verifies). When roots
+// is not nil (a keyless repair) it also compares the records with the
+// roots of the stored checkpoints, dir's own and extra (see RootChecker),
+// and fills roots in.
+type Verifier func(ctx context.Context, fsys vfs.FS, dir string, roots *Roots, extra [][]byte) (*Result, error)
+
+// Result is what Reconcile uses of a verification.
+type Result struct {
+	LastSeq     uint64        // the last sequence number read
+	Checkpoints int           // stored signed checkpoints that verified
+	TornTail    *wal.TailInfo // set when the log ends in a torn tail
+	Problem     *Problem      // the first problem found (nil when none)
 }
 
-// RepairReport says what a repair found and did. New with WithRedundancy
-// makes one when it changes a copy (see Sink.RepairReport); RepairFromMirror
-// always returns one.
-type RepairReport struct {
-	// Copies describes each copy as found, the primary first.
-	Copies []CopyState `json:"copies"`
-	// Actions lists the changes, by copy and file name. Empty when the
-	// copies already held the same verified log.
-	Actions []RepairAction `json:"actions"`
-	// LastSeq is the last sequence number of the repaired log.
-	LastSeq uint64 `json:"last_seq"`
-	// Keyless is set when RepairFromMirror had no trusted key. The copies'
-	// records were then compared with the roots of the stored checkpoints,
-	// which needs no key (their signatures cannot be checked without one),
-	// and a copy whose records do not reproduce them was not taken.
-	Keyless bool `json:"keyless"`
-	// RootsChecked is, for a keyless repair, how many stored checkpoints'
-	// roots the repaired log reproduces, and RootsSize the largest tree
-	// size among them: records after it were compared with nothing signed.
-	RootsChecked int    `json:"roots_checked"`
-	RootsSize    uint64 `json:"roots_size"`
-	// Unchecked says, for a keyless repair, why the repaired log's records
-	// could not be checked against any stored root ("" when they were).
-	Unchecked string `json:"unchecked"`
+// Problem is the first problem a verification found.
+type Problem struct {
+	Code    integrity.Code
+	Index   uint64 // the first leaf index not proven good
+	Segment uint64 // with Offset, where damaged bytes lie (CodeRecordCorrupt)
+	Offset  int64
+	Text    string // the problem, described for people
 }
 
-// Repaired reports whether any copy was changed.
-func (r *RepairReport) Repaired() bool { return r != nil && len(r.Actions) > 0 }
-
-// String describes the report in a few lines.
-func (r *RepairReport) String() string {
-	if r == nil {
-		return "no repair"
+// Reconcile makes the copies agree on the verified log with the most
+// records and returns what it found and changed. The verified log is built
+// from the copies' files (a file damaged in one copy is taken from
+// another; a segment damaged in two copies at different places is spliced),
+// checked to hold every record that verifies in any copy (else
+// ErrDiverged, nothing changed), and written into every writable copy that
+// differs: each file to a temporary file, fsynced and renamed into place,
+// then the directory is fsynced. Each copy's LOCK is held meanwhile.
+func Reconcile(ctx context.Context, opts Options, copies ...Copy) (*Report, error) {
+	if opts.Verify == nil || len(copies) == 0 {
+		return nil, errors.New("audit: replica.Reconcile needs a Verifier and at least one copy")
 	}
-	var b strings.Builder
-	for _, c := range r.Copies {
-		switch {
-		case c.Empty:
-			fmt.Fprintf(&b, "copy %s: empty\n", c.Dir)
-		case c.Verified && c.Problem == "":
-			fmt.Fprintf(&b, "copy %s: verified through sequence %d\n", c.Dir, c.LastSeq)
-		case c.Verified:
-			fmt.Fprintf(&b, "copy %s: records verified through sequence %d; %s\n", c.Dir, c.LastSeq, c.Problem)
-		default:
-			fmt.Fprintf(&b, "copy %s: does not verify: %s\n", c.Dir, c.Problem)
-		}
-	}
-	switch {
-	case !r.Keyless:
-	case r.Unchecked != "":
-		fmt.Fprintf(&b, "NOT VERIFIED against the log's checkpoints (no key): %s\n", r.Unchecked)
-	default:
-		fmt.Fprintf(&b, "no key: signatures not checked, but the records reproduce the roots of %d stored checkpoint(s), up to tree size %d\n", r.RootsChecked, r.RootsSize)
-	}
-	if len(r.Actions) == 0 {
-		fmt.Fprintf(&b, "nothing to repair; the log ends at sequence %d\n", r.LastSeq)
-	}
-	for _, a := range r.Actions {
-		fmt.Fprintf(&b, "%s\n", a)
-	}
-	return b.String()
-}
-
-// RepairError reports the repair New made when it opened a log with
-// WithRedundancy. It is given, with a nil event, to the failure handler (see
-// WithFailureHandler), so that a repair is never silent; it matches
-// ErrRepaired. Sink.RepairReport returns the same report.
-type RepairError struct {
-	Report *RepairReport
-}
-
-// Error summarises the repair: what was changed, where, and why.
-func (e *RepairError) Error() string {
-	if e.Report == nil {
-		return ErrRepaired.Error()
-	}
-	var b strings.Builder
-	b.WriteString("audit: repaired the log from its mirror copies before opening it (")
-	for i, a := range e.Report.Actions {
-		if i == 8 {
-			fmt.Fprintf(&b, "; and %d more", len(e.Report.Actions)-i)
-			break
-		}
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(a.String())
-	}
-	fmt.Fprintf(&b, "); every copy now holds the same verified log through sequence %d", e.Report.LastSeq)
-	return b.String()
-}
-
-// Is makes errors.Is(err, ErrRepaired) true.
-func (e *RepairError) Is(target error) bool { return target == ErrRepaired }
-
-// RepairReport returns what New repaired when it opened the log with
-// WithRedundancy, or nil when it changed nothing (the copies already held
-// the same log).
-func (s *Sink) RepairReport() *RepairReport { return s.repair }
-
-// RepairFromMirror repairs the log in dir from the copy of it in mirror
-// (for instance a directory that WithRedundancy kept), offline: no process
-// may have either open. It is the library side of a command such as
-// `mtlog-audit recover --mirror DIR`.
-//
-// Both copies are verified (with opts: give WithTrustedKeys to check signed
-// checkpoints too). The repaired log is the verified log with the most
-// records that can be made from the two: dir's own files where they verify,
-// the mirror's where dir's are damaged or missing, and, when both copies of
-// one segment are damaged at different places, the segment pieced together
-// from the parts of each that verify (and verified again as a whole). It is
-// then written into dir: each changed file is written to a temporary file,
-// fsynced and renamed over the old one, and the directory is fsynced. The
-// mirror is only read (its LOCK file is taken, so that no writer runs
-// meanwhile). dir is created if it does not exist.
-//
-// The report lists every file replaced, added or removed, and why. Nothing
-// is changed, and the error says why, when no verified log can be made
-// (it wraps the primary's damage: errors.Is(err, ErrCorrupt) and errors.As
-// with *wal.CorruptError name segment and offset), when the copies hold
-// different records that both verify (ErrDiverged), or when a record that
-// verifies in either copy would be missing from the result (ErrDiverged).
-func RepairFromMirror(ctx context.Context, fsys vfs.FS, dir, mirror string, opts ...VerifyOption) (*RepairReport, error) {
-	if dir == "" || mirror == "" {
-		return nil, errors.New("audit: RepairFromMirror: both the log directory and the mirror directory are required")
-	}
-	if filepath.Clean(dir) == filepath.Clean(mirror) {
-		return nil, fmt.Errorf("audit: RepairFromMirror: %s is both the log and its mirror", dir)
-	}
-	var cfg verifyConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
-	r := &reconciler{ctx: ctx, vopts: opts, owner: repairOwner(), keyless: len(cfg.keys) == 0}
-	r.add(vfs.Replica{FS: fsys, Dir: dir}, true)
-	r.add(vfs.Replica{FS: fsys, Dir: mirror}, false)
-	rep, err := r.run(true, true)
-	if rep != nil && r.keyless {
-		rep.Keyless = true
-	}
-	return rep, err
-}
-
-// openMirrors is the repair-on-open step of New with WithRedundancy: it
-// creates missing copies, reconciles and repairs them, and switches cfg to a
-// vfs.Mirror of the copies. It returns the report when it changed anything.
-func openMirrors(cfg *config) (*RepairReport, error) {
-	var vopts []VerifyOption
-	if cfg.ledger.signingKey != "" {
-		if vkey, err := integrity.PublicKeyOf(cfg.ledger.signingKey); err == nil {
-			vopts = append(vopts, WithTrustedKeys(vkey))
-		}
-	}
-	owner := cfg.wal.Owner
+	owner := opts.Owner
 	if owner == "" {
-		owner = repairOwner()
+		owner = defaultOwner()
 	}
-	r := &reconciler{ctx: context.Background(), vopts: vopts, owner: owner}
-	r.add(vfs.Replica{FS: cfg.fs, Dir: cfg.dir}, true)
-	for _, d := range cfg.mirrors {
-		r.add(vfs.Replica{FS: cfg.fs, Dir: d}, true)
+	r := &reconciler{ctx: ctx, check: opts.Verify, owner: owner, keyless: opts.Keyless}
+	for _, c := range copies {
+		r.add(c.Replica, c.Writable)
 	}
-	m, err := vfs.NewMirror(cfg.fs, cfg.dir, cfg.mirrors...)
-	if err != nil {
-		return nil, fmt.Errorf("audit: WithRedundancy: %w", err)
-	}
-	rep, err := r.run(false, false)
-	if err != nil {
-		return nil, err
-	}
-	cfg.fs = m
-	if !rep.Repaired() {
-		return nil, nil
-	}
-	return rep, nil
+	return r.run(opts.Thorough, opts.CreateMissing)
 }
 
-func repairOwner() string {
+// defaultOwner is written into each copy's LOCK file when Options.Owner
+// is empty.
+func defaultOwner() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("pid %d on host %s since %s (checking and repairing mirror copies)", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
 }
@@ -291,11 +123,11 @@ func repairOwner() string {
 // place. A leftover (a crash during a repair) is removed by the next one.
 const repairTemp = "audit.repair.tmp"
 
-// managedName reports whether a directory entry belongs to the log (and so
+// ManagedName reports whether a directory entry belongs to the log (and so
 // is compared, copied and repaired): segments, the integrity layer's files
 // and their temporaries. LOCK and anything foreign are left alone.
-func managedName(name string) bool {
-	if _, ok := segNum(name); ok {
+func ManagedName(name string) bool {
+	if _, ok := wal.ParseSegmentName(name); ok {
 		return true
 	}
 	for _, p := range []string{"checkpoint", "tree", "audit.", "epoch."} {
@@ -305,18 +137,6 @@ func managedName(name string) bool {
 	}
 	return strings.HasSuffix(name, ".wal.tmp")
 }
-
-// segNum parses a segment file name (20 decimal digits and ".wal").
-func segNum(name string) (uint64, bool) {
-	s, ok := strings.CutSuffix(name, ".wal")
-	if !ok || len(s) != 20 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
-}
-
-func segName(n uint64) string { return fmt.Sprintf("%020d.wal", n) }
 
 // A version is the contents of one file as a list of byte ranges, each read
 // from one copy's file of the same name: usually a whole file of one copy,
@@ -392,12 +212,12 @@ type copyInfo struct {
 // most records, repairing damage from whichever copy has it intact.
 type reconciler struct {
 	ctx    context.Context
-	vopts  []VerifyOption
+	check  Verifier
 	owner  string
 	copies []*copyInfo
 	// keyless: no trusted key, so every view's records are also compared
 	// with the roots of the stored checkpoints of every copy
-	// (withStoredRoots), read once into storedCPs.
+	// (see Verifier), read once into storedCPs.
 	keyless   bool
 	storedCPs [][]byte
 }
@@ -407,15 +227,8 @@ func (r *reconciler) add(rep vfs.Replica, writable bool) {
 	r.copies = append(r.copies, &copyInfo{Replica: rep, writable: writable, state: CopyState{Dir: rep.Dir}})
 }
 
-// run reconciles the copies. Unless thorough, copies that are byte for byte
-// identical are accepted without verification (opening the log checks the
-// primary anyway, and identical copies cannot repair each other). A
-// writable copy whose directory does not exist is created only if
-// createMissing is set or no copy holds a segment yet (a new log): a
-// missing directory beside a log with records is more likely a disk that is
-// not mounted than a new one, and a copy must not be rebuilt on the wrong
-// disk behind the operator's back.
-func (r *reconciler) run(thorough, createMissing bool) (*RepairReport, error) {
+// run reconciles the copies (see Options for thorough and createMissing).
+func (r *reconciler) run(thorough, createMissing bool) (*Report, error) {
 	var missing []*copyInfo
 	var statErr error
 	for _, c := range r.copies {
@@ -479,7 +292,7 @@ func (r *reconciler) run(thorough, createMissing bool) (*RepairReport, error) {
 	if !thorough {
 		same, err := r.identical()
 		if err != nil || same {
-			return &RepairReport{Copies: r.states()}, err
+			return &Report{Copies: r.states()}, err
 		}
 	}
 	return r.repair()
@@ -495,7 +308,7 @@ func (r *reconciler) scan(c *copyInfo) error {
 	}
 	c.files = map[string]int64{}
 	for _, name := range names {
-		if !managedName(name) {
+		if !ManagedName(name) {
 			continue
 		}
 		fi, err := c.FS.Stat(filepath.Join(c.Dir, name))
@@ -510,7 +323,7 @@ func (r *reconciler) scan(c *copyInfo) error {
 			continue
 		}
 		c.files[name] = fi.Size()
-		if n, ok := segNum(name); ok {
+		if n, ok := wal.ParseSegmentName(name); ok {
 			c.segs = append(c.segs, n)
 		}
 	}
@@ -581,13 +394,13 @@ func (r *reconciler) wholeView(c int) *view {
 
 // verdict is the outcome of verifying a view.
 type verdict struct {
-	rep   *IntegrityReport
+	rep   *Result
 	err   error
-	ok    bool         // the records verify (soft: only the tree nodes are damaged)
-	soft  bool         // ok, but the stored tree nodes are damaged
-	fatal error        // a problem no repair may touch (a newer format, ctx)
-	blame blame        // the file to blame for the first problem
-	roots *rootsResult // the keyless check of stored roots (nil with a key)
+	ok    bool   // the records verify (soft: only the tree nodes are damaged)
+	soft  bool   // ok, but the stored tree nodes are damaged
+	fatal error  // a problem no repair may touch (a newer format, ctx)
+	blame blame  // the file to blame for the first problem
+	roots *Roots // the keyless check of stored roots (nil with a key)
 }
 
 // blame names the file (and offset in it) where verification failed.
@@ -616,20 +429,18 @@ func (vd *verdict) problem() string {
 		return ""
 	}
 	if vd.rep != nil && vd.rep.Problem != nil {
-		return vd.rep.Problem.Error()
+		return vd.rep.Problem.Text
 	}
 	return vd.err.Error()
 }
 
 // verify verifies a view and judges the outcome.
 func (r *reconciler) verify(v *view) verdict {
-	opts := r.vopts
-	var roots *rootsResult
+	var roots *Roots
 	if r.keyless {
-		roots = &rootsResult{}
-		opts = append(slices.Clone(opts), withStoredRoots(roots, r.storedCPs))
+		roots = &Roots{}
 	}
-	rep, err := VerifyFS(r.ctx, v.fs(), v.dir, opts...)
+	rep, err := r.check(r.ctx, v.fs(), v.dir, roots, r.storedCPs)
 	vd := verdict{rep: rep, err: err, roots: roots}
 	if err == nil {
 		vd.ok = true
@@ -653,12 +464,12 @@ func (r *reconciler) verify(v *view) verdict {
 // repair assesses every copy, builds the best verified log, checks that it
 // drops no record any copy holds intact, and writes it into every writable
 // copy.
-func (r *reconciler) repair() (*RepairReport, error) {
+func (r *reconciler) repair() (*Report, error) {
 	if r.keyless {
 		for _, c := range r.copies {
 			// A damaged checkpoints file contributes nothing here; the
 			// view holding it fails verification and is repaired.
-			if cps, err := integrity.ReadCheckpointLog(c.FS, filepath.Join(c.Dir, checkpointsFile)); err == nil {
+			if cps, err := integrity.ReadCheckpointLog(c.FS, filepath.Join(c.Dir, integrity.CheckpointsFile)); err == nil {
 				r.storedCPs = append(r.storedCPs, cps...)
 			}
 		}
@@ -680,7 +491,7 @@ func (r *reconciler) repair() (*RepairReport, error) {
 			c.state.LastSeq = 0
 		}
 	}
-	report := &RepairReport{Copies: r.states()}
+	report := &Report{Copies: r.states()}
 	var best *candidate
 	if nonEmpty == 0 {
 		// No copy holds a segment: the log is new (or every segment was
@@ -705,13 +516,13 @@ func (r *reconciler) repair() (*RepairReport, error) {
 		}
 		report.LastSeq = best.vd.lastSeq()
 		if rr := best.vd.roots; rr != nil {
-			report.RootsChecked, report.RootsSize = rr.checked, rr.size
+			report.RootsChecked, report.RootsSize = rr.Checked, rr.Size
 			switch {
-			case rr.checked > 0:
-			case rr.stored == 0 && rr.unreadable == 0:
+			case rr.Checked > 0:
+			case rr.Stored == 0 && rr.Unreadable == 0:
 				report.Unchecked = "no copy stores a checkpoint, so the records were compared only between the copies; give the public key (--key) of a signed log"
 			default:
-				report.Unchecked = fmt.Sprintf("none of the %d stored checkpoint(s) could be compared with the records (%d cannot be parsed); the records were compared only between the copies", rr.stored+rr.unreadable, rr.unreadable)
+				report.Unchecked = fmt.Sprintf("none of the %d stored checkpoint(s) could be compared with the records (%d cannot be parsed); the records were compared only between the copies", rr.Stored+rr.Unreadable, rr.Unreadable)
 			}
 		}
 		if err := r.checkNoRecordDropped(best); err != nil {
@@ -799,7 +610,7 @@ func (r *reconciler) build(b int) (*candidate, error) {
 	// A segment missing inside b's range is taken from a copy that has it.
 	if segs := r.copies[b].segs; len(segs) > 0 {
 		for k := uint64(1); k < segs[len(segs)-1]; k++ {
-			name := segName(k)
+			name := wal.SegmentName(k)
 			if _, ok := v.files[name]; ok {
 				continue
 			}
@@ -847,7 +658,7 @@ func (r *reconciler) build(b int) (*candidate, error) {
 func (r *reconciler) improve(v *view, vd verdict, seen map[blame]bool) (*view, verdict, error) {
 	name := vd.blame.name
 	cur := v.files[name]
-	_, isSeg := segNum(name)
+	_, isSeg := wal.ParseSegmentName(name)
 	for d := range r.copies {
 		dv := r.version(d, name)
 		if dv == nil {
@@ -961,7 +772,7 @@ func (r *reconciler) compareRecords(c *copyInfo, best *candidate) error {
 
 // plan is the list of changes to make, per copy.
 type plan struct {
-	actions []RepairAction
+	actions []Action
 	steps   []step
 }
 
@@ -983,7 +794,7 @@ func (r *reconciler) plan(best *candidate) (*plan, error) {
 		for _, name := range names {
 			w := best.v.files[name]
 			have := r.version(i, name)
-			op := RepairAdded
+			op := Added
 			if have != nil {
 				same, err := r.sameBytes(name, have, w)
 				if err != nil {
@@ -999,17 +810,17 @@ func (r *reconciler) plan(best *candidate) (*plan, error) {
 				if eq {
 					continue // differs only in a torn tail: Open truncates it in every copy
 				}
-				op = RepairReplaced
+				op = Replaced
 			}
 			p.steps = append(p.steps, step{copy: i, name: name, ver: w})
-			p.actions = append(p.actions, RepairAction{Dir: c.Dir, File: name, Op: op, From: r.describe(w), Bytes: w.size, Reason: r.reason(i, name, op, best)})
+			p.actions = append(p.actions, Action{Dir: c.Dir, File: name, Op: op, From: r.describe(w), Bytes: w.size, Reason: r.reason(i, name, op, best)})
 		}
 		for _, name := range slices.Sorted(maps.Keys(c.files)) {
 			if _, ok := best.v.files[name]; ok {
 				continue
 			}
 			p.steps = append(p.steps, step{copy: i, name: name})
-			p.actions = append(p.actions, RepairAction{Dir: c.Dir, File: name, Op: RepairRemoved, Reason: "not part of the verified log (it holds no record the repaired log lacks)"})
+			p.actions = append(p.actions, Action{Dir: c.Dir, File: name, Op: Removed, Reason: "not part of the verified log (it holds no record the repaired log lacks)"})
 		}
 	}
 	return p, nil
@@ -1021,7 +832,7 @@ func (r *reconciler) plan(best *candidate) (*plan, error) {
 // ahead, which opening the log truncates in every copy alike).
 func (r *reconciler) sameIntactTail(i int, name string, have *version, best *candidate) (bool, error) {
 	c := r.copies[i]
-	num, ok := segNum(name)
+	num, ok := wal.ParseSegmentName(name)
 	if !ok || !c.verdict.ok || len(c.segs) == 0 || c.segs[len(c.segs)-1] != num {
 		return false, nil
 	}
@@ -1032,7 +843,7 @@ func (r *reconciler) sameIntactTail(i int, name string, have *version, best *can
 	// its last non-zero sector (the zeros filled ahead of the records,
 	// which a crash can leave in one copy and not yet in the other, are
 	// not content, and opening the log cuts them in every copy).
-	end := func(rep *IntegrityReport, v *version) (int64, error) {
+	end := func(rep *Result, v *version) (int64, error) {
 		if rep != nil && rep.TornTail != nil && rep.TornTail.Segment == num {
 			return rep.TornTail.Offset, nil
 		}
@@ -1069,7 +880,7 @@ func clip(ps []piece, end int64) []piece {
 func lastSeg(files map[string]*version) uint64 {
 	var last uint64
 	for name := range files {
-		if n, ok := segNum(name); ok && n > last {
+		if n, ok := wal.ParseSegmentName(name); ok && n > last {
 			last = n
 		}
 	}
@@ -1092,20 +903,20 @@ func (r *reconciler) describe(v *version) string {
 }
 
 // reason explains why copy i's file is added or replaced.
-func (r *reconciler) reason(i int, name string, op RepairOp, best *candidate) string {
+func (r *reconciler) reason(i int, name string, op Op, best *candidate) string {
 	c := r.copies[i]
 	switch {
 	case c.state.Empty && len(c.files) == 0:
 		return "the copy was empty (a new mirror, or one whose files were lost)"
 	case !c.verdict.ok && c.verdict.blame.known && c.verdict.blame.name == name:
 		return "damaged: " + c.verdict.problem()
-	case op == RepairAdded:
+	case op == Added:
 		return "missing from this copy"
 	case c.state.Empty:
 		return "the copy held no segment"
 	case !c.verdict.ok:
 		return "differs from the verified version (the copy does not verify: " + c.verdict.problem() + ")"
-	case c.verdict.soft && name == nodesFile:
+	case c.verdict.soft && name == integrity.NodesFile:
 		return "damaged: " + c.verdict.problem()
 	case c.state.LastSeq < best.vd.lastSeq():
 		return fmt.Sprintf("out of date: the copy verifies through sequence %d, the log through %d (a crash between the writes to the copies, or a copy that was offline)", c.state.LastSeq, best.vd.lastSeq())
@@ -1274,22 +1085,22 @@ func (v *view) foreign(base int) int64 {
 func (v *view) fs() vfs.FS { return viewFS{v} }
 
 // blame names the file to blame for a failed verification.
-func (v *view) blame(rep *IntegrityReport, err error) blame {
+func (v *view) blame(rep *Result, err error) blame {
 	if rep != nil && rep.Problem != nil {
 		p := rep.Problem
 		switch p.Code {
 		case integrity.CodeRecordCorrupt:
 			if p.Segment > 0 {
-				return blame{name: segName(p.Segment), off: p.Offset, known: true}
+				return blame{name: wal.SegmentName(p.Segment), off: p.Offset, known: true}
 			}
 			return v.segmentOf(p.Index + 1)
 		case integrity.CodeTreeNodeDamaged:
-			return blame{name: nodesFile, known: true}
+			return blame{name: integrity.NodesFile, known: true}
 		case integrity.CodeCheckpointSignature, integrity.CodeCheckpointOrder:
-			return blame{name: checkpointsFile, known: true}
+			return blame{name: integrity.CheckpointsFile, known: true}
 		case integrity.CodeTruncated:
 			if last := lastSeg(v.files); last > 0 {
-				return blame{name: segName(last), known: true}
+				return blame{name: wal.SegmentName(last), known: true}
 			}
 		default: // records altered, key rotation, anchor
 			return v.segmentOf(p.Index + 1)
@@ -1297,18 +1108,18 @@ func (v *view) blame(rep *IntegrityReport, err error) blame {
 	}
 	var cle *integrity.CheckpointLogCorruptError
 	if errors.As(err, &cle) {
-		return blame{name: checkpointsFile, off: cle.Offset, known: true}
+		return blame{name: integrity.CheckpointsFile, off: cle.Offset, known: true}
 	}
 	if errors.Is(err, integrity.ErrCheckpointLogCorrupt) {
-		return blame{name: checkpointsFile, known: true}
+		return blame{name: integrity.CheckpointsFile, known: true}
 	}
 	var ce *wal.CorruptError
 	if errors.As(err, &ce) {
-		return blame{name: segName(ce.Segment), off: ce.Offset, known: true}
+		return blame{name: wal.SegmentName(ce.Segment), off: ce.Offset, known: true}
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		if name := filepath.Base(pe.Path); managedName(name) {
+		if name := filepath.Base(pe.Path); ManagedName(name) {
 			return blame{name: name, known: true}
 		}
 	}
@@ -1321,7 +1132,7 @@ func (v *view) blame(rep *IntegrityReport, err error) blame {
 func (v *view) segmentOf(seq uint64) blame {
 	var nums []uint64
 	for name := range v.files {
-		if n, ok := segNum(name); ok {
+		if n, ok := wal.ParseSegmentName(name); ok {
 			nums = append(nums, n)
 		}
 	}
@@ -1331,7 +1142,7 @@ func (v *view) segmentOf(seq uint64) blame {
 	slices.Sort(nums)
 	pick := nums[0]
 	for _, n := range nums {
-		f := v.r.open(segName(n), v.files[segName(n)])
+		f := v.r.open(wal.SegmentName(n), v.files[wal.SegmentName(n)])
 		var hdr [32]byte
 		_, err := f.ReadAt(hdr[:], 0)
 		f.Close()
@@ -1342,7 +1153,7 @@ func (v *view) segmentOf(seq uint64) blame {
 			pick = n
 		}
 	}
-	return blame{name: segName(pick), known: true}
+	return blame{name: wal.SegmentName(pick), known: true}
 }
 
 // viewFS is a read-only vfs.FS over a view: its directory is view.dir.

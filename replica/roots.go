@@ -13,58 +13,48 @@ import (
 	"github.com/willibrandon/mtlog-audit/wal"
 )
 
-// rootsResult is what a keyless check of the stored checkpoints' roots
-// found (see withStoredRoots).
-type rootsResult struct {
-	stored     int    // stored checkpoints that parse
-	unreadable int    // stored checkpoints that do not parse (skipped)
-	checked    int    // stored roots the records reproduced
-	size       uint64 // the largest tree size checked
+// Roots is what a keyless check of the stored checkpoints' roots found
+// (see Verifier and RootChecker).
+type Roots struct {
+	Stored     int    // stored checkpoints that parse
+	Unreadable int    // stored checkpoints that do not parse (skipped)
+	Checked    int    // stored roots the records reproduced
+	Size       uint64 // the largest tree size checked
 }
 
-// withStoredRoots makes a verification without trusted keys compare the
-// records with the roots of the stored checkpoints (parsed, signatures not
-// checked: that needs a key), and report in res what it checked. A repair
-// without a key uses it to tell which copy holds the records that the log
-// signed. It is ignored when trusted keys are given (they check the roots
-// and the signatures).
-//
-// extra are more stored checkpoints to check the records against (the
-// entries of the other copies' checkpoints files): a repair must not choose
-// the copy whose own checkpoints file was rewritten to match its records.
-func withStoredRoots(res *rootsResult, extra [][]byte) VerifyOption {
-	return func(c *verifyConfig) { c.storedRoots, c.extraRoots = res, extra }
-}
-
-// rootChecker recomputes the tree from the records and compares it with the
+// RootChecker recomputes the tree from the records and compares it with the
 // stored checkpoints' roots as each size is reached.
-type rootChecker struct {
+type RootChecker struct {
 	b    *integrity.Builder
 	cps  []integrity.Checkpoint // sorted by size
 	next int
 	good uint64 // the largest size whose stored root was reproduced
-	res  *rootsResult
+	res  *Roots
 }
 
-// newRootChecker reads the stored checkpoints of dir (none if the file does
-// not exist).
-func newRootChecker(fsys vfs.FS, dir string, res *rootsResult, extra [][]byte) (*rootChecker, error) {
-	*res = rootsResult{}
-	raw, err := integrity.ReadCheckpointLog(fsys, filepath.Join(dir, checkpointsFile))
+// NewRootChecker reads the stored checkpoints of dir (none if the file does
+// not exist) and extra (the entries of the other copies' checkpoints files:
+// a repair must not choose the copy whose own checkpoints file was
+// rewritten to match its records). The checkpoints are parsed, their
+// signatures not checked: that needs a key. It reports in res what it
+// checked.
+func NewRootChecker(fsys vfs.FS, dir string, res *Roots, extra [][]byte) (*RootChecker, error) {
+	*res = Roots{}
+	raw, err := integrity.ReadCheckpointLog(fsys, filepath.Join(dir, integrity.CheckpointsFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("audit: read checkpoints: %w", err)
 	}
-	rc := &rootChecker{b: integrity.NewBuilder(), res: res}
+	rc := &RootChecker{b: integrity.NewBuilder(), res: res}
 	seen := map[integrity.Checkpoint]bool{}
 	for _, msg := range slices.Concat(raw, extra) {
 		i := bytes.LastIndex(msg, []byte("\n\n"))
 		if i < 0 {
-			res.unreadable++
+			res.Unreadable++
 			continue
 		}
 		cp, err := integrity.ParseCheckpointBody(string(msg[:i+1]))
 		if err != nil {
-			res.unreadable++
+			res.Unreadable++
 			continue
 		}
 		key := integrity.Checkpoint{Size: cp.Size, Root: cp.Root}
@@ -74,7 +64,7 @@ func newRootChecker(fsys vfs.FS, dir string, res *rootsResult, extra [][]byte) (
 		seen[key] = true
 		rc.cps = append(rc.cps, cp)
 	}
-	res.stored = len(rc.cps)
+	res.Stored = len(rc.cps)
 	slices.SortStableFunc(rc.cps, func(a, b integrity.Checkpoint) int {
 		switch {
 		case a.Size < b.Size:
@@ -90,30 +80,30 @@ func newRootChecker(fsys vfs.FS, dir string, res *rootsResult, extra [][]byte) (
 	return rc, nil
 }
 
-// add appends a record and checks the stored roots of its tree size.
-func (rc *rootChecker) add(rec wal.Record) *Problem {
+// Add appends a record and checks the stored roots of its tree size.
+func (rc *RootChecker) Add(rec wal.Record) *integrity.Problem {
 	rc.b.Append(rec.Time, uint8(rec.Type), integrity.PayloadHash(rec.Payload))
 	size := rc.b.Size()
 	for rc.next < len(rc.cps) && rc.cps[rc.next].Size == size {
 		cp := rc.cps[rc.next]
 		rc.next++
 		if rc.b.Root() != cp.Root {
-			return &Problem{Code: integrity.CodeRecordsAltered, Index: rc.good, Exact: cp.Size == rc.good+1, RangeEnd: cp.Size,
+			return &integrity.Problem{Code: integrity.CodeRecordsAltered, Index: rc.good, Exact: cp.Size == rc.good+1, RangeEnd: cp.Size,
 				Detail: fmt.Sprintf("the records do not reproduce the root of the stored checkpoint for tree size %d (checked without a key: its signature was not checked); the stored roots up to tree size %d match, so the first altered record lies in [%d, %d)", cp.Size, rc.good, rc.good, cp.Size)}
 		}
 		rc.good = size
-		rc.res.checked++
-		rc.res.size = size
+		rc.res.Checked++
+		rc.res.Size = size
 	}
 	return nil
 }
 
-// finish reports a stored checkpoint that covers more records than the log
+// Finish reports a stored checkpoint that covers more records than the log
 // holds.
-func (rc *rootChecker) finish() *Problem {
+func (rc *RootChecker) Finish() *integrity.Problem {
 	if rc.next < len(rc.cps) {
 		cp := rc.cps[rc.next]
-		return &Problem{Code: integrity.CodeTruncated, Index: rc.b.Size(), Exact: true,
+		return &integrity.Problem{Code: integrity.CodeTruncated, Index: rc.b.Size(), Exact: true,
 			Detail: fmt.Sprintf("a stored checkpoint (signature not checked: no key) covers %d records but the log holds %d", cp.Size, rc.b.Size())}
 	}
 	return nil

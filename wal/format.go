@@ -306,6 +306,9 @@ func allZero(b []byte) bool {
 // segmentName is the file name of segment number n.
 func segmentName(n uint64) string { return fmt.Sprintf("%020d.wal", n) }
 
+// SegmentName is the file name of segment number n (see ParseSegmentName).
+func SegmentName(n uint64) string { return segmentName(n) }
+
 // ParseSegmentName returns the segment number in a segment file name
 // (20 decimal digits and ".wal"), and false for any other name. Packages
 // that look for segments call it rather than parse names themselves.

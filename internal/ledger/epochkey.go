@@ -28,7 +28,7 @@ var ErrEpochKeyMismatch = errors.New("audit: the forward-security key file does 
 //     and, when the genesis key is configured, that key.
 //
 // A bit flipped in the epoch number or the key is thus refused on open.
-func (l *ledger) checkEpochKey(genesis note.Signer, last *integrity.Checkpoint) error {
+func (l *Ledger) checkEpochKey(genesis note.Signer, last *integrity.Checkpoint) error {
 	epoch, signer, vkey := l.epochs.Current()
 	file := filepath.Join(l.dir, "epoch.key")
 	mismatch := func(format string, args ...any) error {

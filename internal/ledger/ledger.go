@@ -1,3 +1,9 @@
+// Package ledger is the integrity layer of a writing Sink: it extends the
+// hash chain and the Merkle tree on the WAL's commit hook, keeps the tree's
+// nodes, authenticates batches and signs checkpoints (with forward-secure
+// key epochs when configured). It wires package integrity to package wal
+// and is used by the root package only; docs/integrity.md describes what it
+// keeps on disk.
 package ledger
 
 import (
@@ -16,10 +22,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Files the integrity layer keeps in the log directory.
+// Files the integrity layer keeps in the log directory, besides
+// integrity.NodesFile and integrity.CheckpointsFile.
 const (
-	nodesFile       = "tree.nodes"
-	checkpointsFile = "checkpoints"
 	// prevTagFile keeps, during a forward-security key rotation, the batch
 	// tag key of the epoch being retired, until a checkpoint of the new
 	// epoch covers every batch it tagged (see rotate).
@@ -38,23 +43,26 @@ var ErrIntegrity = errors.New("audit: integrity check failed")
 // rather than sign them (docs/integrity.md).
 var ErrUnauthenticated = fmt.Errorf("%w: records not authenticated by the signing key", ErrIntegrity)
 
-type ledgerConfig struct {
-	signingKey string
-	every      uint64
-	interval   time.Duration
-	heartbeat  time.Duration
-	epochEvery time.Duration    // > 0: forward security
-	now        func() time.Time // nil: time.Now (see WithClock)
+// Config is what the root package's options set (see audit.WithSigningKey,
+// audit.WithCheckpoints, audit.WithForwardSecurity, audit.WithClock).
+type Config struct {
+	SigningKey string
+	Every      uint64
+	Interval   time.Duration
+	Heartbeat  time.Duration
+	EpochEvery time.Duration    // > 0: forward security
+	Now        func() time.Time // nil: time.Now
 }
 
-func defaultLedgerConfig() ledgerConfig {
-	return ledgerConfig{every: 65536, interval: time.Second, heartbeat: time.Minute}
+// DefaultConfig is the configuration of a Sink given no integrity options.
+func DefaultConfig() Config {
+	return Config{Every: 65536, Interval: time.Second, Heartbeat: time.Minute}
 }
 
-// ledger extends the hash chain and the Merkle tree as records commit, keeps
+// Ledger extends the hash chain and the Merkle tree as records commit, keeps
 // the tree's nodes, and signs checkpoints.
-type ledger struct {
-	cfg ledgerConfig
+type Ledger struct {
+	cfg Config
 	fs  vfs.FS
 	dir string
 	w   *wal.WAL
@@ -93,36 +101,36 @@ type ledger struct {
 	now  func() time.Time
 }
 
-// openLedger opens the tree and checkpoints of the log in dir and brings
+// Open opens the tree and checkpoints of the log in dir and brings
 // them up to date with the records, before any new record is appended.
 //
 // publish is called with the ledger once it is ready and before its
 // checkpointer goroutine starts, which may append key-rotation records:
 // from then on the WAL's commit hook must hand every record to it.
-func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL, publish func(*ledger)) (*ledger, error) {
-	l := &ledger{cfg: cfg, fs: fsys, dir: dir, w: w, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), now: time.Now}
-	if cfg.now != nil {
-		l.now = cfg.now
+func Open(cfg Config, fsys vfs.FS, dir string, w *wal.WAL, publish func(*Ledger)) (*Ledger, error) {
+	l := &Ledger{cfg: cfg, fs: fsys, dir: dir, w: w, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), now: time.Now}
+	if cfg.Now != nil {
+		l.now = cfg.Now
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			l.closeFiles()
+			l.CloseFiles()
 		}
 	}()
 	var err error
-	if l.nodes, err = integrity.OpenNodeStore(fsys, filepath.Join(dir, nodesFile)); err != nil {
+	if l.nodes, err = integrity.OpenNodeStore(fsys, filepath.Join(dir, integrity.NodesFile)); err != nil {
 		return nil, fmt.Errorf("audit: open tree: %w", err)
 	}
 	var genesis note.Signer
-	if cfg.signingKey != "" {
-		if genesis, err = integrity.NewSigner(cfg.signingKey); err != nil {
+	if cfg.SigningKey != "" {
+		if genesis, err = integrity.NewSigner(cfg.SigningKey); err != nil {
 			return nil, fmt.Errorf("audit: signing key: %w", err)
 		}
 		l.origin = genesis.Name()
 	}
-	if genesis != nil || cfg.epochEvery > 0 {
-		if l.cps, err = integrity.OpenCheckpointLog(fsys, filepath.Join(dir, checkpointsFile)); err != nil {
+	if genesis != nil || cfg.EpochEvery > 0 {
+		if l.cps, err = integrity.OpenCheckpointLog(fsys, filepath.Join(dir, integrity.CheckpointsFile)); err != nil {
 			return nil, fmt.Errorf("audit: open checkpoints: %w", err)
 		}
 	}
@@ -132,7 +140,7 @@ func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL, publish f
 	var last *integrity.Checkpoint
 	if l.cps != nil {
 		if raw, ok := l.cps.Last(); ok {
-			cp, err := parseStored(raw)
+			cp, err := ParseStored(raw)
 			if err != nil {
 				return nil, fmt.Errorf("%w: the last stored checkpoint does not parse: %v", ErrIntegrity, err)
 			}
@@ -143,7 +151,7 @@ func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL, publish f
 	if err != nil {
 		return nil, err
 	}
-	if cfg.epochEvery > 0 {
+	if cfg.EpochEvery > 0 {
 		l.epochs, err = integrity.OpenEpochKeys(fsys, dir, genesis, func(vkey string) bool { return rotations[vkey] })
 		if err != nil {
 			return nil, fmt.Errorf("audit: forward-security keys: %w", err)
@@ -157,8 +165,8 @@ func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL, publish f
 	} else {
 		l.signer = genesis
 	}
-	if last != nil && cfg.epochEvery == 0 && l.signer != nil {
-		vkey, err := integrity.PublicKeyOf(cfg.signingKey)
+	if last != nil && cfg.EpochEvery == 0 && l.signer != nil {
+		vkey, err := integrity.PublicKeyOf(cfg.SigningKey)
 		if err == nil {
 			var trusted note.Verifiers
 			if trusted, err = integrity.NewVerifiers(vkey); err == nil {
@@ -194,7 +202,9 @@ func openLedger(cfg ledgerConfig, fsys vfs.FS, dir string, w *wal.WAL, publish f
 	return l, nil
 }
 
-func parseStored(raw []byte) (integrity.Checkpoint, error) {
+// ParseStored parses a stored signed checkpoint without checking its
+// signatures.
+func ParseStored(raw []byte) (integrity.Checkpoint, error) {
 	i := bytes.LastIndex(raw, []byte("\n\n"))
 	if i < 0 {
 		return integrity.Checkpoint{}, errors.New("not a signed note")
@@ -206,7 +216,7 @@ func parseStored(raw []byte) (integrity.Checkpoint, error) {
 // appended: it resumes from the stored tree where that can be trusted
 // (resume), then adds every later record, read from the log: the tail. It
 // returns the keys named by key-rotation records it read.
-func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
+func (l *Ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 	logSize := l.w.LastSeq()
 	if last != nil && last.Size > logSize {
 		return nil, fmt.Errorf("%w: a signed checkpoint covers %d records but the log holds %d: records were removed from the end; refusing to sign anything that contradicts it (run audit.Verify with the public key to see what changed)", ErrIntegrity, last.Size, logSize)
@@ -279,7 +289,7 @@ func (l *ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 //
 // Verify compares every durable stored node with the records; open checks
 // only this right edge.
-func (l *ledger) resume(last *integrity.Checkpoint, logSize uint64) (uint64, error) {
+func (l *Ledger) resume(last *integrity.Checkpoint, logSize uint64) (uint64, error) {
 	l.b = integrity.NewBuilder()
 	stored := min(l.nodes.Leaves(), logSize)
 	var n uint64
@@ -327,7 +337,7 @@ func (l *ledger) resume(last *integrity.Checkpoint, logSize uint64) (uint64, err
 
 // storedLeafMatches reports whether the stored leaf of record n (index n−1)
 // is the leaf hash of that record chained to the stored leaf before it.
-func (l *ledger) storedLeafMatches(n uint64) (bool, error) {
+func (l *Ledger) storedLeafMatches(n uint64) (bool, error) {
 	want, err := l.nodes.Node(0, n-1)
 	if err != nil {
 		return false, nil
@@ -351,7 +361,7 @@ func (l *ledger) storedLeafMatches(n uint64) (bool, error) {
 	return false, nil
 }
 
-func (l *ledger) storeNode(level uint, index uint64, h integrity.Hash) {
+func (l *Ledger) storeNode(level uint, index uint64, h integrity.Hash) {
 	if l.nodeErr != nil {
 		return
 	}
@@ -369,10 +379,10 @@ func diskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-// onCommit runs on the WAL's committing goroutine for every batch: it
+// OnCommit runs on the WAL's committing goroutine for every batch: it
 // extends the chain and the tree and sets each record's leaf hash as its
 // digest (returned in the Receipt).
-func (l *ledger) onCommit(recs []wal.Committed) error {
+func (l *Ledger) OnCommit(recs []wal.Committed) error {
 	seal := false
 	l.mu.Lock()
 	pre := l.tagged(recs) // leaf hashes computed by tag, before the write
@@ -414,7 +424,7 @@ func (l *ledger) onCommit(recs []wal.Committed) error {
 			return fmt.Errorf("integrity: sync tree nodes at a seal: %w", err)
 		}
 	}
-	if seal || size-l.lastReq >= l.cfg.every {
+	if seal || size-l.lastReq >= l.cfg.Every {
 		l.lastReq = size
 		select {
 		case l.kick <- struct{}{}:
@@ -425,9 +435,9 @@ func (l *ledger) onCommit(recs []wal.Committed) error {
 }
 
 // run is the checkpointer goroutine.
-func (l *ledger) run() {
+func (l *Ledger) run() {
 	defer close(l.done)
-	tick := time.NewTicker(min(l.cfg.interval, l.cfg.heartbeat))
+	tick := time.NewTicker(min(l.cfg.Interval, l.cfg.Heartbeat))
 	defer tick.Stop()
 	for {
 		select {
@@ -457,14 +467,14 @@ func (l *ledger) run() {
 }
 
 // checkpoint signs and stores a checkpoint of the current tree if it grew,
-// or as a heartbeat if none was signed for cfg.heartbeat (always when final).
-func (l *ledger) checkpoint(final bool) error {
+// or as a heartbeat if none was signed for cfg.Heartbeat (always when final).
+func (l *Ledger) checkpoint(final bool) error {
 	l.mu.Lock()
 	size, root := l.b.Size(), l.b.Root()
 	l.mu.Unlock()
 	now := l.now()
 	grew := size > l.lastSigned || !l.signedAny
-	if !final && !grew && now.Sub(l.lastSignedAt) < l.cfg.heartbeat {
+	if !final && !grew && now.Sub(l.lastSignedAt) < l.cfg.Heartbeat {
 		return nil
 	}
 	if final && !grew && now.Sub(l.lastSignedAt) < time.Second {
@@ -496,7 +506,7 @@ func (l *ledger) checkpoint(final bool) error {
 			return err
 		}
 	}
-	if l.epochs != nil && !final && now.Sub(l.epochStart) >= l.cfg.epochEvery {
+	if l.epochs != nil && !final && now.Sub(l.epochStart) >= l.cfg.EpochEvery {
 		return l.rotate(cp)
 	}
 	return nil
@@ -507,7 +517,7 @@ func (l *ledger) checkpoint(final bool) error {
 // the next public key and committing to the checkpoint just signed) is
 // appended to the log, and only then does the next key become current and
 // the current private key get wiped.
-func (l *ledger) rotate(cp integrity.Checkpoint) error {
+func (l *Ledger) rotate(cp integrity.Checkpoint) error {
 	next, nextVKey, err := l.epochs.Prepare()
 	if err != nil {
 		return err
@@ -549,9 +559,9 @@ func (l *ledger) rotate(cp integrity.Checkpoint) error {
 	return nil
 }
 
-// stopRunner stops the checkpointer goroutine (before the WAL is closed, so
+// StopRunner stops the checkpointer goroutine (before the WAL is closed, so
 // that it never appends to a closing log).
-func (l *ledger) stopRunner() {
+func (l *Ledger) StopRunner() {
 	select {
 	case <-l.stop:
 	default:
@@ -560,12 +570,12 @@ func (l *ledger) stopRunner() {
 	<-l.done
 }
 
-// close writes the final checkpoint (the WAL must already be closed, so
+// Close writes the final checkpoint (the WAL must already be closed, so
 // that the seal is covered) and releases the files.
-func (l *ledger) close() error {
+func (l *Ledger) Close() error {
 	var errs []error
 	if l.signer != nil {
-		l.stopRunner()
+		l.StopRunner()
 		l.mu.Lock()
 		err := l.nodeErr
 		l.mu.Unlock()
@@ -575,11 +585,13 @@ func (l *ledger) close() error {
 			errs = append(errs, fmt.Errorf("audit: final checkpoint: %w", err))
 		}
 	}
-	errs = append(errs, l.closeFiles())
+	errs = append(errs, l.CloseFiles())
 	return errors.Join(errs...)
 }
 
-func (l *ledger) closeFiles() error {
+// CloseFiles releases the files without writing a checkpoint (as a crash
+// would leave them).
+func (l *Ledger) CloseFiles() error {
 	var errs []error
 	if l.nodes != nil {
 		errs = append(errs, l.nodes.Close())

@@ -21,12 +21,12 @@ import (
 // the last signed checkpoint: a record that someone without the key
 // appended is never signed.
 
-// tag is the WAL's Tag hook: on the committing goroutine, before the batch
+// Tag is the WAL's Tag hook: on the committing goroutine, before the batch
 // is written, it computes the batch's leaf hashes (left in recs[i].Digest
 // for onCommit, which then does not hash them again) and tags the batch's
 // last one. Nothing is added to the tree here: if the write fails, the
 // next batch is computed afresh from the same tree.
-func (l *ledger) tag(recs []wal.Committed) ([32]byte, error) {
+func (l *Ledger) Tag(recs []wal.Committed) ([32]byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.tagKey == nil {
@@ -57,7 +57,7 @@ func payloadHashOf(r *wal.Committed) integrity.Hash {
 
 // tagged reports whether recs are the batch whose leaf hashes tag just
 // computed (l.mu held), and forgets it.
-func (l *ledger) tagged(recs []wal.Committed) bool {
+func (l *Ledger) tagged(recs []wal.Committed) bool {
 	ok := l.tagN == len(recs) && len(recs) > 0 && l.tagSeq == recs[0].Seq
 	l.tagN = 0
 	return ok
@@ -66,7 +66,7 @@ func (l *ledger) tagged(recs []wal.Committed) bool {
 // switchTagKey makes the next epoch's tag key current once the batch
 // holding the rotation statement committed (l.mu held): that batch and
 // every one before it carry the old epoch's tag.
-func (l *ledger) switchTagKey(recs []wal.Committed) {
+func (l *Ledger) switchTagKey(recs []wal.Committed) {
 	if l.rotStmt == nil {
 		return
 	}
@@ -87,7 +87,7 @@ func (l *ledger) switchTagKey(recs []wal.Committed) {
 // whose records catchUp has added to the tree but nobody has signed yet.
 // It fails with an error matching ErrUnauthenticated, naming the segment
 // file and offset of the first batch that is not authentic.
-func (l *ledger) authenticateTail(last *integrity.Checkpoint) error {
+func (l *Ledger) authenticateTail(last *integrity.Checkpoint) error {
 	key, err := integrity.NewTagKey(l.signer)
 	if err != nil {
 		return fmt.Errorf("audit: batch tag key: %w", err)
@@ -186,7 +186,7 @@ func (l *ledger) authenticateTail(last *integrity.Checkpoint) error {
 }
 
 // readPrevTag reads prevTagFile, nil if there is none.
-func (l *ledger) readPrevTag() (*integrity.TagKey, error) {
+func (l *Ledger) readPrevTag() (*integrity.TagKey, error) {
 	if l.epochs == nil {
 		return nil, nil
 	}
@@ -213,7 +213,7 @@ func (l *ledger) readPrevTag() (*integrity.TagKey, error) {
 }
 
 // savePrevTag stores the current tag key durably in prevTagFile.
-func (l *ledger) savePrevTag() error {
+func (l *Ledger) savePrevTag() error {
 	path := filepath.Join(l.dir, prevTagFile)
 	tmp := path + ".tmp"
 	f, err := vfs.CreatePrivate(l.fs, tmp)
@@ -246,7 +246,7 @@ func (l *ledger) savePrevTag() error {
 }
 
 // removePrevTag overwrites and removes prevTagFile.
-func (l *ledger) removePrevTag() error {
+func (l *Ledger) removePrevTag() error {
 	path := filepath.Join(l.dir, prevTagFile)
 	if f, err := l.fs.OpenReadWrite(path); err == nil {
 		var zero [32]byte

@@ -1,4 +1,4 @@
-package audit
+package ledger
 
 import (
 	"os"
@@ -10,7 +10,7 @@ import (
 )
 
 // BenchmarkOpenTree measures the integrity layer's share of opening an
-// unsigned log: openLedger (resume from the stored tree, check it, read the
+// unsigned log: Open (resume from the stored tree, check it, read the
 // tail) on a WAL that is already open, so that the WAL's own recovery scan
 // is left out. It runs on the log BenchmarkOpen keeps in
 // $MTLOG_AUDIT_BENCH_OPEN_DIR (run that first).
@@ -28,11 +28,11 @@ func BenchmarkOpenTree(b *testing.B) {
 	}
 	defer w.Close()
 	for b.Loop() {
-		l, err := openLedger(defaultLedgerConfig(), vfs.OS(), dir, w, func(*ledger) {})
+		l, err := Open(DefaultConfig(), vfs.OS(), dir, w, func(*Ledger) {})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := l.close(); err != nil {
+		if err := l.Close(); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,0 +1,187 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/replica"
+	"github.com/willibrandon/mtlog-audit/vfs"
+)
+
+// The repair types are package replica's, which makes repairs; these
+// aliases keep them in the one package users import.
+type (
+	// RepairReport says what a repair found and did (see replica.Report).
+	RepairReport = replica.Report
+	// RepairAction is one change made to one copy.
+	RepairAction = replica.Action
+	// RepairOp says what a repair did to one file of one copy.
+	RepairOp = replica.Op
+	// CopyState is what a repair found in one copy before changing anything.
+	CopyState = replica.CopyState
+)
+
+// What a repair can do to a file (see replica.Added and the others).
+const (
+	RepairAdded    = replica.Added
+	RepairReplaced = replica.Replaced
+	RepairRemoved  = replica.Removed
+)
+
+var (
+	// ErrRepaired is matched by the *RepairError that New gives the failure
+	// handler (with a nil event) when WithRedundancy changed a copy of the
+	// log before opening it: a damaged, missing or out-of-date file was
+	// replaced from another copy.
+	ErrRepaired = errors.New("audit: the log was repaired from a mirror copy")
+	// ErrDiverged is matched when copies of the log each hold records that
+	// verify but differ (the same sequence number with different contents,
+	// or records one copy has and the repaired log would not): they were
+	// written by different histories (say, a copy run on its own for a
+	// while), and no repair may choose between them silently. New and
+	// RepairFromMirror refuse, and change nothing.
+	ErrDiverged = replica.ErrDiverged
+)
+
+// RepairError reports the repair New made when it opened a log with
+// WithRedundancy. It is given, with a nil event, to the failure handler (see
+// WithFailureHandler), so that a repair is never silent; it matches
+// ErrRepaired. Sink.RepairReport returns the same report.
+type RepairError struct {
+	Report *RepairReport
+}
+
+// Error summarises the repair: what was changed, where, and why.
+func (e *RepairError) Error() string {
+	if e.Report == nil {
+		return ErrRepaired.Error()
+	}
+	var b strings.Builder
+	b.WriteString("audit: repaired the log from its mirror copies before opening it (")
+	for i, a := range e.Report.Actions {
+		if i == 8 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Report.Actions)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(a.String())
+	}
+	fmt.Fprintf(&b, "); every copy now holds the same verified log through sequence %d", e.Report.LastSeq)
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrRepaired) true.
+func (e *RepairError) Is(target error) bool { return target == ErrRepaired }
+
+// RepairReport returns what New repaired when it opened the log with
+// WithRedundancy, or nil when it changed nothing (the copies already held
+// the same log).
+func (s *Sink) RepairReport() *RepairReport { return s.repair }
+
+// RepairFromMirror repairs the log in dir from the copy of it in mirror
+// (for instance a directory that WithRedundancy kept), offline: no process
+// may have either open. It is the library side of a command such as
+// `mtlog-audit recover --mirror DIR`.
+//
+// Both copies are verified (with opts: give WithTrustedKeys to check signed
+// checkpoints too). The repaired log is the verified log with the most
+// records that can be made from the two: dir's own files where they verify,
+// the mirror's where dir's are damaged or missing, and, when both copies of
+// one segment are damaged at different places, the segment pieced together
+// from the parts of each that verify (and verified again as a whole). It is
+// then written into dir: each changed file is written to a temporary file,
+// fsynced and renamed over the old one, and the directory is fsynced. The
+// mirror is only read (its LOCK file is taken, so that no writer runs
+// meanwhile). dir is created if it does not exist.
+//
+// The report lists every file replaced, added or removed, and why. Nothing
+// is changed, and the error says why, when no verified log can be made
+// (it wraps the primary's damage: errors.Is(err, ErrCorrupt) and errors.As
+// with *wal.CorruptError name segment and offset), when the copies hold
+// different records that both verify (ErrDiverged), or when a record that
+// verifies in either copy would be missing from the result (ErrDiverged).
+func RepairFromMirror(ctx context.Context, fsys vfs.FS, dir, mirror string, opts ...VerifyOption) (*RepairReport, error) {
+	if dir == "" || mirror == "" {
+		return nil, errors.New("audit: RepairFromMirror: both the log directory and the mirror directory are required")
+	}
+	if filepath.Clean(dir) == filepath.Clean(mirror) {
+		return nil, fmt.Errorf("audit: RepairFromMirror: %s is both the log and its mirror", dir)
+	}
+	var cfg verifyConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	keyless := len(cfg.keys) == 0
+	rep, err := replica.Reconcile(ctx, replica.Options{Verify: verifier(opts), Keyless: keyless, Thorough: true, CreateMissing: true},
+		replica.Copy{Replica: vfs.Replica{FS: fsys, Dir: dir}, Writable: true},
+		replica.Copy{Replica: vfs.Replica{FS: fsys, Dir: mirror}})
+	if rep != nil && keyless {
+		rep.Keyless = true
+	}
+	return rep, err
+}
+
+// openMirrors is the repair-on-open step of New with WithRedundancy: it
+// creates missing copies, reconciles and repairs them, and switches cfg to a
+// vfs.Mirror of the copies. It returns the report when it changed anything.
+func openMirrors(cfg *config) (*RepairReport, error) {
+	var vopts []VerifyOption
+	if cfg.ledger.SigningKey != "" {
+		if vkey, err := integrity.PublicKeyOf(cfg.ledger.SigningKey); err == nil {
+			vopts = append(vopts, WithTrustedKeys(vkey))
+		}
+	}
+	copies := []replica.Copy{{Replica: vfs.Replica{FS: cfg.fs, Dir: cfg.dir}, Writable: true}}
+	for _, d := range cfg.mirrors {
+		copies = append(copies, replica.Copy{Replica: vfs.Replica{FS: cfg.fs, Dir: d}, Writable: true})
+	}
+	m, err := vfs.NewMirror(cfg.fs, cfg.dir, cfg.mirrors...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: WithRedundancy: %w", err)
+	}
+	rep, err := replica.Reconcile(context.Background(), replica.Options{Verify: verifier(vopts), Owner: cfg.wal.Owner}, copies...)
+	if err != nil {
+		return nil, err
+	}
+	cfg.fs = m
+	if !rep.Repaired() {
+		return nil, nil
+	}
+	return rep, nil
+}
+
+// verifier is VerifyFS with opts, as package replica needs it.
+func verifier(opts []VerifyOption) replica.Verifier {
+	return func(ctx context.Context, fsys vfs.FS, dir string, roots *replica.Roots, extra [][]byte) (*replica.Result, error) {
+		vopts := opts
+		if roots != nil {
+			vopts = append(slices.Clone(opts), withStoredRoots(roots, extra))
+		}
+		rep, err := VerifyFS(ctx, fsys, dir, vopts...)
+		if rep == nil {
+			return nil, err
+		}
+		res := &replica.Result{LastSeq: rep.LastSeq, Checkpoints: rep.Checkpoints, TornTail: rep.TornTail}
+		if p := rep.Problem; p != nil {
+			res.Problem = &replica.Problem{Code: p.Code, Index: p.Index, Segment: p.Segment, Offset: p.Offset, Text: p.Error()}
+		}
+		return res, err
+	}
+}
+
+// withStoredRoots makes a verification without trusted keys compare the
+// records with the roots of the stored checkpoints, dir's own and extra,
+// and report in res what it checked (see replica.NewRootChecker). A repair
+// without a key uses it to tell which copy holds the records that the log
+// signed. It is ignored when trusted keys are given (they check the roots
+// and the signatures).
+func withStoredRoots(res *replica.Roots, extra [][]byte) VerifyOption {
+	return func(c *verifyConfig) { c.storedRoots, c.extraRoots = res, extra }
+}
