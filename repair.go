@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/replica"
@@ -39,12 +38,9 @@ var (
 	// log before opening it: a damaged, missing or out-of-date file was
 	// replaced from another copy.
 	ErrRepaired = errors.New("audit: the log was repaired from a mirror copy")
-	// ErrDiverged is matched when copies of the log each hold records that
-	// verify but differ (the same sequence number with different contents,
-	// or records one copy has and the repaired log would not): they were
-	// written by different histories (say, a copy run on its own for a
-	// while), and no repair may choose between them silently. New and
-	// RepairFromMirror refuse, and change nothing.
+	// ErrDiverged is matched when copies of the log hold different records
+	// that both verify (see replica.ErrDiverged): New and RepairFromMirror
+	// refuse, and change nothing.
 	ErrDiverged = replica.ErrDiverged
 )
 
@@ -61,20 +57,7 @@ func (e *RepairError) Error() string {
 	if e.Report == nil {
 		return ErrRepaired.Error()
 	}
-	var b strings.Builder
-	b.WriteString("audit: repaired the log from its mirror copies before opening it (")
-	for i, a := range e.Report.Actions {
-		if i == 8 {
-			fmt.Fprintf(&b, "; and %d more", len(e.Report.Actions)-i)
-			break
-		}
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(a.String())
-	}
-	fmt.Fprintf(&b, "); every copy now holds the same verified log through sequence %d", e.Report.LastSeq)
-	return b.String()
+	return fmt.Sprintf("audit: repaired the log from its mirror copies before opening it (%s); every copy now holds the same verified log through sequence %d", e.Report.Changes(8), e.Report.LastSeq)
 }
 
 // Is makes errors.Is(err, ErrRepaired) true.
@@ -92,14 +75,11 @@ func (s *Sink) RepairReport() *RepairReport { return s.repair }
 //
 // Both copies are verified (with opts: give WithTrustedKeys to check signed
 // checkpoints too). The repaired log is the verified log with the most
-// records that can be made from the two: dir's own files where they verify,
-// the mirror's where dir's are damaged or missing, and, when both copies of
-// one segment are damaged at different places, the segment pieced together
-// from the parts of each that verify (and verified again as a whole). It is
-// then written into dir: each changed file is written to a temporary file,
-// fsynced and renamed over the old one, and the directory is fsynced. The
-// mirror is only read (its LOCK file is taken, so that no writer runs
-// meanwhile). dir is created if it does not exist.
+// records that can be made from the two, file by file, a segment damaged in
+// both at different places pieced together from the parts of each that
+// verify (see replica.Reconcile). It is then written into dir atomically,
+// file by file. The mirror is only read (its LOCK file is taken, so that no
+// writer runs meanwhile). dir is created if it does not exist.
 //
 // The report lists every file replaced, added or removed, and why. Nothing
 // is changed, and the error says why, when no verified log can be made
@@ -118,14 +98,9 @@ func RepairFromMirror(ctx context.Context, fsys vfs.FS, dir, mirror string, opts
 	for _, o := range opts {
 		o(&cfg)
 	}
-	keyless := len(cfg.keys) == 0
-	rep, err := replica.Reconcile(ctx, replica.Options{Verify: verifier(opts), Keyless: keyless, Thorough: true, CreateMissing: true},
+	return replica.Reconcile(ctx, replica.Options{Verify: verifier(opts), Keyless: len(cfg.keys) == 0, Thorough: true, CreateMissing: true},
 		replica.Copy{Replica: vfs.Replica{FS: fsys, Dir: dir}, Writable: true},
 		replica.Copy{Replica: vfs.Replica{FS: fsys, Dir: mirror}})
-	if rep != nil && keyless {
-		rep.Keyless = true
-	}
-	return rep, err
 }
 
 // openMirrors is the repair-on-open step of New with WithRedundancy: it
@@ -138,22 +113,11 @@ func openMirrors(cfg *config) (*RepairReport, error) {
 			vopts = append(vopts, WithTrustedKeys(vkey))
 		}
 	}
-	copies := []replica.Copy{{Replica: vfs.Replica{FS: cfg.fs, Dir: cfg.dir}, Writable: true}}
-	for _, d := range cfg.mirrors {
-		copies = append(copies, replica.Copy{Replica: vfs.Replica{FS: cfg.fs, Dir: d}, Writable: true})
-	}
-	m, err := vfs.NewMirror(cfg.fs, cfg.dir, cfg.mirrors...)
-	if err != nil {
-		return nil, fmt.Errorf("audit: WithRedundancy: %w", err)
-	}
-	rep, err := replica.Reconcile(context.Background(), replica.Options{Verify: verifier(vopts), Owner: cfg.wal.Owner}, copies...)
+	m, rep, err := replica.OpenMirror(context.Background(), cfg.fs, cfg.dir, cfg.mirrors, replica.Options{Verify: verifier(vopts), Owner: cfg.wal.Owner})
 	if err != nil {
 		return nil, err
 	}
 	cfg.fs = m
-	if !rep.Repaired() {
-		return nil, nil
-	}
 	return rep, nil
 }
 

@@ -49,7 +49,7 @@ type Options struct {
 	Owner string
 	// Keyless is set when Verify checks no signature (no trusted key):
 	// every version's records are then also compared with the roots of the
-	// checkpoints stored in any copy.
+	// checkpoints stored in any copy (see Report.Keyless).
 	Keyless bool
 	// Thorough verifies every copy even when all are byte for byte
 	// identical (opening the log checks the primary anyway, and identical
@@ -109,7 +109,35 @@ func Reconcile(ctx context.Context, opts Options, copies ...Copy) (*Report, erro
 	for _, c := range copies {
 		r.add(c.Replica, c.Writable)
 	}
-	return r.run(opts.Thorough, opts.CreateMissing)
+	rep, err := r.run(opts.Thorough, opts.CreateMissing)
+	if rep != nil {
+		rep.Keyless = opts.Keyless
+	}
+	return rep, err
+}
+
+// OpenMirror is the repair-on-open step of audit.New with WithRedundancy:
+// it reconciles dir and its mirrors (all writable; a missing mirror
+// directory is created only for a new log, see Options.CreateMissing) and
+// returns the vfs.Mirror that writes to every copy, and the report when a
+// copy was changed (nil when none was).
+func OpenMirror(ctx context.Context, fsys vfs.FS, dir string, mirrors []string, opts Options) (*vfs.Mirror, *Report, error) {
+	copies := []Copy{{Replica: vfs.Replica{FS: fsys, Dir: dir}, Writable: true}}
+	for _, d := range mirrors {
+		copies = append(copies, Copy{Replica: vfs.Replica{FS: fsys, Dir: d}, Writable: true})
+	}
+	m, err := vfs.NewMirror(fsys, dir, mirrors...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: WithRedundancy: %w", err)
+	}
+	rep, err := Reconcile(ctx, opts, copies...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !rep.Repaired() {
+		rep = nil
+	}
+	return m, rep, nil
 }
 
 // defaultOwner is written into each copy's LOCK file when Options.Owner

@@ -10,8 +10,8 @@ import (
 // verify but differ (the same sequence number with different contents,
 // or records one copy has and the repaired log would not): they were
 // written by different histories (say, a copy run on its own for a
-// while), and no repair may choose between them silently. New and
-// RepairFromMirror refuse, and change nothing.
+// while), and no repair may choose between them silently. Reconcile
+// refuses, and changes nothing.
 var ErrDiverged = errors.New("audit: copies of the log hold different records")
 
 // Op says what a repair did to one file of one copy.
@@ -92,10 +92,11 @@ type Report struct {
 	Actions []Action `json:"actions"`
 	// LastSeq is the last sequence number of the repaired log.
 	LastSeq uint64 `json:"last_seq"`
-	// Keyless is set when RepairFromMirror had no trusted key. The copies'
-	// records were then compared with the roots of the stored checkpoints,
-	// which needs no key (their signatures cannot be checked without one),
-	// and a copy whose records do not reproduce them was not taken.
+	// Keyless is set when the repair had no trusted key (Options.Keyless).
+	// The copies' records were then compared with the roots of the stored
+	// checkpoints, which needs no key (their signatures cannot be checked
+	// without one), and a copy whose records do not reproduce them was not
+	// taken.
 	Keyless bool `json:"keyless"`
 	// RootsChecked is, for a keyless repair, how many stored checkpoints'
 	// roots the repaired log reproduces, and RootsSize the largest tree
@@ -140,6 +141,23 @@ func (r *Report) String() string {
 	}
 	for _, a := range r.Actions {
 		fmt.Fprintf(&b, "%s\n", a)
+	}
+	return b.String()
+}
+
+// Changes lists the first n actions on one line, and how many more
+// there are.
+func (r *Report) Changes(n int) string {
+	var b strings.Builder
+	for i, a := range r.Actions {
+		if i == n {
+			fmt.Fprintf(&b, "; and %d more", len(r.Actions)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(a.String())
 	}
 	return b.String()
 }

@@ -18,7 +18,7 @@ var regressions = []struct {
 	// A full disk during a tree-node flush or a checkpoint append left a
 	// sticky error in the integrity layer: the next commit failed the WAL
 	// for good, so freeing space did not let the Sink resume. Seed 1 failed
-	// 8 of 8 runs before the fix (ledger.go: a full disk only delays the
+	// 8 of 8 runs before the fix (internal/ledger: a full disk only delays the
 	// tree and the checkpoint; integrity/cplog.go: a failed write is undone
 	// and may be retried).
 	{"DiskFull", 1, 20, "ENOSPC in tree.nodes or checkpoints failed the Sink for good"},
