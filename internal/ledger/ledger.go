@@ -282,7 +282,7 @@ func (l *Ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 //     yet, the whole log is the uncovered tail.
 //   - An unsigned log resumes at the end of the stored tree, but never past
 //     the last segment's first record: the writer syncs tree.nodes when it
-//     seals a segment (onCommit) and the nodes of the last segment may be
+//     seals a segment (OnCommit) and the nodes of the last segment may be
 //     what a crash left of unsynced writes. The stored leaf there is checked
 //     against the record it stands for (and, through the chain, its
 //     predecessor); if it differs, the stored tree is rebuilt from record 1.

@@ -23,7 +23,7 @@ import (
 
 // Tag is the WAL's Tag hook: on the committing goroutine, before the batch
 // is written, it computes the batch's leaf hashes (left in recs[i].Digest
-// for onCommit, which then does not hash them again) and tags the batch's
+// for OnCommit, which then does not hash them again) and tags the batch's
 // last one. Nothing is added to the tree here: if the write fails, the
 // next batch is computed afresh from the same tree.
 func (l *Ledger) Tag(recs []wal.Committed) ([32]byte, error) {
