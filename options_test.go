@@ -21,8 +21,8 @@ func TestOptionRanges(t *testing.T) {
 		opt  audit.Option
 	}{
 		{"WithWAL", audit.WithWAL("")},
-		{"WithSegmentSize", audit.WithWAL("x", audit.WithSegmentSize(-1))},
-		{"WithSegmentSize", audit.WithWAL("x", audit.WithSegmentSize(100))},
+		{"WithSegmentSize", audit.WithWAL(filepath.Join(t.TempDir(), "a"), audit.WithSegmentSize(-1))},
+		{"WithSegmentSize", audit.WithWAL(filepath.Join(t.TempDir(), "a"), audit.WithSegmentSize(100))},
 		{"WithSyncMode", audit.WithSyncMode(audit.SyncInterval, -time.Second)},
 		{"WithSyncMode", audit.WithSyncMode(audit.SyncDurable, -time.Second)},
 		{"WithSyncMode", audit.WithSyncMode(audit.SyncMode(7), 0)},
