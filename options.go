@@ -275,6 +275,10 @@ func WithSigningKey(skey string) Option {
 // read the key can sign a forged log.
 func WithSigningKeyFile(path string) Option {
 	return func(c *config) {
+		if path == "" {
+			c.optionError("WithSigningKeyFile(\"\"): the path is empty; pass the key file, such as the NAME.key of `mtlog-audit keys generate`")
+			return
+		}
 		skey, err := readKeyFile(path)
 		if err != nil {
 			c.errs = append(c.errs, err)

@@ -35,6 +35,7 @@ func TestOptionRanges(t *testing.T) {
 		{"WithIdempotencyWindow", audit.WithIdempotencyWindow(-1)},
 		{"WithFileSystem", audit.WithFileSystem(nil)},
 		{"WithSigningKey", audit.WithSigningKey(" \n")},
+		{"WithSigningKeyFile", audit.WithSigningKeyFile("")},
 		{"WithCheckpoints", audit.WithCheckpoints(0, time.Second, time.Minute)},
 		{"WithCheckpoints", audit.WithCheckpoints(1, -time.Second, time.Minute)},
 		{"WithCheckpoints", audit.WithCheckpoints(1, time.Second, 0)},

@@ -234,11 +234,14 @@ func idempotencyKey(ev *Event) (string, error) {
 	if !ok {
 		return "", nil
 	}
-	if k, ok := v.(string); ok && k != "" && len(k) <= MaxIdempotencyKey {
-		return k, nil
+	k, ok := v.(string)
+	switch {
+	case !ok:
+		return "", fmt.Errorf("%w: property %s is a %T; it must be a string, such as a UUID", ErrUnwritable, IdempotencyKeyProperty, v)
+	case k == "" || len(k) > MaxIdempotencyKey:
+		return "", fmt.Errorf("%w: property %s is %d bytes long; use 1 to %d bytes (a UUID, or a hash of a longer key)", ErrUnwritable, IdempotencyKeyProperty, len(k), MaxIdempotencyKey)
 	}
-	return "", fmt.Errorf("%w: property %s must be a non-empty string of at most %d bytes, not %T of length %d; or leave it out",
-		ErrUnwritable, IdempotencyKeyProperty, MaxIdempotencyKey, v, len(fmt.Sprint(v)))
+	return k, nil
 }
 
 // encode encodes ev into a pooled buffer, refusing an event above the
