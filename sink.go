@@ -392,9 +392,9 @@ func (s *Sink) EmitSimple(timestamp time.Time, level core.LogEventLevel, message
 //   - the error matches ErrUnwritable (ev is nil, too large, cannot be
 //     encoded, or has a malformed idempotency key): not written, and never
 //     retried;
-//   - the Sink was closed (ErrSinkClosed): not written if it is the error
-//     of the first attempt, maybe written if an earlier attempt ended with
-//     a maybe-written error (the error wraps it);
+//   - the Sink was closed (ErrSinkClosed): not written, unless the error
+//     also wraps an earlier attempt's maybe-written error (such as
+//     ErrFailed);
 //   - ctx ended (the error matches ctx.Err()): maybe written, because the
 //     event may have been in a group commit when ctx ended.
 //
@@ -437,10 +437,10 @@ func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 		select {
 		case <-s.done:
 			t.Stop()
-			return fmt.Errorf("%w (event not recorded: %w)", ErrSinkClosed, err)
+			return fmt.Errorf("%w (event not acknowledged: %w)", ErrSinkClosed, err)
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("audit: event not recorded: %w (last write error: %w)", ctx.Err(), err)
+			return fmt.Errorf("audit: event not acknowledged: %w (last write error: %w)", ctx.Err(), err)
 		case <-t.C:
 		}
 		_, werr := s.Write(ctx, ev)
@@ -448,10 +448,10 @@ func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 			return nil
 		}
 		if errors.Is(werr, ErrSinkClosed) {
-			return werr
+			return fmt.Errorf("%w (event not acknowledged: %w)", werr, err)
 		}
 		if ctx.Err() != nil { // keep the write error that made us wait
-			return fmt.Errorf("audit: event not recorded: %w (last write error: %w)", ctx.Err(), err)
+			return fmt.Errorf("audit: event not acknowledged: %w (last write error: %w)", ctx.Err(), err)
 		}
 		err = werr
 		delay = min(2*delay, time.Second)
