@@ -121,9 +121,6 @@ type Sink struct {
 	bufs   sync.Pool
 	repair *RepairReport         // what New repaired (WithRedundancy), nil if nothing
 	idem   *idem.Window[Receipt] // nil: no idempotency window
-	bgMu   sync.Mutex            // orders bg.Add before Close's bg.Wait
-	bgDone bool                  // Close began: no more bg goroutines
-	bg     sync.WaitGroup        // keyed writes outliving their caller's ctx
 }
 
 // New opens (creating if needed) the audit log and returns a Sink writing to
@@ -217,15 +214,20 @@ func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
-	if key == "" || s.idem == nil {
-		bp, err := s.encode(ev)
-		if err != nil {
-			return Receipt{}, err
-		}
-		defer s.bufs.Put(bp)
-		return s.append(ctx, eventTime(ev), *bp)
+	bp, err := s.encode(ev)
+	if err != nil {
+		return Receipt{}, err
 	}
-	return s.writeOnce(ctx, key, ev)
+	ts := eventTime(ev)
+	if key == "" || s.idem == nil {
+		defer s.bufs.Put(bp)
+		return s.append(ctx, ts, *bp)
+	}
+	// The write may outlive this call (see idem.Window.Do): it owns a copy
+	// of the bytes, and ev is not retained.
+	b := append([]byte(nil), *bp...)
+	s.bufs.Put(bp)
+	return s.idem.Do(ctx, key, func(ctx context.Context) (Receipt, error) { return s.append(ctx, ts, b) })
 }
 
 // idempotencyKey returns ev's idempotency key ("" if none).
@@ -281,67 +283,6 @@ func (s *Sink) append(ctx context.Context, ts int64, b []byte) (Receipt, error) 
 		return Receipt{}, fmt.Errorf("audit: %w", err)
 	}
 	return Receipt{Seq: ack.Seq, LeafHash: ack.Digest}, nil
-}
-
-// writeOnce writes ev, whose idempotency key is key, unless a write of key
-// is remembered (its Receipt is returned) or in flight (its outcome is
-// awaited). The first write of a key finishes even if ctx ends, on a
-// goroutine of its own, so that its outcome is known to later writers.
-func (s *Sink) writeOnce(ctx context.Context, key string, ev *Event) (Receipt, error) {
-	for {
-		e, first := s.idem.Begin(key)
-		if !first {
-			r, ok, err := e.Wait(ctx)
-			if err != nil {
-				return Receipt{}, err // the first write goes on: maybe written
-			}
-			if ok {
-				return r, nil
-			}
-			continue // the first write failed: write it
-		}
-		bp, err := s.encode(ev)
-		if err == nil {
-			err = ctx.Err() // not yet written: a retry writes it
-		}
-		if err != nil {
-			if bp != nil {
-				s.bufs.Put(bp)
-			}
-			s.idem.Done(e, Receipt{}, err)
-			return Receipt{}, err
-		}
-		if ctx.Done() == nil {
-			defer s.bufs.Put(bp)
-			r, err := s.append(ctx, eventTime(ev), *bp)
-			s.idem.Done(e, r, err)
-			return r, err
-		}
-		ts := eventTime(ev)
-		s.bgMu.Lock()
-		if s.bgDone {
-			s.bgMu.Unlock()
-			s.bufs.Put(bp)
-			s.idem.Done(e, Receipt{}, ErrSinkClosed)
-			return Receipt{}, ErrSinkClosed
-		}
-		s.bg.Add(1)
-		s.bgMu.Unlock()
-		go func() {
-			defer s.bg.Done()
-			r, err := s.append(context.WithoutCancel(ctx), ts, *bp)
-			s.bufs.Put(bp)
-			s.idem.Done(e, r, err)
-		}()
-		r, ok, err := e.Wait(ctx)
-		if err != nil {
-			return Receipt{}, err // maybe written: a retry with key learns the outcome
-		}
-		if !ok {
-			return Receipt{}, e.Err()
-		}
-		return r, nil
-	}
 }
 
 // Emit writes an mtlog event durably. It implements core.LogEventSink, whose
@@ -480,12 +421,11 @@ func (s *Sink) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
-		s.bgMu.Lock()
-		s.bgDone = true
-		s.bgMu.Unlock()
 		s.led.stopRunner()
 		werr := s.w.Close()
-		s.bg.Wait() // keyed writes end once the log is closed
+		if s.idem != nil {
+			s.idem.Close() // keyed writes in flight end with the log
+		}
 		err = errors.Join(werr, s.led.close())
 	})
 	return err

@@ -4,10 +4,10 @@
 // of writing the event again.
 //
 // A key is in one of two states. While its first write is in flight, later
-// writers of the same key wait for it (Wait). Once it completed, Done either
-// records its result (the key then answers every later writer until it
-// falls out of the window) or, when the write certainly did not reach the
-// log, forgets the key so that the next writer writes it.
+// writers of the same key wait for its outcome. Once it completed, it either
+// succeeded (the key then answers every later writer with its result until
+// it falls out of the window) or failed (the key is forgotten, and the next
+// writer writes).
 //
 // The window holds at most N completed keys, evicted oldest first; keys in
 // flight are not counted and never evicted. A Window is safe for
@@ -24,14 +24,16 @@ type Window[R any] struct {
 	size int
 
 	mu      sync.Mutex
-	entries map[string]*Entry[R]
+	entries map[string]*entry[R]
 	order   []string // completed keys, oldest first: a ring of size entries
 	head    int      // index in order of the oldest completed key
 	n       int      // completed keys in order
+	closed  bool     // Close began: writes run on their caller's goroutine
+	bg      sync.WaitGroup
 }
 
-// Entry is one key's write: in flight until Done closes done.
-type Entry[R any] struct {
+// entry is one key's write: in flight until done is closed.
+type entry[R any] struct {
 	key    string
 	done   chan struct{}
 	result R
@@ -40,30 +42,92 @@ type Entry[R any] struct {
 
 // New returns a window remembering the last size completed keys (size > 0).
 func New[R any](size int) *Window[R] {
-	return &Window[R]{size: size, entries: make(map[string]*Entry[R])}
+	return &Window[R]{size: size, entries: make(map[string]*entry[R])}
 }
 
-// Begin claims key. If no write of key is remembered or in flight, it
-// returns a new entry and first = true: the caller must write and then call
-// Done. Otherwise it returns the existing entry and first = false: the
-// caller calls Wait on it.
-func (w *Window[R]) Begin(key string) (e *Entry[R], first bool) {
+// Do writes once per key. If a write of key succeeded and is still in the
+// window, Do returns its result without calling write. If one is in flight,
+// Do waits for it and returns its result, or, if it failed, tries again. Else
+// Do calls write, and remembers its result if it returns no error.
+//
+// Once write was called it runs to its end even if ctx ends first (its
+// context is ctx without cancellation): when ctx can end, it runs on a
+// goroutine of its own, and Do returns ctx's error when ctx ends first, so
+// that a later Do of key learns write's outcome. If ctx has ended before
+// write was called, Do returns ctx's error and write is not called.
+func (w *Window[R]) Do(ctx context.Context, key string, write func(context.Context) (R, error)) (R, error) {
+	for {
+		e, first := w.begin(key)
+		if !first {
+			r, ok, err := e.wait(ctx)
+			if err != nil || ok {
+				return r, err
+			}
+			continue // it failed: write
+		}
+		if err := ctx.Err(); err != nil {
+			var zero R
+			w.finish(e, zero, err)
+			return zero, err
+		}
+		if ctx.Done() == nil || !w.goAsync() {
+			r, err := write(ctx)
+			w.finish(e, r, err)
+			return r, err
+		}
+		go func() {
+			defer w.bg.Done()
+			r, err := write(context.WithoutCancel(ctx))
+			w.finish(e, r, err)
+		}()
+		r, ok, err := e.wait(ctx)
+		if err == nil && !ok {
+			err = e.err
+		}
+		return r, err
+	}
+}
+
+// Close waits for the writes that outlived their caller's context. Writes
+// that begin afterwards run on their caller's goroutine.
+func (w *Window[R]) Close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.bg.Wait()
+}
+
+// goAsync reports whether a write may run on a goroutine of its own, and
+// counts it for Close.
+func (w *Window[R]) goAsync() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	w.bg.Add(1)
+	return true
+}
+
+// begin claims key. If no write of key is remembered or in flight, it
+// returns a new entry and first = true: the caller writes and then calls
+// finish. Otherwise it returns the existing entry, to wait on.
+func (w *Window[R]) begin(key string) (e *entry[R], first bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if e, ok := w.entries[key]; ok {
 		return e, false
 	}
-	e = &Entry[R]{key: key, done: make(chan struct{})}
+	e = &entry[R]{key: key, done: make(chan struct{})}
 	w.entries[key] = e
 	return e, true
 }
 
-// Done completes e, a first entry from Begin, with the write's result and
-// error. Without error, result is remembered and handed to every later
+// finish completes e, a first entry from begin, with the write's result
+// and error. Without error, result is remembered and handed to every later
 // writer of the key until the key is evicted; with one, the key is
-// forgotten, so that the next Begin of it is first again, and waiting
-// writers get ok = false from Wait.
-func (w *Window[R]) Done(e *Entry[R], result R, err error) {
+// forgotten, so that the next begin of it is first again.
+func (w *Window[R]) finish(e *entry[R], result R, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err == nil {
@@ -92,25 +156,13 @@ func (w *Window[R]) remember(key string) {
 	w.n++
 }
 
-// Wait waits until e's write completed and returns its result, with ok =
-// true if the write reached the log and false if it did not (then call
-// Begin again). It returns ctx's error if ctx ends first.
-func (e *Entry[R]) Wait(ctx context.Context) (result R, ok bool, err error) {
+// wait waits until e's write completed and returns its result, with ok =
+// true if it succeeded. It returns ctx's error if ctx ends first.
+func (e *entry[R]) wait(ctx context.Context) (result R, ok bool, err error) {
 	select {
 	case <-e.done:
 		return e.result, e.err == nil, nil
 	case <-ctx.Done():
 		return result, false, ctx.Err()
 	}
-}
-
-// Err returns the error of e's write, once Wait returned ok = false
-// without error.
-func (e *Entry[R]) Err() error { return e.err }
-
-// Len returns the number of remembered and in-flight keys.
-func (w *Window[R]) Len() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.entries)
 }
