@@ -48,13 +48,55 @@ type config struct {
 	policy    failurePolicy
 	ledger    ledger.Config
 	mirrors   []string
-	err       error
+	idemKeys  int      // idempotency window (WithIdempotencyWindow); 0: off
+	policies  []string // the failure-policy options given, to refuse two
+	errs      []error  // problems of the options, reported together by New
+}
+
+// Defaults of the options that are not the wal package's.
+const (
+	defaultIdempotencyWindow = 1 << 14
+	defaultMaxEventSize      = 16 << 20 // the wal's default MaxRecordSize
+	maxMaxEventSize          = 128 << 20
+)
+
+// ErrInvalidOption is matched (errors.Is) by the error of New when an
+// option's argument is out of range or options contradict each other. The
+// error names every such option and says what to pass instead.
+var ErrInvalidOption = errors.New("invalid option")
+
+// optionError records a problem of an option; New reports them all.
+func (c *config) optionError(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("audit: %w: "+format, append([]any{ErrInvalidOption}, args...)...))
+}
+
+// check reports every problem of the options (nil if none), together.
+func (c *config) check() error {
+	w := &c.wal
+	switch {
+	case w.SegmentSize < 0:
+		c.optionError("WithSegmentSize(%d): negative; use at least %d bytes, or omit it for 64 MiB", w.SegmentSize, 4*wal.SectorSize)
+	case w.SegmentSize > 0 && w.SegmentSize < 4*wal.SectorSize:
+		c.optionError("WithSegmentSize(%d): too small; use at least %d bytes", w.SegmentSize, 4*wal.SectorSize)
+	}
+	mode := [...]string{"SyncDurable", "SyncInterval", "SyncNone"}
+	if w.Sync < SyncDurable || w.Sync > SyncNone {
+		c.optionError("WithSyncMode(%d, %v): unknown mode; use SyncDurable, SyncInterval or SyncNone", w.Sync, w.SyncInterval)
+	} else if w.SyncInterval < 0 {
+		c.optionError("WithSyncMode(%s, %v): negative interval; pass a positive one, or 0 for 100ms", mode[w.Sync], w.SyncInterval)
+	}
+	if len(c.policies) > 1 {
+		c.optionError("%s: pick one failure policy (without either, Emit fails closed)", strings.Join(c.policies, " and "))
+	}
+	return errors.Join(c.errs...)
 }
 
 func defaultConfig() config {
 	return config{
-		fs:     vfs.OS(),
-		ledger: ledger.DefaultConfig(),
+		fs:       vfs.OS(),
+		wal:      wal.Options{MaxRecordSize: defaultMaxEventSize},
+		ledger:   ledger.DefaultConfig(),
+		idemKeys: defaultIdempotencyWindow,
 		onFailure: func(ev *core.LogEvent, err error) {
 			if ev == nil && errors.Is(err, ErrRepaired) {
 				fmt.Fprintf(os.Stderr, "mtlog-audit: %v\n", err)
@@ -73,15 +115,21 @@ func defaultConfig() config {
 // required).
 func WithWAL(dir string, opts ...WALOption) Option {
 	return func(c *config) {
+		if dir == "" {
+			c.optionError("WithWAL(\"\"): the directory is empty; pass the log's directory, such as \"/var/lib/myapp/audit\"")
+		}
 		c.dir = dir
 		for _, o := range opts {
-			o(&c.wal)
+			if o != nil {
+				o(&c.wal)
+			}
 		}
 	}
 }
 
 // WithSegmentSize sets the size at which a log segment is sealed and the
-// next begins (default 64 MiB).
+// next begins (default 64 MiB; 0 means the default). New refuses a size
+// below 2 KiB.
 func WithSegmentSize(bytes int64) WALOption {
 	return func(o *wal.Options) { o.SegmentSize = bytes }
 }
@@ -102,7 +150,8 @@ func WithPrealloc(bytes int64) WALOption {
 }
 
 // WithSyncMode chooses when writes are acknowledged. interval is used by
-// SyncInterval only (default 100ms).
+// SyncInterval only (0: the default, 100ms). New refuses an unknown mode and
+// a negative interval.
 func WithSyncMode(mode SyncMode, interval time.Duration) Option {
 	return func(c *config) {
 		c.wal.Sync = mode
@@ -116,7 +165,7 @@ func WithSyncMode(mode SyncMode, interval time.Duration) Option {
 func WithGroupCommit(maxBatch int, maxDelay time.Duration) Option {
 	return func(c *config) {
 		if maxBatch < 0 || maxDelay < 0 {
-			c.err = fmt.Errorf("audit: WithGroupCommit(%d, %v): both must be ≥ 0", maxBatch, maxDelay)
+			c.optionError("WithGroupCommit(%d, %v): both must be ≥ 0 (0: no bound, no delay)", maxBatch, maxDelay)
 			return
 		}
 		c.wal.MaxBatchRecords = maxBatch
@@ -129,29 +178,78 @@ func WithGroupCommit(maxBatch int, maxDelay time.Duration) Option {
 // the failure policy acts; it must not call back into the Sink. With
 // WithRedundancy, New also calls it once, with a nil event and a
 // *RepairError (matching ErrRepaired), when it repaired a copy of the log.
+// New refuses a nil h: omit the option to keep the default.
 func WithFailureHandler(h func(ev *core.LogEvent, err error)) Option {
 	return func(c *config) {
-		if h != nil {
-			c.onFailure = h
+		if h == nil {
+			c.optionError("WithFailureHandler(nil): pass a function; omit the option to print failures to stderr")
+			return
 		}
+		c.onFailure = h
 	}
 }
 
 // WithPanicOnFailure makes Emit panic after calling the failure handler.
-func WithPanicOnFailure() Option { return func(c *config) { c.policy = policyPanic } }
+// It excludes WithFailOpen.
+func WithPanicOnFailure() Option {
+	return func(c *config) {
+		c.policy = policyPanic
+		c.policies = append(c.policies, "WithPanicOnFailure")
+	}
+}
 
 // WithFailOpen makes Emit return after calling the failure handler: the
 // application proceeds and the event is lost. Use only where availability
-// matters more than a complete audit trail, and alert from the handler.
-func WithFailOpen() Option { return func(c *config) { c.policy = policyFailOpen } }
+// matters more than a complete audit trail, and alert from the handler. It
+// excludes WithPanicOnFailure.
+func WithFailOpen() Option {
+	return func(c *config) {
+		c.policy = policyFailOpen
+		c.policies = append(c.policies, "WithFailOpen")
+	}
+}
+
+// WithMaxEventSize bounds the encoded size of one event (default 16 MiB, at
+// most 128 MiB). Write refuses a larger event before it enters a group
+// commit, with an error matching ErrEventTooLarge (and ErrUnwritable) that
+// gives the size and the limit; the failure policies treat it as a
+// permanent error (see Emit).
+func WithMaxEventSize(bytes int) Option {
+	return func(c *config) {
+		if bytes <= 0 || bytes > maxMaxEventSize {
+			c.optionError("WithMaxEventSize(%d): use 1 to %d bytes (default %d)", bytes, maxMaxEventSize, defaultMaxEventSize)
+			return
+		}
+		c.wal.MaxRecordSize = bytes
+	}
+}
+
+// WithIdempotencyWindow sets how many idempotency keys (see
+// IdempotencyKeyProperty) the Sink remembers: a Write whose key is among the
+// last keys written returns the first write's Receipt without writing again
+// (default 16384 keys; 0 turns deduplication off, and a key is then an
+// ordinary property). The window is in memory: it starts empty when the
+// Sink is opened.
+func WithIdempotencyWindow(keys int) Option {
+	return func(c *config) {
+		if keys < 0 {
+			c.optionError("WithIdempotencyWindow(%d): negative; pass a number of keys, or 0 to turn deduplication off", keys)
+			return
+		}
+		c.idemKeys = keys
+	}
+}
 
 // WithFileSystem makes the Sink use fsys instead of the operating system's
-// filesystem (tests use vfs.NewCrashFS and vfs.NewFaultFS).
+// filesystem (tests use vfs.NewCrashFS and vfs.NewFaultFS). New refuses a
+// nil fsys.
 func WithFileSystem(fsys vfs.FS) Option {
 	return func(c *config) {
-		if fsys != nil {
-			c.fs = fsys
+		if fsys == nil {
+			c.optionError("WithFileSystem(nil): pass a vfs.FS; omit the option for the operating system's filesystem")
+			return
 		}
+		c.fs = fsys
 	}
 }
 
@@ -160,9 +258,15 @@ func WithFileSystem(fsys vfs.FS) Option {
 // with integrity.GenerateKey or `mtlog-audit keys generate`). Surrounding
 // white space, such as the newline that ends a key file, is ignored. The
 // key's name is the log's origin. Give verifiers only the public key. To
-// read the key from a file, use WithSigningKeyFile.
+// read the key from a file, use WithSigningKeyFile. New refuses an empty
+// key.
 func WithSigningKey(skey string) Option {
-	return func(c *config) { c.ledger.SigningKey = strings.TrimSpace(skey) }
+	return func(c *config) {
+		c.ledger.SigningKey = strings.TrimSpace(skey)
+		if c.ledger.SigningKey == "" {
+			c.optionError("WithSigningKey(\"\"): the key is empty; generate one with `mtlog-audit keys generate`, or omit the option for an unsigned log")
+		}
+	}
 }
 
 // WithSigningKeyFile is WithSigningKey with the key read from the file at
@@ -172,9 +276,13 @@ func WithSigningKey(skey string) Option {
 // read the key can sign a forged log.
 func WithSigningKeyFile(path string) Option {
 	return func(c *config) {
+		if path == "" {
+			c.optionError("WithSigningKeyFile(\"\"): the path is empty; pass the key file, such as the NAME.key of `mtlog-audit keys generate`")
+			return
+		}
 		skey, err := readKeyFile(path)
 		if err != nil {
-			c.err = err
+			c.errs = append(c.errs, err)
 			return
 		}
 		c.ledger.SigningKey = skey
@@ -223,7 +331,7 @@ var ErrKeyFilePermissions = errors.New("key file permissions too open")
 func WithCheckpoints(records int, interval, heartbeat time.Duration) Option {
 	return func(c *config) {
 		if records <= 0 || interval <= 0 || heartbeat <= 0 {
-			c.err = fmt.Errorf("audit: WithCheckpoints(%d, %v, %v): all must be positive", records, interval, heartbeat)
+			c.optionError("WithCheckpoints(%d, %v, %v): all must be positive (defaults 65536, 1s, 1m)", records, interval, heartbeat)
 			return
 		}
 		c.ledger.Every, c.ledger.Interval, c.ledger.Heartbeat = uint64(records), interval, heartbeat
@@ -239,7 +347,7 @@ func WithCheckpoints(records int, interval, heartbeat time.Duration) Option {
 func WithForwardSecurity(epoch time.Duration) Option {
 	return func(c *config) {
 		if epoch <= 0 {
-			c.err = fmt.Errorf("audit: WithForwardSecurity(%v): the epoch must be positive", epoch)
+			c.optionError("WithForwardSecurity(%v): the epoch must be positive, such as 24h", epoch)
 			return
 		}
 		c.ledger.EpochEvery = epoch
@@ -249,13 +357,15 @@ func WithForwardSecurity(epoch time.Duration) Option {
 // WithClock makes the Sink read the time from now instead of time.Now: for
 // the times of signed checkpoints (and their heartbeat and key-epoch
 // schedule) and of segment headers. Event timestamps are the caller's and
-// are not affected. Tests use it to jump the clock; a nil now is ignored.
+// are not affected. Tests use it to jump the clock. New refuses a nil now.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
-		if now != nil {
-			c.wal.Now = now
-			c.ledger.Now = now
+		if now == nil {
+			c.optionError("WithClock(nil): pass a clock function; omit the option for time.Now")
+			return
 		}
+		c.wal.Now = now
+		c.ledger.Now = now
 	}
 }
 
@@ -336,12 +446,12 @@ func WithClock(now func() time.Time) Option {
 func WithRedundancy(dirs ...string) Option {
 	return func(c *config) {
 		if len(dirs) == 0 {
-			c.err = errors.New("audit: WithRedundancy(): give at least one mirror directory")
+			c.optionError("WithRedundancy(): give at least one mirror directory")
 			return
 		}
 		for _, d := range dirs {
 			if d == "" {
-				c.err = fmt.Errorf("audit: WithRedundancy(%q): a mirror directory path is empty", dirs)
+				c.optionError("WithRedundancy(%q): a mirror directory path is empty", dirs)
 				return
 			}
 		}

@@ -21,6 +21,9 @@ func ProveInclusion(ctx context.Context, fsys vfs.FS, dir string, seq uint64, ch
 	if seq == 0 {
 		return nil, errors.New("audit: sequence numbers start at 1")
 	}
+	if err := checkLogDir(fsys, dir); err != nil {
+		return nil, err
+	}
 	cpRaw, cp, err := pickCheckpoint(fsys, dir, checkpoint)
 	if err != nil {
 		return nil, err
@@ -80,6 +83,9 @@ func ProveConsistency(fsys vfs.FS, dir string, size1, size2 uint64) (*integrity.
 	if size1 > size2 {
 		return nil, fmt.Errorf("audit: --from %d is larger than --to %d", size1, size2)
 	}
+	if err := checkLogDir(fsys, dir); err != nil {
+		return nil, err
+	}
 	cps, err := integrity.ReadCheckpointLog(fsys, filepath.Join(dir, checkpointsFile))
 	if err != nil {
 		return nil, fmt.Errorf("audit: read checkpoints: %w", err)
@@ -119,6 +125,19 @@ func ProveConsistency(fsys vfs.FS, dir string, size1, size2 uint64) (*integrity.
 		return nil, fmt.Errorf("%w: the stored checkpoints are not consistent: %v", ErrIntegrity, err)
 	}
 	return b, nil
+}
+
+// checkLogDir returns an error matching fs.ErrNotExist, that says so, if
+// the log directory dir does not exist.
+func checkLogDir(fsys vfs.FS, dir string) error {
+	_, err := fsys.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("audit: the log directory %s does not exist; check the path (%w)", dir, err)
+	case err != nil:
+		return fmt.Errorf("audit: the log directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 // pickCheckpoint returns the given signed checkpoint (parsed), or the latest

@@ -27,6 +27,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
+	"github.com/willibrandon/mtlog-audit/internal/idem"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
 )
@@ -64,11 +65,39 @@ type Receipt struct {
 	LeafHash [32]byte
 }
 
+// IdempotencyKeyProperty is the name of the property that carries an
+// event's optional idempotency key: a non-empty string of at most
+// MaxIdempotencyKey bytes, such as a UUID the caller made for the audited
+// action. Write remembers the keys of the last events written (see
+// WithIdempotencyWindow), and a Write of an event whose key it remembers
+// does not write it again but returns the first write's Receipt. So a
+// caller who retries after an error that leaves the event maybe written (a
+// context error) cannot write it twice. The key is stored with the event
+// like any other property. It works through every adapter: pass it as the
+// property, attribute or field of this name.
+const IdempotencyKeyProperty = "IdempotencyKey"
+
+// MaxIdempotencyKey is the longest idempotency key, in bytes.
+const MaxIdempotencyKey = 256
+
 var (
+	// ErrUnwritable is matched by every error for an event that can never
+	// be written, whatever the state of the log: ErrNilEvent,
+	// ErrEventTooLarge, an event that cannot be encoded, and a malformed
+	// idempotency key. Retrying such an event cannot help, so Emit and
+	// EmitEvent never retry it (see Emit), and it is certainly not in the
+	// log.
+	ErrUnwritable = errors.New("audit: the event can never be written")
+	// ErrEventTooLarge is matched by the error of Write, and reported by
+	// Emit, for an event whose encoding is larger than the limit set by
+	// WithMaxEventSize (default 16 MiB); the error gives both sizes. It
+	// matches ErrUnwritable.
+	ErrEventTooLarge = fmt.Errorf("%w: event too large", ErrUnwritable)
 	// ErrSinkClosed is returned by Write, and reported by Emit, after Close.
 	ErrSinkClosed = errors.New("audit: sink is closed")
-	// ErrNilEvent is returned by Write, and reported by Emit, for a nil event.
-	ErrNilEvent = errors.New("audit: nil event")
+	// ErrNilEvent is returned by Write, and reported by Emit, for a nil
+	// event. It matches ErrUnwritable.
+	ErrNilEvent = fmt.Errorf("%w: nil event", ErrUnwritable)
 	// ErrCorrupt is matched by errors that report damaged log data.
 	ErrCorrupt = wal.ErrCorrupt
 	// ErrFailed is matched by errors returned after a write or fsync
@@ -91,7 +120,8 @@ type Sink struct {
 	done   chan struct{} // closed by Close: wakes blocked fail-closed Emits
 	once   sync.Once
 	bufs   sync.Pool
-	repair *RepairReport // what New repaired (WithRedundancy), nil if nothing
+	repair *RepairReport         // what New repaired (WithRedundancy), nil if nothing
+	idem   *idem.Window[Receipt] // nil: no idempotency window
 }
 
 // New opens (creating if needed) the audit log and returns a Sink writing to
@@ -103,8 +133,8 @@ func New(opts ...Option) (*Sink, error) {
 			o(&cfg)
 		}
 	}
-	if cfg.err != nil {
-		return nil, cfg.err
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	if cfg.dir == "" {
 		return nil, errors.New("audit: no WAL directory: pass audit.WithWAL(\"/path/to/audit-wal\")")
@@ -152,13 +182,28 @@ func New(opts ...Option) (*Sink, error) {
 	}
 	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	if cfg.idemKeys > 0 {
+		s.idem = idem.New[Receipt](cfg.idemKeys)
+	}
 	return s, nil
 }
 
-// Write encodes ev and appends it to the log, returning once it is durable
-// (in the default sync mode). ev is not modified and not retained. If ctx is
-// done first, Write returns ctx.Err() and the event is not acknowledged (it
-// may still appear in the log).
+// Write encodes ev and appends it to the log, returning its Receipt once it
+// is durable (in the default sync mode). ev is not modified and not
+// retained. Write never retries. When it returns an error, the event was
+// not acknowledged, and the error tells whether it can be in the log:
+//
+//   - Not written: errors matching ErrUnwritable (a nil, too large or
+//     unencodable event, or a malformed idempotency key) or ErrSinkClosed.
+//     The event is certainly not in the log.
+//   - Maybe written: every other error. A context error (ctx done before
+//     the group commit that holds the event finished) and ErrFailed leave
+//     the event possibly in the log, and a retry may write it twice. To
+//     retry safely, give the event an idempotency key
+//     (IdempotencyKeyProperty): a Write repeating a key that was written
+//     returns the first Receipt, and one that comes while the first is in
+//     flight waits for its outcome (and writes the event if the first did
+//     not).
 func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
 	if ev == nil {
 		return Receipt{}, ErrNilEvent
@@ -166,17 +211,71 @@ func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
 	if s.closed.Load() {
 		return Receipt{}, ErrSinkClosed
 	}
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
-	b, err := event.AppendEncode((*bp)[:0], ev)
+	key, err := idempotencyKey(ev)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("audit: encode event: %w", err)
+		return Receipt{}, err
+	}
+	bp, err := s.encode(ev)
+	if err != nil {
+		return Receipt{}, err
+	}
+	ts := eventTime(ev)
+	if key == "" || s.idem == nil {
+		defer s.bufs.Put(bp)
+		return s.append(ctx, ts, *bp)
+	}
+	// The write may outlive this call (see idem.Window.Do): it owns a copy
+	// of the bytes, and ev is not retained.
+	b := append([]byte(nil), *bp...)
+	s.bufs.Put(bp)
+	return s.idem.Do(ctx, key, func(ctx context.Context) (Receipt, error) { return s.append(ctx, ts, b) })
+}
+
+// idempotencyKey returns ev's idempotency key ("" if none).
+func idempotencyKey(ev *Event) (string, error) {
+	v, ok := ev.Properties[IdempotencyKeyProperty]
+	if !ok {
+		return "", nil
+	}
+	k, ok := v.(string)
+	switch {
+	case !ok:
+		return "", fmt.Errorf("%w: property %s is a %T; it must be a string, such as a UUID", ErrUnwritable, IdempotencyKeyProperty, v)
+	case k == "" || len(k) > MaxIdempotencyKey:
+		return "", fmt.Errorf("%w: property %s is %d bytes long; use 1 to %d bytes (a UUID, or a hash of a longer key)", ErrUnwritable, IdempotencyKeyProperty, len(k), MaxIdempotencyKey)
+	}
+	return k, nil
+}
+
+// encode encodes ev into a pooled buffer, refusing an event above the
+// WithMaxEventSize limit. The caller puts the buffer back.
+func (s *Sink) encode(ev *Event) (*[]byte, error) {
+	bp := s.bufs.Get().(*[]byte)
+	b, err := event.AppendEncode((*bp)[:0], ev)
+	*bp = b[:0]
+	if err != nil {
+		s.bufs.Put(bp)
+		return nil, fmt.Errorf("%w: encode: %w", ErrUnwritable, err)
+	}
+	if max := s.cfg.wal.MaxRecordSize; len(b) > max {
+		s.bufs.Put(bp)
+		return nil, fmt.Errorf("%w: it encodes to %d bytes, above the limit of %d (WithMaxEventSize): raise the limit, or log less (a large property belongs in a file the event names)", ErrEventTooLarge, len(b), max)
 	}
 	*bp = b
+	return bp, nil
+}
+
+// eventTime is the record timestamp of ev.
+func eventTime(ev *Event) int64 {
 	var ts int64
 	if !ev.Timestamp.IsZero() {
 		ts = ev.Timestamp.UnixNano()
 	}
+	return ts
+}
+
+// append appends the encoded event b, of timestamp ts, to the log.
+func (s *Sink) append(ctx context.Context, ts int64, b []byte) (Receipt, error) {
 	ack, err := s.w.AppendAck(ctx, wal.RecordEvent, ts, b)
 	if err != nil {
 		if errors.Is(err, wal.ErrClosed) {
@@ -200,8 +299,14 @@ func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
 //     error.
 //   - WithFailOpen: the handler is called and Emit returns.
 //
-// After Close, and for a nil event, the handler gets the error and Emit
-// returns. Emit never modifies ev.
+// A permanent error, one matching ErrUnwritable (the event is too large for
+// WithMaxEventSize, cannot be encoded, or has a malformed idempotency key),
+// is never retried, because no retry can write that event: the handler is
+// called once with it, then Emit returns under the default policy and under
+// WithFailOpen, and panics under WithPanicOnFailure. Blocking would hold the
+// logging goroutine forever without protecting anything; the handler is
+// where the missing event is reported. After Close, and for a nil event,
+// the handler gets the error and Emit returns. Emit never modifies ev.
 func (s *Sink) Emit(ev *core.LogEvent) {
 	if ev == nil {
 		s.cfg.onFailure(nil, ErrNilEvent)
@@ -222,13 +327,23 @@ func (s *Sink) EmitSimple(timestamp time.Time, level core.LogEventLevel, message
 // logr, zerolog, zap drop or only print it), where a plain Write error would
 // let the log call return with the event unrecorded.
 //
-// It returns nil once ev is durable. Under the default fail-closed policy
-// it keeps retrying and returns an error only when the event cannot be
-// recorded at all: the Sink is closed (ErrSinkClosed), ctx ends (the error
-// matches ctx.Err() and wraps the last write error), or ev is nil
-// (ErrNilEvent). With WithFailOpen it returns the first write error; with
-// WithPanicOnFailure it panics. Every error is also given to the failure
-// handler first.
+// It returns nil once ev is durable. Under the default fail-closed policy it
+// keeps retrying transient errors, and returns an error in three cases only,
+// which tell whether ev may be in the log (as for Write):
+//
+//   - the error matches ErrUnwritable (ev is nil, too large, cannot be
+//     encoded, or has a malformed idempotency key): not written, and never
+//     retried;
+//   - the Sink was closed (ErrSinkClosed): not written, unless the error
+//     also wraps an earlier attempt's maybe-written error (such as
+//     ErrFailed);
+//   - ctx ended (the error matches ctx.Err()): maybe written, because the
+//     event may have been in a group commit when ctx ended.
+//
+// A retry of a maybe-written event can write it twice unless it carries an
+// idempotency key (IdempotencyKeyProperty). With WithFailOpen it returns
+// the first write error; with WithPanicOnFailure it panics. Every error is
+// also given to the failure handler first.
 func (s *Sink) EmitEvent(ctx context.Context, ev *Event) error {
 	if ev == nil {
 		s.cfg.onFailure(nil, ErrNilEvent)
@@ -255,16 +370,19 @@ func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 	case policyPanic:
 		panic(fmt.Errorf("audit: event not recorded (WithPanicOnFailure): %w", err))
 	}
+	if errors.Is(err, ErrUnwritable) { // no retry can write it
+		return err
+	}
 	delay := 10 * time.Millisecond
 	for {
 		t := time.NewTimer(delay)
 		select {
 		case <-s.done:
 			t.Stop()
-			return fmt.Errorf("%w (event not recorded: %w)", ErrSinkClosed, err)
+			return fmt.Errorf("%w (event not acknowledged: %w)", ErrSinkClosed, err)
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("audit: event not recorded: %w (last write error: %w)", ctx.Err(), err)
+			return fmt.Errorf("audit: event not acknowledged: %w (last write error: %w)", ctx.Err(), err)
 		case <-t.C:
 		}
 		_, werr := s.Write(ctx, ev)
@@ -272,10 +390,10 @@ func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 			return nil
 		}
 		if errors.Is(werr, ErrSinkClosed) {
-			return werr
+			return fmt.Errorf("%w (event not acknowledged: %w)", werr, err)
 		}
 		if ctx.Err() != nil { // keep the write error that made us wait
-			return fmt.Errorf("audit: event not recorded: %w (last write error: %w)", ctx.Err(), err)
+			return fmt.Errorf("audit: event not acknowledged: %w (last write error: %w)", ctx.Err(), err)
 		}
 		err = werr
 		delay = min(2*delay, time.Second)
@@ -305,7 +423,11 @@ func (s *Sink) Close() error {
 		s.closed.Store(true)
 		close(s.done)
 		s.led.StopRunner()
-		err = errors.Join(s.w.Close(), s.led.Close())
+		werr := s.w.Close()
+		if s.idem != nil {
+			s.idem.Close() // keyed writes in flight end with the log
+		}
+		err = errors.Join(werr, s.led.Close())
 	})
 	return err
 }

@@ -17,7 +17,8 @@
 // logr has no error result, so events are written with
 // [audit.Sink.EmitEvent] and failures follow the sink's failure policy: by
 // default (fail-closed) a call does not return until the event is durable
-// (or the sink is closed); with audit.WithFailOpen the error goes to the
+// (or the sink is closed, or the event can never be written: see
+// audit.ErrUnwritable); with audit.WithFailOpen the error goes to the
 // audit.WithFailureHandler handler and the call returns; with
 // audit.WithPanicOnFailure the call panics. A call on a closed sink returns
 // at once and the failure handler gets audit.ErrSinkClosed.

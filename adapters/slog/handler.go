@@ -6,7 +6,9 @@
 // [audit.Sink.EmitEvent], so failures follow the sink's failure policy: by
 // default (fail-closed) Handle keeps retrying and does not return until the
 // record is durable, the sink is closed, or the context passed to Handle
-// ends; with audit.WithFailOpen it returns the write error at once; with
+// ends (a record that can never be written, matching audit.ErrUnwritable,
+// such as one above audit.WithMaxEventSize, is not retried: Handle returns
+// its error at once); with audit.WithFailOpen it returns the write error at once; with
 // audit.WithPanicOnFailure it panics. Every failure also goes to the sink's
 // failure handler (audit.WithFailureHandler). This matters because
 // [slog.Logger] methods discard the error a Handler returns: with the

@@ -11,7 +11,9 @@
 // once the event is durable, and returns an error otherwise (zap prints it
 // to the logger's ErrorOutput). Failures follow the sink's failure policy:
 // by default (fail-closed) Write keeps retrying until the event is durable
-// or the sink is closed, so a log call that returned is on disk; with
+// or the sink is closed, so a log call that returned is on disk, except an
+// event that can never be written (audit.ErrUnwritable, such as one above
+// audit.WithMaxEventSize), whose error is returned at once; with
 // audit.WithFailOpen it returns the write error at once. Every failure also
 // goes to the sink's failure handler, and Sync reports the first one.
 //

@@ -11,7 +11,9 @@
 // zerolog.ErrorHandler, by default printing it to stderr). Failures follow the
 // sink's failure policy: by default (fail-closed) Write keeps retrying until
 // the event is durable or the sink is closed, so a log call that returned is
-// on disk; with audit.WithFailOpen it returns the write error at once. The
+// on disk, except an event that can never be written (audit.ErrUnwritable,
+// such as one above audit.WithMaxEventSize), whose error is returned at
+// once; with audit.WithFailOpen it returns the write error at once. The
 // sink's failure handler hears of every failure.
 //
 // Field mapping:
