@@ -158,12 +158,25 @@ func New(opts ...Option) (*Sink, error) {
 // (in the default sync mode). ev is not modified and not retained. If ctx is
 // done first, Write returns ctx.Err() and the event is not acknowledged (it
 // may still appear in the log).
+//
+// An event whose Timestamp is zero (time.Time{}, which is also
+// 0001-01-01T00:00:00Z) is recorded with the time of the Sink's clock
+// (WithClock; time.Now by default) at Write: the log, its hashes and Replay
+// hold that time. Any other time, from any year, is kept as given.
 func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
 	if ev == nil {
 		return Receipt{}, ErrNilEvent
 	}
 	if s.closed.Load() {
 		return Receipt{}, ErrSinkClosed
+	}
+	if ev.Timestamp.IsZero() {
+		stamped := *ev // the caller's event is not modified
+		stamped.Timestamp = time.Now()
+		if s.cfg.wal.Now != nil { // WithClock
+			stamped.Timestamp = s.cfg.wal.Now()
+		}
+		ev = &stamped
 	}
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
@@ -172,11 +185,7 @@ func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
 		return Receipt{}, fmt.Errorf("audit: encode event: %w", err)
 	}
 	*bp = b
-	var ts int64
-	if !ev.Timestamp.IsZero() {
-		ts = ev.Timestamp.UnixNano()
-	}
-	ack, err := s.w.AppendAck(ctx, wal.RecordEvent, ts, b)
+	ack, err := s.w.AppendAck(ctx, wal.RecordEvent, wal.UnixNano(ev.Timestamp), b)
 	if err != nil {
 		if errors.Is(err, wal.ErrClosed) {
 			return Receipt{}, ErrSinkClosed
@@ -186,7 +195,8 @@ func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
 	return Receipt{Seq: ack.Seq, LeafHash: ack.Digest}, nil
 }
 
-// Emit writes an mtlog event durably. It implements core.LogEventSink, whose
+// Emit writes an mtlog event durably (a zero Timestamp is stamped with the
+// Sink's clock, as by Write). It implements core.LogEventSink, whose
 // Emit has no error result, so failures follow the failure policy:
 //
 //   - default (fail-closed): the error goes to the failure handler, then Emit
@@ -283,7 +293,8 @@ func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 
 // Replay returns the events whose timestamps t satisfy from ≤ t < to, in
 // sequence order, as they are durable when Replay is called. A zero from or
-// to leaves that end open. It stops at the first error (damage, or ctx done).
+// to leaves that end open; any other time.Time, of any year, is an exact
+// bound. It stops at the first error (damage, or ctx done).
 func (s *Sink) Replay(ctx context.Context, from, to time.Time) iter.Seq2[*Event, error] {
 	return replay(ctx, s.w.Reader(), from, to)
 }
