@@ -329,7 +329,7 @@ func replay(ctx context.Context, r *wal.Reader, from, to time.Time) iter.Seq2[*E
 				yield(nil, fmt.Errorf("audit: event %d in segment %d: %w", rec.Seq, rec.Segment, err))
 				return
 			}
-			if !win.Contains(ev.Timestamp) { // its stored time is at an extreme of wal.UnixNano
+			if !win.Contains(ev.Timestamp) { // Bounds select more where a stored time is at an extreme (see wal.Window)
 				continue
 			}
 			if !yield(ev, nil) {
