@@ -148,6 +148,15 @@ func TestSelectionExtremeDates(t *testing.T) {
 			t.Errorf("replay %v: years %q, want %q\n%s", c.args, got, c.want, r.stdout)
 		}
 	}
+	out := filepath.Join(dir, "e.jsonl")
+	args := []string{"export", "--wal", "wal", "--format", "jsonl", "--output", out, "--since", "1600-01-01", "--until", "2262-06-01T02:00:00Z"}
+	if r := run(t, dir, args...); r.code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+	}
+	data, _ := os.ReadFile(out)
+	if n := strings.Count(string(data), "\n"); n != 3*4+2 {
+		t.Errorf("%v: %d events, want 14 (1677, 1678, 2024 and 2262 before 02:00)\n%s", args, n, data)
+	}
 }
 
 // TestLastBeforeDamage: --last on a damaged log prints the last events
