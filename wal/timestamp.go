@@ -45,7 +45,8 @@ func (w Window) Contains(t time.Time) bool {
 // Bounds returns the stored-time range [lo, hi) to give Between and
 // RecordsBetween (and lo for FollowOptions.SkipBefore): it holds the stored
 // time of every event in w, and hi is math.MaxInt64, which those take as
-// no upper bound, when w has none or ends after UnixNano's range.
+// no upper bound, when w has none or ends at or after the last time that
+// UnixNano stores exactly (2262-04-11T23:47:16.854775807Z).
 func (w Window) Bounds() (lo, hi int64) {
 	lo, hi = math.MinInt64, math.MaxInt64
 	if !w.From.IsZero() {
