@@ -356,7 +356,8 @@ func WithForwardSecurity(epoch time.Duration) Option {
 
 // WithClock makes the Sink read the time from now instead of time.Now: for
 // the times of signed checkpoints (and their heartbeat and key-epoch
-// schedule) and of segment headers. Event timestamps are the caller's and
+// schedule), of segment headers, and of an event written with a zero
+// Timestamp (see Sink.Write). Other event timestamps are the caller's and
 // are not affected. Tests use it to jump the clock. New refuses a nil now.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {

@@ -204,12 +204,25 @@ func New(opts ...Option) (*Sink, error) {
 //     returns the first Receipt, and one that comes while the first is in
 //     flight waits for its outcome (and writes the event if the first did
 //     not).
+//
+// An event whose Timestamp is zero (time.Time{}, which is also
+// 0001-01-01T00:00:00Z) is recorded with the time of the Sink's clock
+// (WithClock; time.Now by default) at Write: the log, its hashes and Replay
+// hold that time. Any other time, from any year, is kept as given.
 func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
 	if ev == nil {
 		return Receipt{}, ErrNilEvent
 	}
 	if s.closed.Load() {
 		return Receipt{}, ErrSinkClosed
+	}
+	if ev.Timestamp.IsZero() {
+		stamped := *ev // the caller's event is not modified
+		stamped.Timestamp = time.Now()
+		if s.cfg.wal.Now != nil { // WithClock
+			stamped.Timestamp = s.cfg.wal.Now()
+		}
+		ev = &stamped
 	}
 	key, err := idempotencyKey(ev)
 	if err != nil {
@@ -265,14 +278,8 @@ func (s *Sink) encode(ev *Event) (*[]byte, error) {
 	return bp, nil
 }
 
-// eventTime is the record timestamp of ev.
-func eventTime(ev *Event) int64 {
-	var ts int64
-	if !ev.Timestamp.IsZero() {
-		ts = ev.Timestamp.UnixNano()
-	}
-	return ts
-}
+// eventTime is the record timestamp of ev (clamped, see wal.UnixNano).
+func eventTime(ev *Event) int64 { return wal.UnixNano(ev.Timestamp) }
 
 // append appends the encoded event b, of timestamp ts, to the log.
 func (s *Sink) append(ctx context.Context, ts int64, b []byte) (Receipt, error) {
@@ -286,7 +293,8 @@ func (s *Sink) append(ctx context.Context, ts int64, b []byte) (Receipt, error) 
 	return Receipt{Seq: ack.Seq, LeafHash: ack.Digest}, nil
 }
 
-// Emit writes an mtlog event durably. It implements core.LogEventSink, whose
+// Emit writes an mtlog event durably (a zero Timestamp is stamped with the
+// Sink's clock, as by Write). It implements core.LogEventSink, whose
 // Emit has no error result, so failures follow the failure policy:
 //
 //   - default (fail-closed): the error goes to the failure handler, then Emit
@@ -402,7 +410,8 @@ func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 
 // Replay returns the events whose timestamps t satisfy from ≤ t < to, in
 // sequence order, as they are durable when Replay is called. A zero from or
-// to leaves that end open. It stops at the first error (damage, or ctx done).
+// to leaves that end open; any other time.Time, of any year, is an exact
+// bound. It stops at the first error (damage, or ctx done).
 func (s *Sink) Replay(ctx context.Context, from, to time.Time) iter.Seq2[*Event, error] {
 	return replay(ctx, s.w.Reader(), from, to)
 }

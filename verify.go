@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"iter"
-	"math"
 	"path/filepath"
 	"strings"
 	"time"
@@ -319,13 +318,8 @@ func nodesDurable(fsys vfs.FS, dir string, cps [][]byte, wr *wal.Report) uint64 
 }
 
 func replay(ctx context.Context, r *wal.Reader, from, to time.Time) iter.Seq2[*Event, error] {
-	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-	if !from.IsZero() {
-		lo = from.UnixNano()
-	}
-	if !to.IsZero() {
-		hi = to.UnixNano()
-	}
+	win := wal.Window{From: from, To: to}
+	lo, hi := win.Bounds()
 	return func(yield func(*Event, error) bool) {
 		for rec, err := range r.Between(ctx, lo, hi) {
 			if err != nil {
@@ -337,6 +331,9 @@ func replay(ctx context.Context, r *wal.Reader, from, to time.Time) iter.Seq2[*E
 				yield(nil, fmt.Errorf("audit: event %d in segment %d: %w", rec.Seq, rec.Segment, err))
 				return
 			}
+			if !win.Contains(ev.Timestamp) { // Bounds select more where a stored time is at an extreme (see wal.Window)
+				continue
+			}
 			if !yield(ev, nil) {
 				return
 			}
@@ -345,7 +342,8 @@ func replay(ctx context.Context, r *wal.Reader, from, to time.Time) iter.Seq2[*E
 }
 
 // Replay reads the events of the log in dir whose timestamps lie in
-// [from, to) (a zero bound is open), without opening it for writing.
+// [from, to) (a zero bound is open; any other time.Time, of any year, is
+// exact), without opening it for writing.
 func Replay(ctx context.Context, dir string, from, to time.Time) iter.Seq2[*Event, error] {
 	return replay(ctx, wal.NewReader(vfs.OS(), dir), from, to)
 }

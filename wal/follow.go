@@ -22,10 +22,10 @@ type FollowOptions struct {
 	// there. An error it returns is yielded and ends Follow.
 	Idle func() error
 	// SkipBefore, if not zero, lets Follow skip, by their seals, the
-	// sealed segments at its start whose event timestamps (unix
-	// nanoseconds) all lie before it: a caller that wants only the events
-	// from a time on need not read the whole log. Their records are not
-	// yielded.
+	// sealed segments at its start whose stored event timestamps (see
+	// UnixNano; a Window's lower Bound) all lie before it: a caller that
+	// wants only the events from a time on need not read the whole log.
+	// Their records are not yielded.
 	SkipBefore int64
 }
 

@@ -75,15 +75,17 @@ func (r *Reader) Records(ctx context.Context, fromSeq uint64) iter.Seq2[Record, 
 	}
 }
 
-// Between iterates over the event records whose timestamps t satisfy
-// from ≤ t < to (unix nanoseconds), in sequence order. Sealed segments whose
-// recorded time range misses [from, to) are skipped without being read, and
-// no payload is decoded to decide.
+// Between iterates over the event records whose stored timestamps t (see
+// UnixNano) satisfy from ≤ t < to, in sequence order; to == math.MaxInt64
+// leaves the range open above. Sealed segments whose recorded time range
+// misses [from, to) are skipped without being read, and no payload is
+// decoded to decide. To select by event time, give it a Window's Bounds
+// and decide the records at UnixNano's extremes by Window.Contains.
 func (r *Reader) Between(ctx context.Context, from, to int64) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
-		skip := func(s sealInfo) bool { return s.Count == 1 || s.MaxTime < from || s.MinTime >= to }
+		skip := func(s sealInfo) bool { return s.Count == 1 || sealMisses(s, from, to) }
 		_, err := r.walk(ctx, 0, skip, func(rec Record) error {
-			if rec.Type != RecordEvent || rec.Time < from || rec.Time >= to {
+			if rec.Type != RecordEvent || !inBounds(rec.Time, from, to) {
 				return nil
 			}
 			if !yield(rec, nil) {

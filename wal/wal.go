@@ -506,7 +506,7 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 		}
 		salt = binary.LittleEndian.Uint64(b[:])
 	}
-	hdr := segHeader{Version: FormatVersion, Number: num, FirstSeq: firstSeq, Salt: salt, PrevHash: prevHash, Created: w.opts.Now().UnixNano()}
+	hdr := segHeader{Version: FormatVersion, Number: num, FirstSeq: firstSeq, Salt: salt, PrevHash: prevHash, Created: UnixNano(w.opts.Now())}
 	final := filepath.Join(w.dir, segmentName(num))
 	tmp := final + ".tmp"
 	f, err := w.fs.Create(tmp)

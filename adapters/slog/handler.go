@@ -21,7 +21,8 @@
 //
 // Mapping of a record to an [audit.Event]:
 //
-//   - Timestamp: the record's time (a zero time stays zero).
+//   - Timestamp: the record's time; a zero time stays zero, and the Sink
+//     records such an event at its clock's time (see audit.Sink.Write).
 //   - MessageTemplate and Message: the record's message.
 //   - Properties: the attributes (those of WithAttrs and of the record);
 //     groups (WithGroup, slog.Group) become nested map[string]any values;

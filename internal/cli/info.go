@@ -184,8 +184,7 @@ func readInfo(cmd *cobra.Command, dir string, full bool, now time.Time) (*logInf
 	last := segs[len(segs)-1]
 	info.LastSealed, info.UnreadTail = last.Sealed, last.Unread
 	if minT <= maxT {
-		info.FirstTime = time.Unix(0, minT).UTC().Format(time.RFC3339Nano)
-		info.LastTime = time.Unix(0, maxT).UTC().Format(time.RFC3339Nano)
+		info.FirstTime, info.LastTime = indexTime(minT), indexTime(maxT)
 	}
 	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -281,4 +280,17 @@ func writeInfoText(w io.Writer, in *logInfo) {
 	for _, p := range in.Problems {
 		fmt.Fprintf(w, "problem:      %s\n", p)
 	}
+}
+
+// indexTime formats a time as the index stores it (wal.UnixNano): RFC 3339,
+// or for an event beyond 1677–2262 the end of that range it is stored as.
+func indexTime(ns int64) string {
+	t := time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+	switch ns {
+	case math.MinInt64:
+		return "at or before " + t
+	case math.MaxInt64:
+		return "at or after " + t
+	}
+	return t
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"math"
 	"strings"
 	"time"
 
@@ -104,22 +103,23 @@ func (c *compiled) each(ctx context.Context, dir string, bar *progress, fn func(
 // that may hold the time range when one is given, or every record from
 // --seq's start.
 func (c *compiled) records(ctx context.Context, r *wal.Reader) iter.Seq2[wal.Record, error] {
+	lo, hi := c.win.Bounds()
 	if c.follow {
 		from := c.seqFrom
 		if c.withHash {
 			from = 0
 		}
 		opts := wal.FollowOptions{Poll: c.poll, Idle: c.idle}
-		if !c.withHash && c.from != math.MinInt64 {
-			opts.SkipBefore = c.from // whole segments before --since are not read
+		if !c.withHash && c.hasFrom {
+			opts.SkipBefore = lo // whole segments before --since are not read
 		}
 		return r.Follow(ctx, from, opts)
 	}
 	switch {
 	case c.withHash:
 		return r.Records(ctx, 0)
-	case c.from != math.MinInt64 || c.to != math.MaxInt64:
-		return r.RecordsBetween(ctx, c.from, c.to)
+	case c.hasFrom || c.hasTo:
+		return r.RecordsBetween(ctx, lo, hi)
 	}
 	return r.Records(ctx, c.seqFrom)
 }
@@ -158,12 +158,15 @@ func (c *compiled) scan(ctx context.Context, dir string, bar *progress, fn func(
 			nonEvents++
 			continue
 		}
-		if rec.Time < c.from || rec.Time >= c.to {
+		if (c.hasFrom || c.hasTo) && !c.win.MayHold(rec.Time) {
 			continue
 		}
 		ev, err := event.Decode(rec.Payload)
 		if err != nil {
 			return failErr(fmt.Errorf("event %d (segment %d, offset %d) cannot be decoded: %w", rec.Seq, rec.Segment, rec.Offset, err))
+		}
+		if !c.inTime(ev.Timestamp) {
+			continue
 		}
 		if c.filter != nil {
 			ok, err := c.filter.Match(rec.Seq, ev)

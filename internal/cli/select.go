@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/willibrandon/mtlog-audit/internal/export"
+	"github.com/willibrandon/mtlog-audit/wal"
 )
 
 // selectionHelp documents the selection flags of replay and export.
@@ -48,7 +49,12 @@ func (s *selection) add(cmd *cobra.Command) {
 
 // compiled is a parsed selection.
 type compiled struct {
-	from, to       int64 // Unix nanoseconds, [from, to)
+	// from and to bound the time range [from, to) where hasFrom, hasTo;
+	// win selects the records that may hold an event in it by their
+	// stored times (its zero bounds are open, so it can be wider).
+	from, to       time.Time
+	hasFrom, hasTo bool
+	win            wal.Window
 	seqFrom, seqTo uint64
 	filter         *export.Filter
 	limit          uint64
@@ -62,11 +68,16 @@ type compiled struct {
 	idle   func() error
 }
 
+// inTime reports whether t lies in the time range.
+func (c *compiled) inTime(t time.Time) bool {
+	return (!c.hasFrom || !t.Before(c.from)) && (!c.hasTo || t.Before(c.to))
+}
+
 // maxLast bounds --last, whose events are held in memory.
 const maxLast = 10_000_000
 
 func (s *selection) compile(cmd *cobra.Command) (*compiled, error) {
-	c := &compiled{from: math.MinInt64, to: math.MaxInt64, seqFrom: 0, seqTo: math.MaxUint64}
+	c := &compiled{seqFrom: 0, seqTo: math.MaxUint64}
 	now := time.Now()
 	changed := func(name string) bool { return cmd.Flags().Changed(name) }
 	if s.since != "" && s.from != "" {
@@ -75,7 +86,7 @@ func (s *selection) compile(cmd *cobra.Command) (*compiled, error) {
 	if s.until != "" && s.to != "" {
 		return nil, &flagError{fmt.Errorf("--until and --to are the same: give one")}
 	}
-	bound := func(flag, v string, durations bool, dst *int64) error {
+	bound := func(flag, v string, durations bool, dst *time.Time, set *bool) error {
 		if v == "" {
 			return nil
 		}
@@ -83,24 +94,26 @@ func (s *selection) compile(cmd *cobra.Command) (*compiled, error) {
 		if err != nil {
 			return err
 		}
-		*dst = t.UnixNano()
+		*dst, *set = t, true
 		return nil
 	}
 	for _, b := range []struct {
 		flag, v   string
 		durations bool
-		dst       *int64
+		dst       *time.Time
+		set       *bool
 	}{
-		{"--since", s.since, true, &c.from}, {"--from", s.from, false, &c.from},
-		{"--until", s.until, true, &c.to}, {"--to", s.to, false, &c.to},
+		{"--since", s.since, true, &c.from, &c.hasFrom}, {"--from", s.from, false, &c.from, &c.hasFrom},
+		{"--until", s.until, true, &c.to, &c.hasTo}, {"--to", s.to, false, &c.to, &c.hasTo},
 	} {
-		if err := bound(b.flag, b.v, b.durations, b.dst); err != nil {
+		if err := bound(b.flag, b.v, b.durations, b.dst, b.set); err != nil {
 			return nil, err
 		}
 	}
-	if c.from > c.to {
-		return nil, usageErr("the time range is empty: its start (%s) is after its end (%s)", time.Unix(0, c.from).UTC().Format(time.RFC3339Nano), time.Unix(0, c.to).UTC().Format(time.RFC3339Nano))
+	if c.hasFrom && c.hasTo && c.from.After(c.to) {
+		return nil, usageErr("the time range is empty: its start (%s) is after its end (%s)", c.from.UTC().Format(time.RFC3339Nano), c.to.UTC().Format(time.RFC3339Nano))
 	}
+	c.win = wal.Window{From: c.from, To: c.to}
 	if s.seq != "" {
 		a, b, err := parseSeqRange(s.seq)
 		if err != nil {

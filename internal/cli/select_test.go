@@ -1,10 +1,15 @@
 package cli_test
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	audit "github.com/willibrandon/mtlog-audit"
 )
 
 // seqsOf returns the "#N" sequence numbers of replay's text output.
@@ -76,6 +81,81 @@ func TestSelectionFlags(t *testing.T) {
 		if r.code != 2 {
 			t.Errorf("replay %v: exit %d, want 2; stderr %s", args, r.code, r.stderr)
 		}
+	}
+}
+
+// TestSelectionExtremeDates: --since and --until select events dated
+// outside 1678–2262, where unix nanoseconds overflow, exactly, over a log
+// of several segments, in replay and export.
+func TestSelectionExtremeDates(t *testing.T) {
+	dir := t.TempDir()
+	s, err := audit.New(audit.WithWAL(filepath.Join(dir, "wal"), audit.WithSegmentSize(4096)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, y := range []int{1, 1000, 1677, 1678, 2024, 2262, 2263, 3000, 9999} {
+		for i := range 4 {
+			ev := &audit.Event{Timestamp: time.Date(y, time.June, 1, i, 0, 0, 0, time.UTC), MessageTemplate: "event " + strings.Repeat("x", 300)}
+			if _, err := s.Write(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, full := range [][]string{nil, {"--full"}} {
+		in := runInfo(t, filepath.Join(dir, "wal"), full...)
+		if in.FirstTime != "at or before 1677-09-21T00:12:43.145224192Z" || in.LastTime != "at or after 2262-04-11T23:47:16.854775807Z" {
+			t.Errorf("info %v: event times %q to %q", full, in.FirstTime, in.LastTime)
+		}
+	}
+	cases := []struct {
+		args []string
+		want string // year×number of events, in order
+	}{
+		{[]string{"--since", "1000-01-01", "--until", "2100-01-01"}, "1000×4 1677×4 1678×4 2024×4"},
+		{[]string{"--since", "2000-01-01"}, "2024×4 2262×4 2263×4 3000×4 9999×4"},
+		{[]string{"--since", "1600-01-01", "--until", "2100-01-01"}, "1677×4 1678×4 2024×4"},
+		{[]string{"--until", "1600-01-01"}, "0001×4 1000×4"},
+		{[]string{"--since", "2262-06-01T02:00:00Z", "--until", "3000-06-01T01:00:00Z"}, "2262×2 2263×4 3000×1"},
+		{[]string{"--since", "0001-01-01", "--until", "0002-01-01"}, "0001×4"},
+		{[]string{"--from", "9999-06-01T03:00:00Z"}, "9999×1"},
+		{[]string{"--since", "9999-06-02"}, ""},
+	}
+	for _, c := range cases {
+		r := run(t, dir, append([]string{"replay", "--wal", "wal"}, c.args...)...)
+		if r.code != 0 {
+			t.Errorf("replay %v: exit %d: %s", c.args, r.code, r.stderr)
+			continue
+		}
+		var years []string // "year×count"
+		n := 0
+		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			y, _, ok := strings.Cut(l, "-")
+			if !ok || len(y) != 4 {
+				continue
+			}
+			if len(years) > 0 && strings.HasPrefix(years[len(years)-1], y+"×") {
+				n++
+				years[len(years)-1] = fmt.Sprintf("%s×%d", y, n)
+				continue
+			}
+			n = 1
+			years = append(years, y+"×1")
+		}
+		if got := strings.Join(years, " "); got != c.want {
+			t.Errorf("replay %v: years %q, want %q\n%s", c.args, got, c.want, r.stdout)
+		}
+	}
+	out := filepath.Join(dir, "e.jsonl")
+	args := []string{"export", "--wal", "wal", "--format", "jsonl", "--output", out, "--since", "1600-01-01", "--until", "2262-06-01T02:00:00Z"}
+	if r := run(t, dir, args...); r.code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+	}
+	data, _ := os.ReadFile(out)
+	if n := strings.Count(string(data), "\n"); n != 3*4+2 {
+		t.Errorf("%v: %d events, want 14 (1677, 1678, 2024 and 2262 before 02:00)\n%s", args, n, data)
 	}
 }
 
