@@ -35,15 +35,39 @@ func signedLog(t *testing.T, n, every int, extra ...audit.Option) (dir, sk, vk s
 	if err != nil {
 		t.Fatal(err)
 	}
+	cps := 0
 	for i := 0; i < n; i++ {
 		if _, err := s.Write(context.Background(), &audit.Event{Timestamp: time.Unix(1_800_000_000+int64(i), 0).UTC(), MessageTemplate: "event {N}", Properties: map[string]any{"N": i}}); err != nil {
 			t.Fatal(err)
+		}
+		if (i+1)%every == 0 {
+			cps = awaitCheckpoint(t, dir, cps)
 		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return dir, sk, vk
+}
+
+// awaitCheckpoint waits until the log in dir has more than have signed
+// checkpoints and returns their number. The checkpointer coalesces requests
+// that arrive while it is busy, so a test that counts on one checkpoint per
+// `every` records waits for each before writing on (on a loaded machine the
+// checkpointer may otherwise run once for several requests).
+func awaitCheckpoint(t *testing.T, dir string, have int) int {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+		if err == nil && len(cps) > have {
+			return len(cps)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint after %d within a minute (%d stored, %v)", have, len(cps), err)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 type rec struct {
