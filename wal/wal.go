@@ -379,26 +379,24 @@ func (w *WAL) recover() error {
 	var prev *segment
 	for i, seg := range st.segs {
 		last := i == len(st.segs)-1
-		// A sealed segment (every one but the last) is checked by its
-		// header and its seal, not read in full: damage inside its
-		// batches is found by every reader that reaches it (see
-		// docs/architecture.md, "Open checks sealed segments by their
-		// seals"). When the quick check fails, the full scan below names
-		// the damage and its offset.
-		if !last {
-			ok, err := quickSealed(w.fs, seg)
-			if err != nil {
-				return err
-			}
-			if ok {
-				if prev != nil {
-					if err := checkChain(prev, seg); err != nil {
-						return err
-					}
+		// A sealed segment (every one but the last, and the last after a
+		// clean Close) is checked by its header and its seal, not read in
+		// full: damage inside its batches is found by every reader that
+		// reaches it (see docs/architecture.md, "Open checks sealed
+		// segments by their seals"). When the quick check fails, the full
+		// scan below names the damage and its offset.
+		ok, err := quickSealed(w.fs, seg)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if prev != nil {
+				if err := checkChain(prev, seg); err != nil {
+					return err
 				}
-				prev = seg
-				continue
 			}
+			prev = seg
+			continue
 		}
 		f, err := loadSegment(w.fs, seg, -1, ^uint64(0), nil)
 		if err != nil {
@@ -449,7 +447,7 @@ func (w *WAL) recover() error {
 		f.Close()
 		return fmt.Errorf("wal: sync %s on open: %w", last.path, err)
 	}
-	if last.sealed {
+	if last.sealed && !w.reopenable(last) {
 		// The next append starts a new segment.
 		f.Close()
 		w.seg = &active{num: last.num, sealed: true, last: last.last, off: last.end}
@@ -460,12 +458,24 @@ func (w *WAL) recover() error {
 		num: last.num, path: last.path, f: f, salt: last.hdr.Salt, version: last.hdr.Version, firstSeq: last.hdr.FirstSeq,
 		off: last.end, synced: last.end, alloc: last.end, count: last.count,
 		minTime: last.minTime, maxTime: last.maxTime, last: last.last,
+		// A sealed segment reopened after a clean Close: the next batch
+		// follows its seal (an interior seal from then on).
+		sealed: last.sealed,
 	}
 	if !last.hasLast {
 		w.seg.last = last.hdr.PrevHash
 	}
 	w.segStart.Store(last.hdr.FirstSeq)
 	return nil
+}
+
+// reopenable reports whether the sealed last segment seg is continued
+// rather than followed by a new one: it is of the current format version
+// and has room below Options.SegmentSize for a batch and another seal.
+// Without this every restart would add a segment (docs/wal-format.md,
+// "Seal record").
+func (w *WAL) reopenable(seg *segment) bool {
+	return seg.hdr.Version == FormatVersion && seg.end+2*SectorSize <= w.opts.SegmentSize
 }
 
 // quickSealed checks a segment that another follows by its header sector
@@ -833,7 +843,7 @@ func (w *WAL) commit(b *batch) error {
 	}
 	// A version 1 segment (written by an older build) cannot hold tags:
 	// with Tag set, the next batch goes to a new segment.
-	if w.seg.sealed || (w.seg.count > 0 && w.seg.off+span > w.opts.SegmentSize) || (w.opts.Tag != nil && w.seg.version < 2) {
+	if w.seg.f == nil || (w.seg.count > 0 && w.seg.off+span > w.opts.SegmentSize) || (w.opts.Tag != nil && w.seg.version < 2) {
 		if err := w.rotate(); err != nil {
 			return err
 		}
@@ -867,6 +877,7 @@ func (w *WAL) commit(b *batch) error {
 		}
 		return err
 	}
+	w.seg.sealed = false // a reopened segment's seal is now an interior one
 	w.extendIfLow()
 	w.seg.minTime, w.seg.maxTime = minT, maxT
 	w.seg.last = sha256.Sum256(b.buf[lastStart:])
@@ -1208,7 +1219,7 @@ func (w *WAL) Close() error {
 		if err := w.seal(); err != nil {
 			errs = append(errs, err)
 		}
-	} else if w.Err() == nil && s.f != nil && (s.synced < s.off || w.opts.Prealloc > 0) {
+	} else if w.Err() == nil && s.f != nil && !s.sealed && (s.synced < s.off || w.opts.Prealloc > 0) {
 		if w.opts.Prealloc > 0 {
 			// An empty segment: leave it without the zeros filled ahead.
 			if err := s.f.Truncate(s.off); err != nil {
