@@ -337,3 +337,63 @@ func TestReopenOnlyWhenItFits(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFollowAcrossReopen: Follow, waiting at the seal of a cleanly closed
+// log, yields the records a reopen appends after that seal, in the same
+// segment file.
+func TestFollowAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(vfs.OS(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := w.Append(t.Context(), RecordEvent, int64(i), payloadFor(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	fa := startFollow(ctx, dir, 1)
+	waitUntil(t, "the seal", func() bool { return fa.has(w.LastSeq()) })
+	var last uint64
+	for round := range 3 {
+		w, err = Open(vfs.OS(), dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 4 {
+			if last, err = w.Append(t.Context(), RecordEvent, int64(10*round+i), payloadFor(10*round+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitUntil(t, "the records after the reopen", func() bool { return fa.has(last) })
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the last seal", func() bool { return fa.has(last + 1) })
+	cancel()
+	<-fa.done
+	if !errors.Is(fa.err, context.Canceled) {
+		t.Fatalf("Follow: %v", fa.err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.wal")); len(files) != 1 {
+		t.Fatalf("%d segment files, want the one continued", len(files))
+	}
+	seals := 0
+	for i, r := range fa.recs {
+		if r.Seq != uint64(i)+1 {
+			t.Fatalf("Follow yielded sequence %d at position %d", r.Seq, i)
+		}
+		if r.Type == RecordSeal {
+			seals++
+		}
+	}
+	if len(fa.recs) != int(last)+1 || seals != 4 {
+		t.Fatalf("Follow yielded %d records with %d seals, want %d with 4", len(fa.recs), seals, last+1)
+	}
+}

@@ -244,6 +244,7 @@ type active struct {
 	maxTime  int64
 	last     [32]byte
 	sealed   bool
+	reopened bool       // sealed by an earlier Close, and continued after the seal
 	alloc    int64      // [0, alloc) was written: records, or zeros ahead of them
 	ext      *extension // zero fill in flight, if any
 }
@@ -460,7 +461,7 @@ func (w *WAL) recover() error {
 		minTime: last.minTime, maxTime: last.maxTime, last: last.last,
 		// A sealed segment reopened after a clean Close: the next batch
 		// follows its seal (an interior seal from then on).
-		sealed: last.sealed,
+		sealed: last.sealed, reopened: last.sealed,
 	}
 	if !last.hasLast {
 		w.seg.last = last.hdr.PrevHash
@@ -843,7 +844,7 @@ func (w *WAL) commit(b *batch) error {
 	}
 	// A version 1 segment (written by an older build) cannot hold tags:
 	// with Tag set, the next batch goes to a new segment.
-	if w.seg.f == nil || (w.seg.count > 0 && w.seg.off+span > w.opts.SegmentSize) || (w.opts.Tag != nil && w.seg.version < 2) {
+	if (w.seg.sealed && !w.seg.reopened) || (w.seg.count > 0 && w.seg.off+span > w.opts.SegmentSize) || (w.opts.Tag != nil && w.seg.version < 2) {
 		if err := w.rotate(); err != nil {
 			return err
 		}
@@ -1095,7 +1096,7 @@ func (w *WAL) seal() error {
 	w.nextSeq++
 	w.lastSeq.Store(w.nextSeq - 1)
 	w.durableSeq.Store(w.nextSeq - 1)
-	s.sealed = true
+	s.sealed, s.reopened = true, false
 	if w.opts.OnCommit != nil {
 		if recs == nil {
 			recs = w.records(rec, nil, 1, w.nextSeq-1)
@@ -1121,8 +1122,8 @@ func (w *WAL) rotate() error {
 func (w *WAL) LastSeq() uint64 { return w.lastSeq.Load() }
 
 // LastSegmentStart returns the sequence number of the first record of the
-// log's last segment (the one being appended to, or the sealed one a new
-// segment will follow). Every record before it lies in a sealed segment, and
+// log's last segment (the one being appended to, or the sealed one that is
+// continued after its seal or that a new segment will follow). Every record before it lies in a sealed segment, and
 // each seal was handed to Options.OnCommit before the next segment was
 // created.
 func (w *WAL) LastSegmentStart() uint64 { return w.segStart.Load() }
@@ -1193,8 +1194,9 @@ func (w *WAL) Release() error {
 
 // Close waits for in-flight appends, seals the active segment (so that a
 // clean shutdown leaves every acknowledged byte vouched for by a later one)
-// and releases the directory lock. Appends after Close return ErrClosed.
-// Close is idempotent.
+// and releases the directory lock. The next Open continues the segment
+// after its seal when it has room (docs/wal-format.md, "Seal record").
+// Appends after Close return ErrClosed. Close is idempotent.
 func (w *WAL) Close() error {
 	w.mu.Lock()
 	if w.closing {
