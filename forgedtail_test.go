@@ -76,11 +76,11 @@ func TestForgedTailIsNeverSigned(t *testing.T) {
 		{name: "seal replaced by one forged record", stripSeal: true, crash: true, n: 1},
 		{name: "seal and last checkpoint stripped: genuine tail, then forged", stripSeal: true, dropLast: true},
 		{name: "seal and last checkpoint stripped, crashed forger", stripSeal: true, dropLast: true, crash: true},
-		{name: "new segment after the seal"},
-		{name: "new segment, crashed forger", crash: true},
+		{name: "appended after the seal"},
+		{name: "after the seal, crashed forger", crash: true},
 		{name: "seal stripped, appended to the last segment", stripSeal: true},
 		{name: "seal stripped, crashed forger", stripSeal: true, crash: true},
-		{name: "new segment, checkpoints deleted", nocps: true},
+		{name: "after the seal, checkpoints deleted", nocps: true},
 		{name: "seal stripped, checkpoints deleted", stripSeal: true, crash: true, nocps: true},
 	}
 	for _, c := range cases {

@@ -638,30 +638,44 @@ func redundantRunUntilCrash(t *testing.T, seed uint64, extra ...Option) (*vfs.Cr
 			clone = fsys.CrashClone(co)
 		}
 	})
-	s, err := New(append([]Option{WithWAL("/p", WithSegmentSize(4096)), WithRedundancy("/m"), WithFileSystem(fsys)}, extra...)...)
+	opts := append([]Option{WithWAL("/p", WithSegmentSize(4096)), WithRedundancy("/m"), WithFileSystem(fsys)}, extra...)
+	s, err := New(opts...)
 	if err != nil {
 		t.Fatalf("seed %d: New: %v", seed, err)
 	}
-	var wg sync.WaitGroup
-	for g := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range per {
-				ev := redEvent(g*1000 + i)
-				r, err := s.Write(context.Background(), ev)
-				if err != nil {
-					t.Errorf("seed %d: write: %v", seed, err)
-					return
-				}
-				p := encoded(t, ev)
-				mu.Lock()
-				acked[r.Seq] = p
-				mu.Unlock()
+	// 1 to 3 rounds with a clean Close and a reopen between them: the
+	// reopened last segment is continued after its seal in every copy.
+	rounds := 1 + rand.New(rand.NewPCG(seed, 0x7e09e2)).IntN(3)
+	for round := range rounds {
+		if round > 0 {
+			if err := s.Close(); err != nil {
+				t.Fatalf("seed %d: close before reopen: %v", seed, err)
 			}
-		}()
+			if s, err = New(opts...); err != nil {
+				t.Fatalf("seed %d: reopen after a clean close: %v", seed, err)
+			}
+		}
+		var wg sync.WaitGroup
+		for g := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := round * per / rounds; i < (round+1)*per/rounds; i++ {
+					ev := redEvent(g*1000 + i)
+					r, err := s.Write(context.Background(), ev)
+					if err != nil {
+						t.Errorf("seed %d: write: %v", seed, err)
+						return
+					}
+					p := encoded(t, ev)
+					mu.Lock()
+					acked[r.Seq] = p
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	if rng.IntN(3) == 0 {
 		s.Close()
 	}

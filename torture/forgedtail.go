@@ -28,8 +28,8 @@ func (ForgedTail) Name() string { return "ForgedTail" }
 // Doc describes the scenario and its pass criteria.
 func (ForgedTail) Doc() string {
 	return "A signed log (sometimes forward-secure) is closed cleanly or crashed (power loss at a random point); forged events " +
-		"(a random number, in one or more batches, some written concurrently) are appended without the key: in a new segment after " +
-		"the seal, or in the last segment after its seal was stripped or the writer crashed; the forger closes or crashes; sometimes " +
+		"(a random number, in one or more batches, some written concurrently) are appended without the key: after the seal (in the " +
+		"continued last segment, or a new segment when it is full), or in the last segment after its seal was stripped or the writer crashed; the forger closes or crashes; sometimes " +
 		"the checkpoints file is deleted or rolled back. Pass: the log as the genuine writer left it reopens; with the forged tail, " +
 		"reopening with the key refuses (an error matching audit.ErrIntegrity) and no signed checkpoint ever covers a forged record."
 }

@@ -158,8 +158,9 @@ func isCorruptIn(err error, seg uint64) bool {
 // TestEveryByteFlipIsDetected flips each byte of every segment of a small
 // log, cleanly closed and crashed, and requires every flip to be reported as
 // corruption: never truncated away, never accepted. Open reports it for the
-// last segment and for a sealed segment's header and seal sectors; inside a
-// sealed segment's batches, which Open does not read, Check and every reader
+// last segment of a crashed log and for a sealed segment's header and seal
+// sectors; inside a sealed segment's batches (a cleanly closed last segment
+// is sealed too), which Open does not read, Check and every reader
 // report it and Open leaves the segment as it is (see detectedInSealedBody).
 // The one exception is the
 // zeros a crashed log's last segment holds after its records (filled ahead,
@@ -218,9 +219,10 @@ func TestEveryByteFlipIsDetected(t *testing.T) {
 					tail++
 					continue
 				}
-				if i < len(files)-1 && off >= SectorSize && off < size-SectorSize {
-					// Inside a sealed segment's batches: Open does not
-					// read them; Check and every reader must fail there.
+				if (i < len(files)-1 || clean) && off >= SectorSize && off < size-SectorSize {
+					// Inside a sealed segment's batches (the last one's
+					// too, after a clean Close): Open does not read them;
+					// Check and every reader must fail there.
 					num, _ := parseSegmentName(path.Base(name))
 					if !detectedInSealedBody(t, c, num) {
 						t.Fatalf("clean=%v: flipping byte %d of sealed segment %s (xor %#x) was not detected by a full read", clean, off, name, x)

@@ -87,30 +87,46 @@ func runUntilCrash(t *testing.T, seed uint64, opts Options) crashRun {
 	if err != nil {
 		t.Fatalf("seed %d: open: %v", seed, err)
 	}
-	var wg sync.WaitGroup
 	payloads := make([][][]byte, writers)
 	for g := range payloads {
 		for i := 0; i < perWriter; i++ {
 			payloads[g] = append(payloads[g], testPayload(g, i, rng))
 		}
 	}
-	for g := 0; g < writers; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i, p := range payloads[g] {
-				seq, err := w.Append(context.Background(), RecordEvent, int64(g*1000+i), p)
-				if err != nil {
-					t.Errorf("seed %d: append: %v", seed, err)
-					return
-				}
-				mu.Lock()
-				acked[seq] = p
-				mu.Unlock()
+	// The workload runs in 1 to 3 rounds with a clean Close and a reopen
+	// between them, so that crashes also fall after a reopen: appending
+	// after the last segment's seal (an interior seal from then on).
+	rounds := 1 + rand.New(rand.NewPCG(seed, 0x7e09e2)).IntN(3)
+	for r := range rounds {
+		if r > 0 {
+			if err := w.Close(); err != nil {
+				t.Fatalf("seed %d: close before reopen: %v", seed, err)
 			}
-		}(g)
+			if w, err = Open(fsys, testDir, opts); err != nil {
+				t.Fatalf("seed %d: reopen after a clean close: %v", seed, err)
+			}
+		}
+		lo, hi := r*perWriter/rounds, (r+1)*perWriter/rounds
+		var wg sync.WaitGroup
+		for g := 0; g < writers; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := lo; i < hi; i++ {
+					p := payloads[g][i]
+					seq, err := w.Append(context.Background(), RecordEvent, int64(g*1000+i), p)
+					if err != nil {
+						t.Errorf("seed %d: append: %v", seed, err)
+						return
+					}
+					mu.Lock()
+					acked[seq] = p
+					mu.Unlock()
+				}
+			}(g)
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	if rng.IntN(3) == 0 {
 		w.Close()
 	}

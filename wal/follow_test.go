@@ -153,7 +153,8 @@ func TestFollowFromSeqAndDamage(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	fa := startFollow(ctx, dir, 40)
 	waitUntil(t, "the last record", func() bool { return fa.has(last) })
-	// More records after a reopen: a new segment after the sealed one.
+	// More records after a reopen: after the last segment's seal, or in a
+	// new segment when that one is full.
 	w, err = Open(vfs.OS(), dir, Options{SegmentSize: 4 << 10})
 	if err != nil {
 		t.Fatal(err)

@@ -166,7 +166,8 @@ func TestSealCutLost(t *testing.T) {
 	if clone == nil {
 		t.Fatalf("none of %d seals had zeros behind it to cut", len(shots))
 	}
-	// Recover, append into a new segment, and recover again.
+	// Recover, append (after the seal, or in a new segment when the
+	// sealed one is full), and recover again.
 	w, err = Open(clone, testDir, opts)
 	if err != nil {
 		t.Fatalf("open after the lost cut: %v", err)

@@ -319,7 +319,17 @@ func (s *salvager) segment(num uint64, path string, last bool) (bool, error) {
 			return true, err
 		}
 		if s.sealed {
-			// Bytes after the seal: a completed segment ends with its seal.
+			interior, err := s.interiorSeal(cr, salt, off)
+			if err != nil {
+				return true, err
+			}
+			if interior {
+				s.sealed = false
+			}
+		}
+		if s.sealed {
+			// Bytes after the seal, and no intact batch of this segment
+			// after them: a completed segment ends with its seal.
 			why := "data after the segment's seal"
 			if last {
 				torn, err := s.torn(f, num, salt, size, off, why)
@@ -329,6 +339,12 @@ func (s *salvager) segment(num uint64, path string, last bool) (bool, error) {
 			}
 			if s.stop(num, off, size-off, why) {
 				return true, nil
+			}
+			if last {
+				// The last segment may have been reopened after its
+				// seal: what follows may have been acknowledged.
+				s.openGap(num, off, size-off, why+"; records appended after the segment was reopened may be missing")
+				break
 			}
 			s.rep.Gaps = append(s.rep.Gaps, Gap{Segment: num, Offset: off, Length: size - off, Exact: true, Reason: why + "; the seal vouches that no record is missing"})
 			break
@@ -392,6 +408,19 @@ func (s *salvager) segment(num uint64, path string, last bool) (bool, error) {
 	s.rep.BytesScanned = base + size
 	s.report()
 	return false, nil
+}
+
+// interiorSeal reports whether the seal just visited, ending at off, is an
+// interior one: the segment was closed cleanly there and reopened, so an
+// intact batch with the next sequence number follows it, at off or (in
+// aggressive mode, after damage) at a later sector boundary.
+func (s *salvager) interiorSeal(cr *chunkReader, salt uint64, off int64) (bool, error) {
+	b, bad, err := s.readBatch(cr, salt, off)
+	if err != nil || (bad == "" && b.h.FirstSeq == s.expect) || s.mode == SalvageSafe {
+		return err == nil && bad == "" && b.h.FirstSeq == s.expect, err
+	}
+	y, _, err := s.resync(cr, salt, off+SectorSize)
+	return err == nil && y < cr.size, err
 }
 
 // readBatch reads and fully verifies the batch at off with the decoding of
@@ -458,6 +487,10 @@ func (s *salvager) emit(frame []byte, seq, seg uint64, off int64) error {
 	}
 	if typ == RecordSeal {
 		s.sealHash, s.haveSeal, s.sealed = sha256.Sum256(frame), true, true
+	} else {
+		// A record after an interior seal: the segment is not sealed
+		// (yet), and the next segment chains to a later seal.
+		s.haveSeal, s.sealed = false, false
 	}
 	s.expect = seq + 1
 	if s.visit != nil {

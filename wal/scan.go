@@ -161,6 +161,11 @@ func scanSegment(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) er
 func scanOn(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) error {
 	cr := &chunkReader{f: f, size: seg.size}
 	seg.bad = nil
+	defer func() {
+		if seg.bad != nil && seg.sealed {
+			seg.bad.reason = "data after the segment's seal: " + seg.bad.reason
+		}
+	}()
 	var body []byte
 	for off := seg.end; off < seg.size; {
 		head, err := cr.at(off, batchHeaderSize)
@@ -175,10 +180,6 @@ func scanOn(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) 
 		span := h.span()
 		if off+span > seg.size {
 			seg.bad = &badSpot{off, fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes)", span, seg.size)}
-			return nil
-		}
-		if seg.sealed {
-			seg.bad = &badSpot{off, "data after the segment's seal"}
 			return nil
 		}
 		if h.Tagged && seg.hdr.Version < 2 {
@@ -212,6 +213,12 @@ func scanOn(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) 
 			seg.bad = &badSpot{off, why}
 			return nil
 		}
+		// An intact batch after a seal (same salt, the next sequence
+		// number, the chain unbroken): the seal was an interior one, left
+		// by a clean Close before the segment was reopened
+		// (docs/wal-format.md, "Seal record"). The segment is sealed again
+		// only if this batch ends with a seal.
+		seg.sealed = false
 		for i, r := range recs {
 			seq := h.FirstSeq + uint64(i)
 			typ := RecordType(r[8])

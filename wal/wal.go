@@ -244,6 +244,7 @@ type active struct {
 	maxTime  int64
 	last     [32]byte
 	sealed   bool
+	reopened bool       // sealed by an earlier Close, and continued after the seal
 	alloc    int64      // [0, alloc) was written: records, or zeros ahead of them
 	ext      *extension // zero fill in flight, if any
 }
@@ -379,26 +380,24 @@ func (w *WAL) recover() error {
 	var prev *segment
 	for i, seg := range st.segs {
 		last := i == len(st.segs)-1
-		// A sealed segment (every one but the last) is checked by its
-		// header and its seal, not read in full: damage inside its
-		// batches is found by every reader that reaches it (see
-		// docs/architecture.md, "Open checks sealed segments by their
-		// seals"). When the quick check fails, the full scan below names
-		// the damage and its offset.
-		if !last {
-			ok, err := quickSealed(w.fs, seg)
-			if err != nil {
-				return err
-			}
-			if ok {
-				if prev != nil {
-					if err := checkChain(prev, seg); err != nil {
-						return err
-					}
+		// A sealed segment (every one but the last, and the last after a
+		// clean Close) is checked by its header and its seal, not read in
+		// full: damage inside its batches is found by every reader that
+		// reaches it (see docs/architecture.md, "Open checks sealed
+		// segments by their seals"). When the quick check fails, the full
+		// scan below names the damage and its offset.
+		ok, err := quickSealed(w.fs, seg)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if prev != nil {
+				if err := checkChain(prev, seg); err != nil {
+					return err
 				}
-				prev = seg
-				continue
 			}
+			prev = seg
+			continue
 		}
 		f, err := loadSegment(w.fs, seg, -1, ^uint64(0), nil)
 		if err != nil {
@@ -449,7 +448,7 @@ func (w *WAL) recover() error {
 		f.Close()
 		return fmt.Errorf("wal: sync %s on open: %w", last.path, err)
 	}
-	if last.sealed {
+	if last.sealed && !w.reopenable(last) {
 		// The next append starts a new segment.
 		f.Close()
 		w.seg = &active{num: last.num, sealed: true, last: last.last, off: last.end}
@@ -460,12 +459,24 @@ func (w *WAL) recover() error {
 		num: last.num, path: last.path, f: f, salt: last.hdr.Salt, version: last.hdr.Version, firstSeq: last.hdr.FirstSeq,
 		off: last.end, synced: last.end, alloc: last.end, count: last.count,
 		minTime: last.minTime, maxTime: last.maxTime, last: last.last,
+		// A sealed segment reopened after a clean Close: the next batch
+		// follows its seal (an interior seal from then on).
+		sealed: last.sealed, reopened: last.sealed,
 	}
 	if !last.hasLast {
 		w.seg.last = last.hdr.PrevHash
 	}
 	w.segStart.Store(last.hdr.FirstSeq)
 	return nil
+}
+
+// reopenable reports whether the sealed last segment seg is continued
+// rather than followed by a new one: it is of the current format version
+// and has room below Options.SegmentSize for a batch and another seal.
+// Without this every restart would add a segment (docs/wal-format.md,
+// "Seal record").
+func (w *WAL) reopenable(seg *segment) bool {
+	return seg.hdr.Version == FormatVersion && seg.end+2*SectorSize <= w.opts.SegmentSize
 }
 
 // quickSealed checks a segment that another follows by its header sector
@@ -833,7 +844,7 @@ func (w *WAL) commit(b *batch) error {
 	}
 	// A version 1 segment (written by an older build) cannot hold tags:
 	// with Tag set, the next batch goes to a new segment.
-	if w.seg.sealed || (w.seg.count > 0 && w.seg.off+span > w.opts.SegmentSize) || (w.opts.Tag != nil && w.seg.version < 2) {
+	if (w.seg.sealed && !w.seg.reopened) || (w.seg.count > 0 && w.seg.off+span > w.opts.SegmentSize) || (w.opts.Tag != nil && w.seg.version < 2) {
 		if err := w.rotate(); err != nil {
 			return err
 		}
@@ -867,6 +878,7 @@ func (w *WAL) commit(b *batch) error {
 		}
 		return err
 	}
+	w.seg.sealed = false // a reopened segment's seal is now an interior one
 	w.extendIfLow()
 	w.seg.minTime, w.seg.maxTime = minT, maxT
 	w.seg.last = sha256.Sum256(b.buf[lastStart:])
@@ -1084,7 +1096,7 @@ func (w *WAL) seal() error {
 	w.nextSeq++
 	w.lastSeq.Store(w.nextSeq - 1)
 	w.durableSeq.Store(w.nextSeq - 1)
-	s.sealed = true
+	s.sealed, s.reopened = true, false
 	if w.opts.OnCommit != nil {
 		if recs == nil {
 			recs = w.records(rec, nil, 1, w.nextSeq-1)
@@ -1110,8 +1122,8 @@ func (w *WAL) rotate() error {
 func (w *WAL) LastSeq() uint64 { return w.lastSeq.Load() }
 
 // LastSegmentStart returns the sequence number of the first record of the
-// log's last segment (the one being appended to, or the sealed one a new
-// segment will follow). Every record before it lies in a sealed segment, and
+// log's last segment (the one being appended to, or the sealed one that is
+// continued after its seal or that a new segment will follow). Every record before it lies in a sealed segment, and
 // each seal was handed to Options.OnCommit before the next segment was
 // created.
 func (w *WAL) LastSegmentStart() uint64 { return w.segStart.Load() }
@@ -1182,8 +1194,9 @@ func (w *WAL) Release() error {
 
 // Close waits for in-flight appends, seals the active segment (so that a
 // clean shutdown leaves every acknowledged byte vouched for by a later one)
-// and releases the directory lock. Appends after Close return ErrClosed.
-// Close is idempotent.
+// and releases the directory lock. The next Open continues the segment
+// after its seal when it has room (docs/wal-format.md, "Seal record").
+// Appends after Close return ErrClosed. Close is idempotent.
 func (w *WAL) Close() error {
 	w.mu.Lock()
 	if w.closing {
@@ -1208,7 +1221,7 @@ func (w *WAL) Close() error {
 		if err := w.seal(); err != nil {
 			errs = append(errs, err)
 		}
-	} else if w.Err() == nil && s.f != nil && (s.synced < s.off || w.opts.Prealloc > 0) {
+	} else if w.Err() == nil && s.f != nil && !s.sealed && (s.synced < s.off || w.opts.Prealloc > 0) {
 		if w.opts.Prealloc > 0 {
 			// An empty segment: leave it without the zeros filled ahead.
 			if err := s.f.Truncate(s.off); err != nil {
