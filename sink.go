@@ -91,6 +91,8 @@ type Sink struct {
 	once   sync.Once
 	bufs   sync.Pool
 	repair *RepairReport // what New repaired (WithRedundancy), nil if nothing
+
+	closeErr error // what Close returned; written inside once
 }
 
 // New opens (creating if needed) the audit log and returns a Sink writing to
@@ -296,17 +298,22 @@ func (s *Sink) Dir() string { return s.w.Dir() }
 
 // Close waits for in-flight writes, seals the log, signs a final
 // checkpoint covering everything (when a signing key is configured) and
-// releases the directory. It is idempotent and safe to call while other
-// goroutines Emit; later Emits report ErrSinkClosed to the failure handler.
+// releases the directory. It is safe to call while other goroutines Emit;
+// later Emits report ErrSinkClosed to the failure handler.
+//
+// If the log is in its failed state (a failed fsync, or its directory
+// removed or replaced), Close returns that failure, matching ErrFailed and
+// carrying its cause, so that a shutdown path can alert. Close is
+// idempotent: every call returns the first call's error (a concurrent call
+// waits for the first to finish).
 func (s *Sink) Close() error {
-	var err error
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
 		s.led.stopRunner()
-		err = errors.Join(s.w.Close(), s.led.close())
+		s.closeErr = errors.Join(s.w.Close(), s.led.close())
 	})
-	return err
+	return s.closeErr
 }
 
 func toLevel(l core.LogEventLevel) Level {
