@@ -90,3 +90,36 @@ func TestOSErrorsKeepErrno(t *testing.T) {
 		t.Errorf("Datasync after Close: err = %v, want fs.ErrClosed", err)
 	}
 }
+
+// BenchmarkCheckLinked measures the check the log makes before each
+// acknowledgement: one stat(2) of a segment-like path, compared with the
+// open file's identity.
+func BenchmarkCheckLinked(b *testing.B) {
+	dir := filepath.Join(b.TempDir(), "audit-wal")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		b.Fatal(err)
+	}
+	f, err := OS().Create(filepath.Join(dir, "00000000000000000001.wal"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	b.Run("check", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := f.CheckLinked(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// For scale: an fstat of the open file, the cheapest syscall there is
+	// on it (which alone would not notice a renamed directory).
+	b.Run("fstat", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := f.Size(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
