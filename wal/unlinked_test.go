@@ -48,12 +48,7 @@ func TestUnlinkedSegmentIsNotAcknowledged(t *testing.T) {
 			must(t, c.Remove(seg))
 		},
 		"directory removed": func(t *testing.T, c *vfs.CrashFS, seg string) {
-			names, err := c.List(testDir)
-			must(t, err)
-			for _, n := range names {
-				must(t, c.Remove(filepath.Join(testDir, n)))
-			}
-			must(t, c.Remove(testDir))
+			removeAll(t, c, testDir)
 		},
 		"directory renamed and replaced": func(t *testing.T, c *vfs.CrashFS, seg string) {
 			must(t, c.Rename(testDir, testDir+".moved"))
@@ -121,12 +116,7 @@ func TestNextSegmentInRemovedDirectory(t *testing.T) {
 	var removed atomic.Bool
 	c.SetHook(func(op vfs.Op) {
 		if op.Kind == vfs.OpCreate && strings.HasSuffix(op.Name, ".tmp") && !removed.Swap(true) {
-			names, err := c.List(testDir)
-			must(t, err)
-			for _, n := range names {
-				must(t, c.Remove(filepath.Join(testDir, n)))
-			}
-			must(t, c.Remove(testDir))
+			removeAll(t, c, testDir)
 		}
 	})
 	payload := make([]byte, 1000)
@@ -189,6 +179,19 @@ func TestCloseAfterCleanRunIsNil(t *testing.T) {
 		if err := w.Close(); err != nil {
 			t.Fatalf("Close = %v, want nil", err)
 		}
+	}
+}
+
+// removeAll removes dir and the files in it, as os.RemoveAll does. It may
+// be called from any goroutine (a CrashFS hook runs on the committer's).
+func removeAll(t *testing.T, c *vfs.CrashFS, dir string) {
+	t.Helper()
+	names, err := c.List(dir)
+	for _, n := range names {
+		err = errors.Join(err, c.Remove(filepath.Join(dir, n)))
+	}
+	if err = errors.Join(err, c.Remove(dir)); err != nil {
+		t.Errorf("remove %s: %v", dir, err)
 	}
 }
 
