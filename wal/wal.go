@@ -513,7 +513,7 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 	tmp := final + ".tmp"
 	f, err := w.fs.Create(tmp)
 	if errors.Is(err, fs.ErrNotExist) {
-		return w.fail(w.lost("the next segment "+tmp, err))
+		return w.fail(w.lost("cannot create the next segment "+tmp, err))
 	}
 	if err != nil {
 		return fmt.Errorf("wal: create segment %s: %w", tmp, err)
@@ -541,7 +541,7 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 	g, err := w.fs.OpenReadWrite(final)
 	f.Close()
 	if errors.Is(err, fs.ErrNotExist) {
-		return w.fail(w.lost("the new segment "+final, err))
+		return w.fail(w.lost("cannot open the new segment "+final, err))
 	}
 	if err != nil {
 		return w.fail(fmt.Errorf("open new segment %s: %w", final, err))
@@ -999,7 +999,7 @@ func (w *WAL) writeBatch(body []byte, count int, firstSeq uint64, sync bool, tag
 	// Acknowledge only what can be found again: the segment must still be
 	// the file at its path in the log's directory.
 	if err := s.f.CheckLinked(); err != nil {
-		return w.fail(w.lost(fmt.Sprintf("segment %d (%s)", s.num, s.path), err))
+		return w.fail(w.lost(fmt.Sprintf("segment %d (%s) is no longer at its path", s.num, s.path), err))
 	}
 	return nil
 }
@@ -1008,8 +1008,8 @@ func (w *WAL) writeBatch(body []byte, count int, firstSeq uint64, sync bool, tag
 // longer be found at its path: the segment file or the directory was
 // removed, renamed or replaced.
 func (w *WAL) lost(what string, err error) error {
-	return fmt.Errorf("%s is no longer in the log directory %s: the file or the directory was removed, renamed or replaced, so nothing written to it from now on could be found again, and it is not acknowledged (events acknowledged earlier are in the files that were moved or removed); find what removed or moved %s (a cleanup job, an unmounted volume), restore it if you can, then reopen the log: %w",
-		what, w.dir, w.dir, err)
+	return fmt.Errorf("%s: the log directory %s or the segment in it was removed, renamed or replaced, so what is written now could not be found again and is not acknowledged (events acknowledged before are in the files that were moved or removed); find what removed or moved it (a cleanup job, an unmounted volume) and restore it if you can before you reopen the log: %w",
+		what, w.dir, err)
 }
 
 // synced records that an fdatasync of s just made everything written to it
