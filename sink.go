@@ -122,6 +122,8 @@ type Sink struct {
 	bufs   sync.Pool
 	repair *RepairReport         // what New repaired (WithRedundancy), nil if nothing
 	idem   *idem.Window[Receipt] // nil: no idempotency window
+
+	closeErr error // what Close returned; written inside once
 }
 
 // New opens (creating if needed) the audit log and returns a Sink writing to
@@ -424,10 +426,15 @@ func (s *Sink) Dir() string { return s.w.Dir() }
 
 // Close waits for in-flight writes, seals the log, signs a final
 // checkpoint covering everything (when a signing key is configured) and
-// releases the directory. It is idempotent and safe to call while other
-// goroutines Emit; later Emits report ErrSinkClosed to the failure handler.
+// releases the directory. It is safe to call while other goroutines Emit;
+// later Emits report ErrSinkClosed to the failure handler.
+//
+// If the log is in its failed state (a failed fsync, or its directory
+// removed or replaced), Close returns that failure, matching ErrFailed and
+// carrying its cause, so that a shutdown path can alert. Close is
+// idempotent: every call returns the first call's error (a concurrent call
+// waits for the first to finish).
 func (s *Sink) Close() error {
-	var err error
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
@@ -436,9 +443,9 @@ func (s *Sink) Close() error {
 		if s.idem != nil {
 			s.idem.Close() // keyed writes in flight end with the log
 		}
-		err = errors.Join(werr, s.led.Close())
+		s.closeErr = errors.Join(werr, s.led.Close())
 	})
-	return err
+	return s.closeErr
 }
 
 func toLevel(l core.LogEventLevel) Level {

@@ -1321,5 +1321,5 @@ func (f *viewFile) Sync() error                        { return roErr("sync", f.
 func (f *viewFile) Datasync() error                    { return roErr("sync", f.path) }
 func (f *viewFile) Truncate(int64) error               { return roErr("truncate", f.path) }
 func (f *viewFile) Size() (int64, error)               { return f.ver.size, nil }
-func (f *viewFile) Preallocate(int64, int64) error     { return roErr("fallocate", f.path) }
+func (f *viewFile) CheckLinked() error                 { return roErr("stat", f.path) }
 func (f *viewFile) Name() string                       { return f.path }

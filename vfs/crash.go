@@ -789,14 +789,27 @@ func (f *crashFile) Size() (int64, error) {
 	return int64(len(f.ino.data)), nil
 }
 
-// Preallocate checks its arguments like fallocate(2) and otherwise does
-// nothing: memory needs no reservation.
-func (f *crashFile) Preallocate(off, n int64) error {
-	if err := f.check("fallocate", true); err != nil {
+// CheckLinked reports whether the file's path still leads to its inode in
+// the current namespace (a removal or rename counts at once, durable or
+// not).
+func (f *crashFile) CheckLinked() error {
+	if err := f.check("stat", false); err != nil {
 		return err
 	}
-	if off < 0 || n <= 0 {
-		return pathErr("fallocate", f.name, syscall.EINVAL)
+	f.c.mu.RLock()
+	defer f.c.mu.RUnlock()
+	parts, err := splitPath(f.name)
+	if err != nil {
+		return pathErr("stat", f.name, err)
+	}
+	n, err := f.c.walk(parts)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || err == syscall.ENOTDIR:
+		return unlinked(f.name, err)
+	case err != nil:
+		return pathErr("stat", f.name, err)
+	case n != f.ino:
+		return unlinked(f.name, nil)
 	}
 	return nil
 }

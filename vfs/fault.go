@@ -49,9 +49,7 @@ func NewFaultFS(inner FS) *FaultFS {
 
 // SetWriteBudget lets n more bytes be written; after that the disk is full.
 // A WriteAt that does not fit writes the part that does and returns an error
-// wrapping syscall.ENOSPC, and a Preallocate of more than what is left fails
-// with ENOSPC (without using the budget up). n < 0 means unlimited, the
-// default.
+// wrapping syscall.ENOSPC. n < 0 means unlimited, the default.
 func (f *FaultFS) SetWriteBudget(n int64) {
 	f.mu.Lock()
 	f.budget = n
@@ -260,19 +258,4 @@ func (f *faultFile) Datasync() error {
 		return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
 	}
 	return f.File.Datasync()
-}
-
-// Preallocate fails with ENOSPC if n exceeds the write budget and otherwise
-// preallocates through the inner file.
-func (f *faultFile) Preallocate(off, n int64) error {
-	f.fs.mu.Lock()
-	full := f.fs.budget >= 0 && n > f.fs.budget
-	if full {
-		f.fs.stats.Faults++
-	}
-	f.fs.mu.Unlock()
-	if full {
-		return &fs.PathError{Op: "fallocate", Path: f.Name(), Err: syscall.ENOSPC}
-	}
-	return f.File.Preallocate(off, n)
 }

@@ -48,12 +48,6 @@ func testFS(t *testing.T, fsys FS, dir string) {
 	if n, err := f.ReadAt(buf, 8); n != 0 || err != io.EOF {
 		t.Errorf("ReadAt at end = %d, %v; want 0, EOF", n, err)
 	}
-	if err := f.Preallocate(0, 1<<20); err != nil {
-		t.Errorf("Preallocate: %v", err)
-	}
-	if size, _ := f.Size(); size != 8 {
-		t.Errorf("Size after Preallocate = %d, want 8", size)
-	}
 	if err := f.Truncate(2); err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +152,8 @@ func testFS(t *testing.T, fsys FS, dir string) {
 		t.Errorf("List after removes = %q, %v", names, err)
 	}
 
+	testCheckLinked(t, fsys, dir)
+
 	// Lock: a second Lock fails naming the owner until the first is closed.
 	l1, err := fsys.Lock(p("LOCK"), "pid 1 on host-a")
 	if err != nil {
@@ -181,6 +177,71 @@ func testFS(t *testing.T, fsys FS, dir string) {
 		t.Errorf("third Lock: err = %v", err)
 	}
 	l2.Close()
+}
+
+// testCheckLinked checks File.CheckLinked against each way a file can stop
+// being at its path: removed, renamed away, replaced by another file, and
+// its directory removed or renamed away and replaced by an empty one.
+func testCheckLinked(t *testing.T, fsys FS, dir string) {
+	t.Helper()
+	p := func(name string) string { return path.Join(dir, name) }
+	must(t, fsys.MkdirAll(p("log"), 0o750))
+	f, err := fsys.Create(p("log/seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := func(what string, unlinked, notExist bool) {
+		t.Helper()
+		err := f.CheckLinked()
+		if !unlinked {
+			if err != nil {
+				t.Errorf("%s: CheckLinked = %v, want nil", what, err)
+			}
+			return
+		}
+		if !errors.Is(err, ErrUnlinked) || errors.Is(err, fs.ErrNotExist) != notExist || !strings.Contains(err.Error(), p("log/seg")) {
+			t.Errorf("%s: CheckLinked = %v, want ErrUnlinked naming the path (fs.ErrNotExist: %v)", what, err, notExist)
+		}
+	}
+	want("created", false, false)
+	must(t, fsys.Rename(p("log/seg"), p("log/seg.moved")))
+	want("renamed away", true, true)
+	must(t, fsys.Rename(p("log/seg.moved"), p("log/seg")))
+	want("renamed back", false, false)
+
+	writeFile(t, fsys, p("log/other"), "x")
+	must(t, fsys.Rename(p("log/other"), p("log/seg")))
+	want("replaced by another file", true, false)
+	must(t, fsys.Remove(p("log/seg")))
+	want("removed", true, true)
+
+	g, err := fsys.Create(p("log/seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	must(t, fsys.Rename(p("log"), p("log.moved")))
+	must(t, fsys.MkdirAll(p("log"), 0o750))
+	if err := g.CheckLinked(); !errors.Is(err, ErrUnlinked) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("directory renamed away and replaced: CheckLinked = %v, want ErrUnlinked and fs.ErrNotExist", err)
+	}
+	must(t, fsys.Remove(p("log")))
+	must(t, fsys.Rename(p("log.moved"), p("log")))
+	if err := g.CheckLinked(); err != nil {
+		t.Errorf("directory renamed back: CheckLinked = %v, want nil", err)
+	}
+	must(t, fsys.Remove(p("log/seg")))
+	must(t, fsys.Remove(p("log")))
+	if err := g.CheckLinked(); !errors.Is(err, ErrUnlinked) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("directory removed: CheckLinked = %v, want ErrUnlinked and fs.ErrNotExist", err)
+	}
+	// A file under a path that now runs through a regular file.
+	writeFile(t, fsys, p("log"), "not a directory")
+	if err := g.CheckLinked(); !errors.Is(err, ErrUnlinked) {
+		t.Errorf("directory replaced by a file: CheckLinked = %v, want ErrUnlinked", err)
+	}
+	must(t, fsys.Remove(p("log")))
 }
 
 func readFile(t *testing.T, fsys FS, name string) []byte {

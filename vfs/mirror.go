@@ -23,8 +23,9 @@ type Replica struct {
 // Every path inside the primary directory (the directory itself included)
 // stands for the same relative path inside each mirror. Mutations of such a
 // path are applied to every copy: Create, OpenReadWrite, WriteAt, Truncate,
-// Preallocate, Remove, Rename, MkdirAll and Lock. Sync, Datasync and SyncDir
-// return only after every copy was synced (the copies are synced
+// Remove, Rename, MkdirAll and Lock. Sync, Datasync and SyncDir return only
+// after every copy was synced, and CheckLinked checks every copy's file
+// (the copies are synced
 // concurrently, so that copies on different disks cost one sync latency, not
 // the sum). Software that writes only through the FS and treats a write as
 // durable once Sync, Datasync or SyncDir returned nil therefore gets the same
@@ -58,8 +59,10 @@ type Replica struct {
 // asked).
 //
 // A mirror whose disk is missing (unmounted, failed, its directory gone)
-// makes the first mutation or sync that reaches it fail, typically with
-// ENOENT or EIO: a log writing through the Mirror stops acknowledging, and
+// makes the first mutation, sync or CheckLinked that reaches it fail,
+// typically with ENOENT or EIO (a file open in a removed directory still
+// takes writes and syncs: only CheckLinked notices that it can no longer be
+// found): a log writing through the Mirror stops acknowledging, and
 // nothing is acknowledged that is not durable in every copy. A mirror whose
 // disk is full fails writes with ENOSPC; the write-ahead log undoes the
 // batch on every copy (Truncate) and reports the error, like a full primary,
@@ -461,18 +464,20 @@ func (f *mirrorFile) Truncate(size int64) error {
 // Size returns the primary's file size.
 func (f *mirrorFile) Size() (int64, error) { return f.files[0].Size() }
 
-// Preallocate preallocates in every copy.
-func (f *mirrorFile) Preallocate(off, n int64) error {
-	if err := f.files[0].Preallocate(off, n); err != nil {
-		return err
-	}
-	var errs []error
-	for i := 1; i < len(f.files); i++ {
-		if err := f.files[i].Preallocate(off, n); err != nil {
-			errs = append(errs, f.m.mirrorErr(i, err))
+// CheckLinked checks every copy's file, the primary first, and returns the
+// first failure (a mirror's wrapped so that its text names the mirror): a
+// copy whose file or directory was removed or replaced fails the check like
+// a copy whose disk fails a sync.
+func (f *mirrorFile) CheckLinked() error {
+	for i, g := range f.files {
+		if err := g.CheckLinked(); err != nil {
+			if i == 0 {
+				return err
+			}
+			return f.m.mirrorErr(i, err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Name returns the primary's path, as the file was opened with.

@@ -241,3 +241,25 @@ func TestMirrorConfig(t *testing.T) {
 		t.Errorf("Replicas = %v", r)
 	}
 }
+
+// A copy whose file (or whole directory) was removed behind the Mirror's
+// back fails CheckLinked, and the error names that copy: writes and syncs
+// to the file open there still succeed, so the check is what notices.
+func TestMirrorCheckLinkedEveryCopy(t *testing.T) {
+	c, m := newMirror(t)
+	f := mustCreate(t, m, "p/seg")
+	defer f.Close()
+	must(t, f.CheckLinked())
+	must(t, c.Remove("m2/seg"))
+	must(t, c.Remove("m2"))
+	mustWrite(t, f, 0, "still takes writes")
+	must(t, f.Datasync())
+	err := f.CheckLinked()
+	if !errors.Is(err, ErrUnlinked) || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "mirror copy m2") {
+		t.Fatalf("CheckLinked with m2 removed = %v, want ErrUnlinked naming mirror copy m2", err)
+	}
+	must(t, c.Remove("p/seg"))
+	if err := f.CheckLinked(); !errors.Is(err, ErrUnlinked) || strings.Contains(err.Error(), "mirror") {
+		t.Fatalf("CheckLinked with the primary's file removed = %v, want the primary's ErrUnlinked", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -27,7 +28,7 @@ func (OSFS) Create(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return osFile{f}, nil
+	return &osFile{File: f}, nil
 }
 
 // CreatePrivate is Create with permission 0o600 (owner only).
@@ -36,7 +37,7 @@ func (OSFS) CreatePrivate(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return osFile{f}, nil
+	return &osFile{File: f}, nil
 }
 
 // Open opens an existing file read-only.
@@ -45,7 +46,7 @@ func (OSFS) Open(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return osFile{f}, nil
+	return &osFile{File: f}, nil
 }
 
 // OpenReadWrite opens an existing file for reading and writing.
@@ -54,7 +55,7 @@ func (OSFS) OpenReadWrite(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return osFile{f}, nil
+	return &osFile{File: f}, nil
 }
 
 // Remove removes a file or an empty directory.
@@ -129,10 +130,18 @@ func (OSFS) Lock(name, owner string) (io.Closer, error) {
 
 // osFile is a File backed by an *os.File, which already provides ReadAt,
 // WriteAt, Close, Sync, Truncate and Name.
-type osFile struct{ *os.File }
+type osFile struct {
+	*os.File
+	idOnce sync.Once
+	id     fileID // the open file's identity, read by the first CheckLinked
+	idErr  error
+}
+
+// fileID identifies a file on the operating system: its device and inode.
+type fileID struct{ dev, ino uint64 }
 
 // Datasync makes the file's data and size durable (fdatasync on Linux).
-func (f osFile) Datasync() error {
+func (f *osFile) Datasync() error {
 	if err := datasync(f.File); err != nil {
 		return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
 	}
@@ -140,7 +149,7 @@ func (f osFile) Datasync() error {
 }
 
 // Size returns the file's current size.
-func (f osFile) Size() (int64, error) {
+func (f *osFile) Size() (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
@@ -148,11 +157,30 @@ func (f osFile) Size() (int64, error) {
 	return fi.Size(), nil
 }
 
-// Preallocate reserves [off, off+n) without changing the size. Filesystems
-// that cannot reserve space make it a no-op.
-func (f osFile) Preallocate(off, n int64) error {
-	if err := preallocate(f.File, off, n); err != nil {
-		return &fs.PathError{Op: "fallocate", Path: f.Name(), Err: err}
+// CheckLinked stats the file's path (one stat(2), which follows the whole
+// path, so that a removed or replaced directory on it is noticed too) and
+// compares the device and inode found there with those of the open file
+// (read with fstat(2) on the first call).
+func (f *osFile) CheckLinked() error {
+	f.idOnce.Do(func() {
+		var st syscall.Stat_t
+		f.idErr = control(f.File, func(fd int) error {
+			return ignoringEINTR(func() error { return syscall.Fstat(fd, &st) })
+		})
+		f.id = fileID{uint64(st.Dev), uint64(st.Ino)} // Dev is int32 on some systems
+	})
+	if f.idErr != nil {
+		return &fs.PathError{Op: "fstat", Path: f.Name(), Err: f.idErr}
+	}
+	var st syscall.Stat_t
+	if err := ignoringEINTR(func() error { return syscall.Stat(f.Name(), &st) }); err != nil {
+		if errors.Is(err, fs.ErrNotExist) || err == syscall.ENOTDIR {
+			return unlinked(f.Name(), err)
+		}
+		return &fs.PathError{Op: "stat", Path: f.Name(), Err: err}
+	}
+	if (fileID{uint64(st.Dev), uint64(st.Ino)}) != f.id {
+		return unlinked(f.Name(), nil)
 	}
 	return nil
 }

@@ -70,33 +70,6 @@ func TestOSLockSameProcess(t *testing.T) {
 	l.Close()
 }
 
-func TestOSPreallocateKeepsSize(t *testing.T) {
-	f, err := OS().Create(filepath.Join(t.TempDir(), "f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt([]byte("abc"), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Preallocate(0, 4<<20); err != nil {
-		t.Fatal(err)
-	}
-	if size, err := f.Size(); size != 3 || err != nil {
-		t.Errorf("Size after Preallocate = %d, %v; want 3", size, err)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(f.Name(), &st); err != nil {
-		t.Fatal(err)
-	}
-	if fallocateSupported(t) && st.Blocks*512 < 4<<20 {
-		t.Errorf("Preallocate reserved %d bytes, want at least 4 MiB", st.Blocks*512)
-	}
-	if err := f.Preallocate(-1, 10); !errors.Is(err, syscall.EINVAL) {
-		t.Errorf("Preallocate(-1, 10): err = %v, want EINVAL", err)
-	}
-}
-
 func TestOSErrorsKeepErrno(t *testing.T) {
 	dir := t.TempDir()
 	if err := OS().SyncDir(filepath.Join(dir, "missing")); !errors.Is(err, syscall.ENOENT) {
@@ -118,13 +91,35 @@ func TestOSErrorsKeepErrno(t *testing.T) {
 	}
 }
 
-// fallocateSupported reports whether the temporary directory's filesystem
-// implements fallocate(2), that is, whether Preallocate must reserve blocks.
-func fallocateSupported(t *testing.T) bool {
-	f, err := os.Create(filepath.Join(t.TempDir(), "probe"))
+// BenchmarkCheckLinked measures the check the log makes before each
+// acknowledgement: one stat(2) of a segment-like path, compared with the
+// open file's identity.
+func BenchmarkCheckLinked(b *testing.B) {
+	dir := filepath.Join(b.TempDir(), "audit-wal")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		b.Fatal(err)
+	}
+	f, err := OS().Create(filepath.Join(dir, "00000000000000000001.wal"))
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	defer f.Close()
-	return preallocateProbe(f) == nil
+	b.Run("check", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := f.CheckLinked(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// For scale: an fstat of the open file, the cheapest syscall there is
+	// on it (which alone would not notice a renamed directory).
+	b.Run("fstat", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := f.Size(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

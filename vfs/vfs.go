@@ -7,16 +7,24 @@
 // durability the log reasons about. A write is durable only after Sync or
 // Datasync on its file returned nil; a directory entry (create, rename,
 // remove) is durable only after SyncDir on its parent directory returned nil.
+// A durable write can be found again only while its file is still at its
+// path, which CheckLinked checks.
 package vfs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 )
 
 // ErrLocked is returned (wrapped) by FS.Lock when another holder owns the lock.
 var ErrLocked = errors.New("vfs: lock is held by another owner")
+
+// ErrUnlinked is matched (errors.Is) by the error of File.CheckLinked when
+// the file's path no longer leads to it: the file was removed, or it or a
+// directory on its path was renamed away or replaced.
+var ErrUnlinked = errors.New("vfs: file is no longer at its path")
 
 // File is an open file. Offsets are explicit (ReadAt/WriteAt) so that a file
 // can be shared by a writer and readers without a shared cursor.
@@ -34,10 +42,13 @@ type File interface {
 	Truncate(size int64) error
 	// Size returns the file's current size in bytes.
 	Size() (int64, error)
-	// Preallocate reserves space for [off, off+n) without changing the
-	// file's size. It is a hint: implementations that cannot reserve space
-	// return nil.
-	Preallocate(off, n int64) error
+	// CheckLinked returns nil if the path the file was opened with (Name)
+	// still leads to this file. Otherwise it returns an error matching
+	// ErrUnlinked (and fs.ErrNotExist when the path is gone), or the error
+	// that kept it from finding out. Data written to a file that is no
+	// longer at its path cannot be found again by that path, however
+	// durable it is; the answer holds only at the instant of the check.
+	CheckLinked() error
 	// Name returns the path the file was opened with.
 	Name() string
 }
@@ -88,4 +99,14 @@ func CreatePrivate(fsys FS, name string) (File, error) {
 		return pc.CreatePrivate(name)
 	}
 	return fsys.Create(name)
+}
+
+// unlinked returns the error of CheckLinked for a file whose path name no
+// longer leads to it: gone is why the path leads nowhere (matching
+// fs.ErrNotExist), or nil when another file is there now.
+func unlinked(name string, gone error) error {
+	if gone == nil {
+		return &fs.PathError{Op: "check", Path: name, Err: fmt.Errorf("%w: another file is there now", ErrUnlinked)}
+	}
+	return &fs.PathError{Op: "check", Path: name, Err: fmt.Errorf("%w: %w", ErrUnlinked, gone)}
 }

@@ -11,9 +11,11 @@ var (
 	// truncated away; see CorruptError for where it is.
 	ErrCorrupt = errors.New("wal: corrupt")
 	// ErrFailed is matched by every error returned after a write or sync
-	// failure put the log into its failed state. The log never retries an
-	// fsync on the same file: reopen it (a new process, or Open again after
-	// Close) to continue.
+	// failure put the log into its failed state, or after the segment
+	// being written was found no longer at its path (the cause then
+	// matches vfs.ErrUnlinked), and by Close's error in that state. The
+	// log never retries an fsync on the same file: reopen it (a new
+	// process, or Open again after Close) to continue.
 	ErrFailed = errors.New("wal: failed")
 	// ErrClosed is returned by Append after Close.
 	ErrClosed = errors.New("wal: closed")

@@ -214,6 +214,8 @@ type WAL struct {
 	done       chan struct{}
 	extReq     chan *extension // to extendLoop; nil when Prealloc is off
 	extDone    chan struct{}
+	closeDone  chan struct{} // closed when the first Close or Release returns
+	closeErr   error         // what it returned; set before closeDone is closed
 
 	// Owned by the committer goroutine (and by Open before it starts).
 	seg       *active
@@ -299,7 +301,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 		}
 		return nil, fmt.Errorf("wal: lock %s: %w", dir, err)
 	}
-	w := &WAL{fs: fsys, dir: dir, opts: opts, lock: lock, done: make(chan struct{})}
+	w := &WAL{fs: fsys, dir: dir, opts: opts, lock: lock, done: make(chan struct{}), closeDone: make(chan struct{})}
 	if err := w.recover(); err != nil {
 		if w.seg != nil && w.seg.f != nil {
 			w.seg.f.Close()
@@ -521,6 +523,9 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 	final := filepath.Join(w.dir, segmentName(num))
 	tmp := final + ".tmp"
 	f, err := w.fs.Create(tmp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return w.fail(w.lost("cannot create the next segment "+tmp, err))
+	}
 	if err != nil {
 		return fmt.Errorf("wal: create segment %s: %w", tmp, err)
 	}
@@ -542,6 +547,17 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 		f.Close()
 		return w.fail(fmt.Errorf("sync directory %s: %w", w.dir, err))
 	}
+	// Append through a handle opened by the final name, which is the path
+	// that File.CheckLinked checks before each acknowledgement.
+	g, err := w.fs.OpenReadWrite(final)
+	f.Close()
+	if errors.Is(err, fs.ErrNotExist) {
+		return w.fail(w.lost("cannot open the new segment "+final, err))
+	}
+	if err != nil {
+		return w.fail(fmt.Errorf("open new segment %s: %w", final, err))
+	}
+	f = g
 	if w.seg != nil && w.seg.f != nil {
 		w.seg.f.Close()
 	}
@@ -992,7 +1008,20 @@ func (w *WAL) writeBatch(body []byte, count int, firstSeq uint64, sync bool, tag
 		}
 		w.synced(s)
 	}
+	// Acknowledge only what can be found again: the segment must still be
+	// the file at its path in the log's directory.
+	if err := s.f.CheckLinked(); err != nil {
+		return w.fail(w.lost(fmt.Sprintf("segment %d (%s) is no longer at its path", s.num, s.path), err))
+	}
 	return nil
+}
+
+// lost is the cause of the failed state when what the log writes can no
+// longer be found at its path: the segment file or the directory was
+// removed, renamed or replaced.
+func (w *WAL) lost(what string, err error) error {
+	return fmt.Errorf("%s: the log directory %s or the segment in it was removed, renamed or replaced, so what is written now could not be found again and is not acknowledged (events acknowledged before are in the files that were moved or removed); find what removed or moved it (a cleanup job, an unmounted volume) and restore it if you can before you reopen the log: %w",
+		what, w.dir, err)
 }
 
 // synced records that an fdatasync of s just made everything written to it
@@ -1170,13 +1199,15 @@ func (w *WAL) Dir() string { return w.dir }
 
 // Release closes the log without writing anything (no seal, no sync), for a
 // caller that found a problem right after Open and must not touch the
-// evidence. Appends after Release return ErrClosed.
+// evidence. Appends after Release return ErrClosed. It returns what Close
+// returns when the log is already closed or closing, and otherwise, as Close
+// does, the log's failure (if any) joined with errors of closing its files.
 func (w *WAL) Release() error {
 	w.mu.Lock()
 	if w.closing {
 		w.mu.Unlock()
-		<-w.done
-		return nil
+		<-w.closeDone
+		return w.closeErr
 	}
 	w.closing = true
 	w.work.Broadcast()
@@ -1184,25 +1215,39 @@ func (w *WAL) Release() error {
 	w.mu.Unlock()
 	<-w.done
 	w.stopExtending()
-	var errs []error
+	errs := []error{w.Err()}
 	if w.seg.f != nil {
 		errs = append(errs, w.seg.f.Close())
 	}
 	errs = append(errs, w.lock.Close())
-	return errors.Join(errs...)
+	return w.closed(errs)
+}
+
+// closed records the result of the first Close or Release, for every later
+// call to return.
+func (w *WAL) closed(errs []error) error {
+	w.closeErr = errors.Join(errs...)
+	close(w.closeDone)
+	return w.closeErr
 }
 
 // Close waits for in-flight appends, seals the active segment (so that a
 // clean shutdown leaves every acknowledged byte vouched for by a later one)
 // and releases the directory lock. The next Open continues the segment
 // after its seal when it has room (docs/wal-format.md, "Seal record").
-// Appends after Close return ErrClosed. Close is idempotent.
+// Appends after Close return ErrClosed.
+//
+// If the log is in its failed state, Close returns that failure (matching
+// ErrFailed and carrying its cause), so that a shutdown path learns that
+// events were refused; it then neither seals nor syncs. Errors of closing
+// are joined to it. Close is idempotent: a later or concurrent call waits
+// for the first to finish and returns the same error.
 func (w *WAL) Close() error {
 	w.mu.Lock()
 	if w.closing {
 		w.mu.Unlock()
-		<-w.done
-		return nil
+		<-w.closeDone
+		return w.closeErr
 	}
 	w.closing = true
 	if w.syncTimer != nil {
@@ -1215,7 +1260,7 @@ func (w *WAL) Close() error {
 	<-w.done
 	w.stopExtending()
 
-	var errs []error
+	errs := []error{w.Err()} // a failure first: the caller's shutdown path must see it
 	s := w.seg
 	if w.Err() == nil && s.f != nil && !s.sealed && s.count > 0 {
 		if err := w.seal(); err != nil {
@@ -1240,5 +1285,5 @@ func (w *WAL) Close() error {
 	if err := w.lock.Close(); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return w.closed(errs)
 }
