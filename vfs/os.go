@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 )
@@ -28,7 +29,7 @@ func (OSFS) Create(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &osFile{File: f}, nil
+	return newOSFile(f), nil
 }
 
 // CreatePrivate is Create with permission 0o600 (owner only).
@@ -37,7 +38,7 @@ func (OSFS) CreatePrivate(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &osFile{File: f}, nil
+	return newOSFile(f), nil
 }
 
 // Open opens an existing file read-only.
@@ -46,7 +47,7 @@ func (OSFS) Open(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &osFile{File: f}, nil
+	return newOSFile(f), nil
 }
 
 // OpenReadWrite opens an existing file for reading and writing.
@@ -55,7 +56,7 @@ func (OSFS) OpenReadWrite(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &osFile{File: f}, nil
+	return newOSFile(f), nil
 }
 
 // Remove removes a file or an empty directory.
@@ -132,9 +133,21 @@ func (OSFS) Lock(name, owner string) (io.Closer, error) {
 // WriteAt, Close, Sync, Truncate and Name.
 type osFile struct {
 	*os.File
+	abs    string // the path made absolute at open, for CheckLinked
 	idOnce sync.Once
 	id     fileID // the open file's identity, read by the first CheckLinked
 	idErr  error
+}
+
+// newOSFile wraps f, noting its path made absolute now, so that
+// CheckLinked finds the same file after the process changes its working
+// directory.
+func newOSFile(f *os.File) *osFile {
+	abs, err := filepath.Abs(f.Name())
+	if err != nil {
+		abs = f.Name()
+	}
+	return &osFile{File: f, abs: abs}
 }
 
 // fileID identifies a file on the operating system: its device and inode.
@@ -173,7 +186,7 @@ func (f *osFile) CheckLinked() error {
 		return &fs.PathError{Op: "fstat", Path: f.Name(), Err: f.idErr}
 	}
 	var st syscall.Stat_t
-	if err := ignoringEINTR(func() error { return syscall.Stat(f.Name(), &st) }); err != nil {
+	if err := ignoringEINTR(func() error { return syscall.Stat(f.abs, &st) }); err != nil {
 		if errors.Is(err, fs.ErrNotExist) || err == syscall.ENOTDIR {
 			return unlinked(f.Name(), err)
 		}

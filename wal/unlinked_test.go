@@ -201,3 +201,26 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestRelativeDirAfterChdir: a log opened by a relative path keeps
+// acknowledging after the process changes its working directory (the
+// check uses the path made absolute at open), and still notices a removal.
+func TestRelativeDirAfterChdir(t *testing.T) {
+	base := t.TempDir()
+	t.Chdir(base)
+	w, err := Open(vfs.OS(), "rel", Options{})
+	must(t, err)
+	defer w.Close()
+	if _, err := w.Append(context.Background(), RecordEvent, 1, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	if _, err := w.Append(context.Background(), RecordEvent, 2, []byte("after chdir")); err != nil {
+		t.Fatalf("append after chdir: %v", err)
+	}
+	must(t, os.RemoveAll(filepath.Join(base, "rel")))
+	_, err = w.Append(context.Background(), RecordEvent, 3, []byte("after RemoveAll"))
+	if !errors.Is(err, vfs.ErrUnlinked) {
+		t.Fatalf("append after RemoveAll: err = %v, want vfs.ErrUnlinked", err)
+	}
+}
