@@ -36,14 +36,15 @@ func (c *CrashFS) LockHeld(name string) (bool, error) {
 	return held, nil
 }
 
-// LockHeld asks the wrapped filesystem.
+// LockHeld asks the wrapped filesystem (false if it cannot tell).
 func (f *FaultFS) LockHeld(name string) (bool, error) {
-	held, known, err := LockHeld(f.inner, name)
-	return held || !known, err
+	held, _, err := LockHeld(f.inner, name)
+	return held, err
 }
 
-// LockHeld asks the primary copy, which Lock locks first.
+// LockHeld asks the primary copy, which Lock locks first (false if it
+// cannot tell).
 func (m *Mirror) LockHeld(name string) (bool, error) {
-	held, known, err := LockHeld(m.reps[0].FS, name)
-	return held || !known, err
+	held, _, err := LockHeld(m.reps[0].FS, name)
+	return held, err
 }

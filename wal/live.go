@@ -153,12 +153,13 @@ func (r *Reader) settleTail(f vfs.File, seg *segment, fromSeq uint64, visit func
 }
 
 // live reports whether a process holds the log's lock, so that its last
-// segment may be being written. A filesystem that cannot tell counts as
-// live: the reader then never judges bytes a write may still change.
+// segment may be being written. A filesystem that cannot tell
+// (vfs.LockProber) counts as not live: its reader applies the crash rules,
+// as to a copy of a log or a view of one that nothing writes.
 func (r *Reader) live() (bool, error) {
-	held, known, err := vfs.LockHeld(r.fs, filepath.Join(r.dir, lockName))
+	held, _, err := vfs.LockHeld(r.fs, filepath.Join(r.dir, lockName))
 	if err != nil {
 		return false, fmt.Errorf("wal: is %s open for writing: %w", r.dir, err)
 	}
-	return held || !known, nil
+	return held, nil
 }
