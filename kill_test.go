@@ -48,6 +48,10 @@ func TestMain(m *testing.M) {
 		killChild(dir)
 		return
 	}
+	if dir := os.Getenv(liveChildEnv); dir != "" {
+		liveChild(dir)
+		return
+	}
 	os.Exit(m.Run())
 }
 

@@ -176,23 +176,32 @@ func VerifyFS(ctx context.Context, fsys vfs.FS, dir string, opts ...VerifyOption
 	return verify(ctx, fsys, dir, func() *wal.Reader { return wal.NewReader(fsys, dir) }, opts)
 }
 
-// verify reads the checkpoints first and only then makes the record reader,
-// so that on a live log every checkpoint read is covered by the records read.
+// verify reads the checkpoints first, then opens the stored tree, and only
+// then reads the records, so that on a live log every checkpoint read is
+// covered by the records read (a checkpoint is written only after the
+// records it covers, and the tree nodes it covers are durable before it is
+// signed): a checkpoint written after the read began is not seen, and
+// cannot be taken for a sign of truncation.
 func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader, opts []VerifyOption) (*IntegrityReport, error) {
 	var cfg verifyConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
 	vo := integrity.VerifyOptions{Anchor: cfg.anchor, RotationType: uint8(wal.RecordMeta)}
+	// A torn last entry, or one being appended, is left out: only an
+	// entry followed by intact data is damage (ReadCheckpointLog).
+	cps, cpErr := integrity.ReadCheckpointLog(fsys, filepath.Join(dir, checkpointsFile))
+	if cpErr != nil && !errors.Is(cpErr, fs.ErrNotExist) && len(cfg.keys) == 0 {
+		cps, cpErr = nil, nil // without keys the checkpoints serve only as sizes (nodesDurable)
+	}
 	if len(cfg.keys) > 0 {
 		trusted, err := integrity.NewGenesisVerifiers(cfg.keys...)
 		if err != nil {
 			return nil, fmt.Errorf("audit: trusted keys: %w", err)
 		}
 		vo.Trusted = trusted
-		cps, err := integrity.ReadCheckpointLog(fsys, filepath.Join(dir, checkpointsFile))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("audit: read checkpoints: %w", err)
+		if cpErr != nil && !errors.Is(cpErr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("audit: read checkpoints: %w", cpErr)
 		}
 		vo.Checkpoints = cps
 	} else if cfg.anchor != nil {
@@ -257,7 +266,7 @@ func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Rea
 		rep.FirstSeq, rep.LastSeq, rep.Bytes, rep.TornTail = wr.FirstSeq, wr.LastSeq, wr.Bytes, wr.TornTail
 	}
 	if wr != nil {
-		v.SetNodesDurable(nodesDurable(fsys, dir, vo.Checkpoints, wr))
+		v.SetNodesDurable(nodesDurable(cps, wr))
 	}
 	ir := v.Finish()
 	if roots != nil && werr == nil && rootProblem == nil && ir.Problem == nil {
@@ -298,16 +307,13 @@ var errStopVerify = errors.New("stop")
 // created) and those covered by a stored checkpoint (tree.nodes is synced
 // before each is signed). Later stored nodes may be the torn remains of
 // writes a crash interrupted, which the writer recomputes on open: a
-// difference there is not damage. cps are the stored checkpoints if already
-// read (nil: read them here; they serve only as sizes, so their signatures
-// do not matter).
-func nodesDurable(fsys vfs.FS, dir string, cps [][]byte, wr *wal.Report) uint64 {
+// difference there is not damage. cps are the stored checkpoints, read
+// before the records; they serve only as sizes, so their signatures do not
+// matter.
+func nodesDurable(cps [][]byte, wr *wal.Report) uint64 {
 	var n uint64
 	if wr.LastSegmentStart > 0 {
 		n = wr.LastSegmentStart - 1
-	}
-	if cps == nil {
-		cps, _ = integrity.ReadCheckpointLog(fsys, filepath.Join(dir, checkpointsFile))
 	}
 	for _, raw := range cps {
 		if cp, err := parseStored(raw); err == nil {

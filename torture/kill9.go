@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,8 +43,8 @@ func ChildCommand(exe string, args ...string) func(dir string, seed int64) *exec
 }
 
 // MaybeChild returns at once unless the environment says this process is
-// a Kill9DuringWrite child (see ChildCommand); then it runs ChildMain and
-// never returns.
+// a Kill9DuringWrite child (see ChildCommand); then it runs ChildMain (or
+// ReaderMain, for the reader process beside it) and never returns.
 func MaybeChild() {
 	dir := os.Getenv(ChildDirEnv)
 	if dir == "" {
@@ -53,6 +54,9 @@ func MaybeChild() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "torture child: bad %s: %v\n", ChildSeedEnv, err)
 		os.Exit(2)
+	}
+	if os.Getenv(ChildReaderEnv) == "1" {
+		ReaderMain(dir, seed)
 	}
 	ChildMain(dir, seed)
 }
@@ -125,12 +129,16 @@ func ChildMain(dir string, seed int64) {
 // checkpoint every few records, and reports every acknowledged event on
 // its standard output; it is killed with SIGKILL at a random moment after
 // its first acknowledgement (often during a rotation or a checkpoint).
+// Beside it, from its first acknowledgement until it is killed, a second
+// process (ReaderMain) reads the live log over and over with
+// audit.Verify (with and without the key) and audit.Replay.
 //
-// Pass: the killed log verifies with the public key as it is (read only); it
-// reopens without error; every acknowledged event is present under its
-// sequence number, byte-identical to the event the child wrote and to the
-// hash it reported; and after Close the log verifies with every record
-// covered by a signed checkpoint.
+// Pass: the reader never reports a problem (the writer writes only good
+// data, so any is a false alarm); the killed log verifies with the public
+// key as it is (read only); it reopens without error; every acknowledged
+// event is present under its sequence number, byte-identical to the event
+// the child wrote and to the hash it reported; and after Close the log
+// verifies with every record covered by a signed checkpoint.
 type Kill9DuringWrite struct{}
 
 // Name returns "Kill9DuringWrite".
@@ -140,8 +148,10 @@ func (Kill9DuringWrite) Name() string { return "Kill9DuringWrite" }
 func (Kill9DuringWrite) Doc() string {
 	return "A child process writes through a Sink on the real filesystem from 4-32 goroutines (small segments, signed checkpoints every " +
 		"few records) and reports each acknowledged seq and payload hash; it is SIGKILLed at a random moment after its first " +
-		"acknowledgement. Pass: the killed log verifies with the key as it is; it reopens; every acknowledged event is present and " +
-		"byte-identical (to the rebuilt event and the reported hash); after Close it verifies with every record covered."
+		"acknowledgement. Beside it a reader process loops Verify (with and without the key) and Replay over the live log. " +
+		"Pass: the reader never reports a problem (no false alarm on a live log); the killed log verifies with the key as it is; it reopens; " +
+		"every acknowledged event is present and byte-identical (to the rebuilt event and the reported hash); after Close it verifies " +
+		"with every record covered."
 }
 
 type childAck struct {
@@ -169,7 +179,7 @@ func (Kill9DuringWrite) Run(ctx context.Context, it Iteration) Outcome {
 		}
 	}()
 	dir := filepath.Join(tmp, "wal")
-	acked, err := runAndKill(ctx, it.ChildCommand(dir, it.Seed), delay)
+	acked, reads, err := runAndKill(ctx, it.ChildCommand(dir, it.Seed), it.ChildCommand(dir, it.Seed), delay)
 	if ctx.Err() != nil {
 		return skipped("cancelled")
 	}
@@ -180,24 +190,33 @@ func (Kill9DuringWrite) Run(ctx context.Context, it Iteration) Outcome {
 	if len(acked) == 0 {
 		return failed(1, 0, "the child acknowledged nothing (%s)", setup)
 	}
+	if reads.alarms > 0 {
+		keep = true
+		return failed(1, len(acked), "false alarm: %d of %d reads of the live log reported a problem; the first: %s (%s; log kept in %s)",
+			reads.alarms, reads.alarms+reads.passes, reads.first, setup, dir)
+	}
 	if msg := checkKilled(ctx, dir, it.Seed, p, acked); msg != "" {
 		keep = true
 		return failed(1, len(acked), "%s (%s; log kept in %s)", msg, setup, dir)
 	}
-	return passed(1, len(acked), "%d acknowledged events survived SIGKILL (%s)", len(acked), setup)
+	return passed(1, len(acked), "%d acknowledged events survived SIGKILL; %d reads of the live log, no false alarm (%s)", len(acked), reads.passes, setup)
 }
 
 // runAndKill starts cmd, kills it with SIGKILL delay after its first
-// acknowledgement, and returns what it acknowledged.
-func runAndKill(ctx context.Context, cmd *exec.Cmd, delay time.Duration) (map[uint64]childAck, error) {
+// acknowledgement (and the reader's first report), and returns what it
+// acknowledged. From that first
+// acknowledgement until cmd is dead, reader runs as a reader process
+// (ReaderMain) beside it; runAndKill then kills the reader too (before
+// anything reopens the log) and returns what it reported.
+func runAndKill(ctx context.Context, cmd, reader *exec.Cmd, delay time.Duration) (map[uint64]childAck, *liveReads, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the child: %w", err)
+		return nil, nil, fmt.Errorf("start the child: %w", err)
 	}
 	kill := func() { cmd.Process.Signal(syscall.SIGKILL) }
 	// A child that never writes must not hang the run.
@@ -208,10 +227,24 @@ func runAndKill(ctx context.Context, cmd *exec.Cmd, delay time.Duration) (map[ui
 	acked := map[uint64]childAck{}
 	var timer *time.Timer
 	sc := bufio.NewScanner(stdout)
+	var stopReader func() (*liveReads, error)
+	var readerErr error
+	// The kill waits for the delay and for the reader's first report, so
+	// that every round reads the live log at least once.
+	var pending atomic.Int32
+	pending.Store(2)
+	arm := func() {
+		if pending.Add(-1) == 0 {
+			kill()
+		}
+	}
 	for sc.Scan() {
 		if timer == nil {
-			timer = time.AfterFunc(delay, kill)
+			timer = time.AfterFunc(delay, arm)
 			defer timer.Stop()
+			if stopReader, readerErr = startReader(reader, arm); readerErr != nil {
+				arm()
+			}
 		}
 		f := strings.Fields(sc.Text())
 		if len(f) != 4 || len(f[3]) != 64 {
@@ -226,11 +259,15 @@ func runAndKill(ctx context.Context, cmd *exec.Cmd, delay time.Duration) (map[ui
 		acked[seq] = childAck{g, i, f[3]}
 	}
 	err = cmd.Wait()
+	reads := &liveReads{}
+	if stopReader != nil {
+		reads, readerErr = stopReader()
+	}
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		return acked, fmt.Errorf("the child did not die by SIGKILL: %v; stderr: %s", err, strings.TrimSpace(stderr.String()))
+		return acked, reads, fmt.Errorf("the child did not die by SIGKILL: %v; stderr: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	return acked, nil
+	return acked, reads, readerErr
 }
 
 // checkKilled checks the log a killed child left.

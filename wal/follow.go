@@ -303,54 +303,22 @@ func (fl *follower) poll() (bool, error) {
 }
 
 // judge decides, for the last segment stopped at seg.bad, whether the bad
-// batch can still be a write in progress. It reads on when the batch has
-// been written meanwhile.
+// batch can still be a write in progress (rereadTail: only once an intact
+// batch lies after it). It reads on when the batch has been written
+// meanwhile.
 func (fl *follower) judge() (bool, error) {
 	seg := fl.seg
 	x := seg.bad.off
-	later, err := fl.intactAfter(x)
+	later, reason, err := rereadTail(fl.f, seg, fl.fromSeq, fl.visit)
 	if err != nil || !later {
-		return false, err
-	}
-	// An intact batch lies after x, and it was read before x is read again
-	// here: the write at x, which came first, had ended.
-	moved, err := fl.scan()
-	if err != nil || seg.bad == nil || seg.bad.off != x {
-		return moved, err
-	}
-	reason, err := classifyTail(fl.f, seg)
-	if err != nil {
 		return false, err
 	}
 	if reason != "" {
 		return false, &CorruptError{Segment: seg.num, Path: seg.path, Offset: x, Reason: reason + "; a later batch was written after it, so this is not a write in progress"}
 	}
-	return false, nil // a torn tail that no write came back to: opening the log cuts it
-}
-
-// intactAfter reports whether an intact batch header of the current
-// segment lies after offset x.
-func (fl *follower) intactAfter(x int64) (bool, error) {
-	seg := fl.seg
-	size, err := fl.f.Size()
-	if err != nil {
-		return false, fmt.Errorf("wal: stat segment %s: %w", seg.path, err)
-	}
-	end, err := NonZeroEnd(fl.f, x+SectorSize, size)
-	if err != nil || end <= x+SectorSize {
-		return false, err
-	}
-	cr := &chunkReader{f: fl.f, size: end}
-	for p := x + SectorSize; p+batchHeaderSize <= end; p += SectorSize {
-		head, err := cr.at(p, batchHeaderSize)
-		if err != nil {
-			return false, err
-		}
-		if _, _, ok := parseBatchHeader(head, seg.hdr.Salt, p); ok {
-			return true, nil
-		}
-	}
-	return false, nil
+	// Read on past x, or a torn tail that no write came back to: opening
+	// the log cuts it.
+	return seg.end > x, nil
 }
 
 // nextSegment returns the first segment after the current one, if its

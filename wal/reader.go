@@ -12,9 +12,13 @@ import (
 )
 
 // Reader reads records from a log directory. A Reader made by WAL.Reader
-// reads only what was durable when it was made; one made by NewReader reads
-// a directory that no process is writing (or everything written so far,
-// stopping quietly at a torn tail). A Reader never modifies the directory.
+// reads only what was durable when it was made. One made by NewReader
+// reads everything written so far, also while a sink in this or another
+// process writes the log: it reads a prefix of whole batches that verify,
+// stops quietly at the end of what was written (a torn tail, or a batch
+// being written, reported by Check as Report.TornTail), and reports damage
+// only where no write in progress can explain it (docs/wal-format.md,
+// "Reading a live log"). A Reader never modifies the directory.
 type Reader struct {
 	fs    vfs.FS
 	dir   string
@@ -40,10 +44,12 @@ type Report struct {
 	FirstSeq uint64
 	LastSeq  uint64
 	Bytes    int64 // bytes of intact batches, segment headers included
-	// TornTail is set when the last segment ends in bytes that a crash
-	// left behind and that were never acknowledged; Open truncates them.
-	// (Zeros at the very end are space filled ahead of the records, not a
-	// torn tail; Open truncates them too.)
+	// TornTail is set when the last segment ends in bytes that do not
+	// verify and were never acknowledged: a crash left them (Open
+	// truncates them), or, on a live log, a batch was being written
+	// where the read stopped (TailInfo.Live). (Zeros at the very end are
+	// space filled ahead of the records, not a torn tail; Open truncates
+	// them too.)
 	TornTail *TailInfo
 	// Sealed reports whether the last segment is sealed (a clean Close).
 	Sealed bool
@@ -52,11 +58,16 @@ type Report struct {
 	LastSegmentStart uint64
 }
 
-// TailInfo locates an unacknowledged torn tail.
+// TailInfo locates an unacknowledged torn tail: where a read of the log
+// stopped, and how many bytes that are not zero lie after it.
 type TailInfo struct {
 	Segment uint64
 	Offset  int64
 	Bytes   int64
+	// Live is set when a process held the log open for writing and the
+	// bytes were not judged: read while a write was in progress, they
+	// may not have been whole (docs/wal-format.md, "Reading a live log").
+	Live bool
 }
 
 // Records iterates over every record with sequence number ≥ fromSeq. It
@@ -186,29 +197,9 @@ func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) b
 			return rep, err
 		}
 		if seg.bad != nil {
-			reason := seg.bad.reason
-			if last && r.limit == nil {
-				reason, err = classifyTail(f, seg)
-				if err != nil {
-					f.Close()
-					return rep, err
-				}
-			}
-			if reason != "" {
+			if err := r.tail(f, seg, last, fromSeq, visit, rep); err != nil {
 				f.Close()
-				return rep, &CorruptError{Segment: seg.num, Path: seg.path, Offset: seg.bad.off, Reason: reason}
-			}
-			if last {
-				// Zeros after the last non-zero byte were filled ahead of
-				// the records (Options.Prealloc), not left by a crash.
-				nz, err := NonZeroEnd(f, seg.end, seg.size)
-				if err != nil {
-					f.Close()
-					return rep, err
-				}
-				if nz > seg.end {
-					rep.TornTail = &TailInfo{Segment: seg.num, Offset: seg.end, Bytes: nz - seg.end}
-				}
+				return rep, err
 			}
 		}
 		f.Close()
@@ -226,6 +217,30 @@ func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) b
 		return rep, gap
 	}
 	return rep, nil
+}
+
+// tail handles the first batch of seg that did not verify (seg.bad). In
+// the last segment of a log read whole, settleTail decides (it may read on:
+// the log may be live); what remains is reported as rep.TornTail. Anywhere
+// else it is damage.
+func (r *Reader) tail(f vfs.File, seg *segment, last bool, fromSeq uint64, visit func(Record) error, rep *Report) error {
+	if !last || r.limit != nil {
+		return &CorruptError{Segment: seg.num, Path: seg.path, Offset: seg.bad.off, Reason: seg.bad.reason}
+	}
+	live, err := r.settleTail(f, seg, fromSeq, visit)
+	if err != nil || seg.bad == nil {
+		return err
+	}
+	// Zeros after the last non-zero byte were filled ahead of the records
+	// (Options.Prealloc), not left by a crash.
+	nz, err := nonZeroEndNow(f, seg, seg.end)
+	if err != nil {
+		return err
+	}
+	if nz > seg.end {
+		rep.TornTail = &TailInfo{Segment: seg.num, Offset: seg.end, Bytes: nz - seg.end, Live: live}
+	}
+	return nil
 }
 
 func (r *Reader) account(rep *Report, seg *segment) {

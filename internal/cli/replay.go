@@ -354,7 +354,7 @@ damage: follow stops before the first batch that does not verify and reads
 it again at the next poll; it reports damage (exit status 1) only when the
 bytes cannot be a write in progress: a segment that another one follows does
 not verify up to its seal, or a batch still does not verify after a later
-batch was written (docs/wal-format.md, "Following a live log").`
+batch was written (docs/wal-format.md, "Reading a live log").`
 
 // checkFollow refuses --follow with flags that make no sense with it, and
 // --poll without it.

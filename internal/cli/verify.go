@@ -41,7 +41,9 @@ Exit status:
      gave (the wrong key; if the key is right, the checkpoints were re-signed
      by someone else: tampering)
   3  verified, but the newest records are not yet covered by a signed
-     checkpoint (normal on a live log between checkpoints)`,
+     checkpoint, or the log ends in bytes that do not verify and were never
+     acknowledged: a torn tail a crash left, or a batch being written
+     (normal on a live log, which verify reads safely while a sink writes it)`,
 		Example: `  mtlog-audit verify --wal /var/lib/app/audit --key audit.pub
   mtlog-audit verify --wal ./audit-wal --key audit.pub --anchor checkpoint-2026-11-01.txt
   mtlog-audit verify --wal ./audit-wal --key audit.pub --json | jq .problem`,
@@ -84,7 +86,7 @@ Exit status:
 				return &exitError{code: ExitUsage, err: errors.New("")}
 			case rep.Problem != nil:
 				return &exitError{code: ExitFailed, err: errors.New("")}
-			case rep.UncoveredTail() > 0:
+			case rep.UncoveredTail() > 0 || rep.TornTail != nil:
 				return &exitError{code: ExitUncovered, err: errors.New("")}
 			}
 			return nil
@@ -153,7 +155,7 @@ func verifyStatus(rep *audit.IntegrityReport) string {
 		return "untrusted-key"
 	case rep.Problem != nil:
 		return "failed"
-	case rep.UncoveredTail() > 0:
+	case rep.UncoveredTail() > 0 || rep.TornTail != nil:
 		return "uncovered-tail"
 	}
 	return "verified"
@@ -210,7 +212,7 @@ func printVerify(e *env, dir string, rep *audit.IntegrityReport, keys bool) {
 		return
 	}
 	status := "VERIFIED"
-	if rep.UncoveredTail() > 0 {
+	if rep.UncoveredTail() > 0 || rep.TornTail != nil {
 		status = "VERIFIED (uncovered tail)"
 	}
 	fmt.Fprintf(w, "%s: %s\n", status, dir)
@@ -234,7 +236,9 @@ func printVerify(e *env, dir string, rep *audit.IntegrityReport, keys bool) {
 	if rep.Epoch > 0 {
 		fmt.Fprintf(w, "  key epoch:   %d\n", rep.Epoch)
 	}
-	if t := rep.TornTail; t != nil {
+	if t := rep.TornTail; t != nil && t.Live {
+		fmt.Fprintf(w, "  live end:    read up to segment %d offset %d; %d bytes after it were being written (not yet acknowledged; verify again to read them)\n", t.Segment, t.Offset, t.Bytes)
+	} else if t != nil {
 		fmt.Fprintf(w, "  torn tail:   %d bytes at segment %d offset %d (never acknowledged; removed when the log is next opened)\n", t.Bytes, t.Segment, t.Offset)
 	}
 	if n := rep.UncoveredTail(); n > 0 {
