@@ -52,7 +52,7 @@ func (w *WAL) extendLoop(req <-chan *extension) {
 // If the next write, ending at need, reaches into a fill still in flight,
 // it waits for the fill first.
 func (w *WAL) settleExt(need int64) {
-	s := w.seg
+	s := w.committer.seg
 	e := s.ext
 	if e == nil {
 		return
@@ -75,8 +75,8 @@ func (w *WAL) settleExt(need int64) {
 // extendIfLow asks extendLoop for the next stretch of zeros when less than
 // half of Prealloc is left ahead of the active segment's end.
 func (w *WAL) extendIfLow() {
-	s := w.seg
-	if w.extReq == nil || s == nil || s.f == nil || s.sealed || s.ext != nil {
+	s := w.committer.seg
+	if w.committer.extReq == nil || s == nil || s.f == nil || s.sealed || s.ext != nil {
 		return
 	}
 	limit := w.opts.SegmentSize
@@ -85,7 +85,7 @@ func (w *WAL) extendIfLow() {
 	}
 	e := &extension{path: s.path, from: s.alloc, to: min(s.alloc+w.opts.Prealloc, limit), written: make(chan struct{})}
 	select {
-	case w.extReq <- e:
+	case w.committer.extReq <- e:
 		s.ext = e
 	default:
 	}
@@ -94,13 +94,13 @@ func (w *WAL) extendIfLow() {
 // stopExtending waits for the zero fill in flight, if any, and stops
 // extendLoop. The committer must have exited.
 func (w *WAL) stopExtending() {
-	if w.extReq == nil {
+	if w.committer.extReq == nil {
 		return
 	}
-	if w.seg != nil {
+	if w.committer.seg != nil {
 		w.settleExt(math.MaxInt64) // so that Close knows what to cut
 	}
-	close(w.extReq)
+	close(w.committer.extReq)
 	<-w.extDone
-	w.extReq = nil
+	w.committer.extReq = nil
 }

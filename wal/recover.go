@@ -26,7 +26,7 @@ func (w *WAL) recover() error {
 		}
 	}
 	if len(st.segs) == 0 {
-		w.nextSeq = 1
+		w.committer.nextSeq = 1
 		return w.createSegment(1, 1, [32]byte{})
 	}
 	var prev *segment
@@ -78,7 +78,7 @@ func (w *WAL) recover() error {
 		prev = seg
 	}
 	last := prev
-	w.nextSeq = last.nextSeq
+	w.committer.nextSeq = last.nextSeq
 	f, err := w.fs.OpenReadWrite(last.path)
 	if err != nil {
 		return fmt.Errorf("wal: open %s for appending: %w", last.path, err)
@@ -103,11 +103,11 @@ func (w *WAL) recover() error {
 	if last.sealed && !w.reopenable(last) {
 		// The next append starts a new segment.
 		f.Close()
-		w.seg = &active{num: last.num, sealed: true, last: last.last, off: last.end}
+		w.committer.seg = &active{num: last.num, sealed: true, last: last.last, off: last.end}
 		w.segStart.Store(last.hdr.FirstSeq)
 		return nil
 	}
-	w.seg = &active{
+	w.committer.seg = &active{
 		num: last.num, path: last.path, f: f, salt: last.hdr.Salt, version: last.hdr.Version, firstSeq: last.hdr.FirstSeq,
 		off: last.end, synced: last.end, alloc: last.end, count: last.count,
 		minTime: last.minTime, maxTime: last.maxTime, last: last.last,
@@ -116,7 +116,7 @@ func (w *WAL) recover() error {
 		sealed: last.sealed, reopened: last.sealed,
 	}
 	if !last.hasLast {
-		w.seg.last = last.hdr.PrevHash
+		w.committer.seg.last = last.hdr.PrevHash
 	}
 	w.segStart.Store(last.hdr.FirstSeq)
 	return nil

@@ -57,17 +57,21 @@ type WAL struct {
 	syncTimer  *time.Timer
 	syncDue    bool
 	done       chan struct{}
-	extReq     chan *extension // to extendLoop; nil when Prealloc is off
-	extDone    chan struct{}
+	extDone    chan struct{} // closed when extendLoop returns
 	closeDone  chan struct{} // closed when the first Close or Release returns
 	closeErr   error         // what it returned; set before closeDone is closed
 
-	// Owned by the committer goroutine (and by Open before it starts).
-	seg       *active
-	nextSeq   uint64
-	out       []byte
-	lastSync  time.Time
-	committed []Committed // reused for OnCommit
+	// committer is owned by the committer goroutine (commitLoop): no lock
+	// guards it. Open fills it in before that goroutine starts, and Close
+	// and Release use it only after the goroutine has exited (w.done).
+	committer struct {
+		seg       *active
+		nextSeq   uint64
+		out       []byte // reused for each batch's frame
+		lastSync  time.Time
+		committed []Committed     // reused for OnCommit
+		extReq    chan *extension // to extendLoop; nil when Prealloc is off
+	}
 }
 
 // position is a point in the log: a segment and an offset in it.
@@ -138,8 +142,8 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 	}
 	w := &WAL{fs: fsys, dir: dir, opts: opts, lock: lock, done: make(chan struct{}), closeDone: make(chan struct{})}
 	if err := w.recover(); err != nil {
-		if w.seg != nil && w.seg.f != nil {
-			w.seg.f.Close()
+		if w.committer.seg != nil && w.committer.seg.f != nil {
+			w.committer.seg.f.Close()
 		}
 		lock.Close()
 		return nil, err
@@ -147,13 +151,13 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 	w.work = sync.NewCond(&w.mu)
 	w.space = sync.NewCond(&w.mu)
 	w.cur = w.newBatch()
-	w.lastSeq.Store(w.nextSeq - 1)
-	w.durableSeq.Store(w.nextSeq - 1)
-	w.pos = position{w.seg.num, w.seg.off}
-	w.lastSync = opts.Now()
+	w.lastSeq.Store(w.committer.nextSeq - 1)
+	w.durableSeq.Store(w.committer.nextSeq - 1)
+	w.pos = position{w.committer.seg.num, w.committer.seg.off}
+	w.committer.lastSync = opts.Now()
 	if opts.Prealloc > 0 {
-		w.extReq, w.extDone = make(chan *extension, 1), make(chan struct{})
-		go w.extendLoop(w.extReq)
+		w.committer.extReq, w.extDone = make(chan *extension, 1), make(chan struct{})
+		go w.extendLoop(w.committer.extReq)
 	}
 	go w.commitLoop()
 	return w, nil
@@ -245,10 +249,10 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 		return w.fail(fmt.Errorf("open new segment %s: %w", final, err))
 	}
 	f = g
-	if w.seg != nil && w.seg.f != nil {
-		w.seg.f.Close()
+	if w.committer.seg != nil && w.committer.seg.f != nil {
+		w.committer.seg.f.Close()
 	}
-	w.seg = &active{num: num, path: final, f: f, salt: salt, version: FormatVersion, firstSeq: firstSeq, off: segHeaderSize, synced: segHeaderSize,
+	w.committer.seg = &active{num: num, path: final, f: f, salt: salt, version: FormatVersion, firstSeq: firstSeq, off: segHeaderSize, synced: segHeaderSize,
 		alloc: segHeaderSize, last: prevHash, minTime: math.MaxInt64, maxTime: math.MinInt64}
 	w.segStart.Store(firstSeq)
 	w.extendIfLow()
@@ -401,7 +405,7 @@ func (w *WAL) commitLoop() {
 		// a reader made after an acknowledgement sees the record.
 		w.mu.Lock()
 		if b.err == nil {
-			w.pos = position{w.seg.num, w.seg.off}
+			w.pos = position{w.committer.seg.num, w.committer.seg.off}
 		}
 		reqs := w.syncReqs
 		w.syncReqs = nil
@@ -457,13 +461,13 @@ func (w *WAL) commit(b *batch) error {
 	}
 	// A version 1 segment (written by an older build) cannot hold tags:
 	// with Tag set, the next batch goes to a new segment.
-	if (w.seg.sealed && !w.seg.reopened) || (w.seg.count > 0 && w.seg.off+span > w.opts.SegmentSize) || (w.opts.Tag != nil && w.seg.version < 2) {
+	if (w.committer.seg.sealed && !w.committer.seg.reopened) || (w.committer.seg.count > 0 && w.committer.seg.off+span > w.opts.SegmentSize) || (w.opts.Tag != nil && w.committer.seg.version < 2) {
 		if err := w.rotate(); err != nil {
 			return err
 		}
 	}
-	b.firstSeq = w.nextSeq
-	minT, maxT, lastStart := w.seg.minTime, w.seg.maxTime, 0
+	b.firstSeq = w.committer.nextSeq
+	minT, maxT, lastStart := w.committer.seg.minTime, w.committer.seg.maxTime, 0
 	for i, p := 0, 0; i < b.count; i++ {
 		n := int(binary.LittleEndian.Uint32(b.buf[p:]))
 		sealRecord(b.buf[p:], b.firstSeq+uint64(i), binary.LittleEndian.Uint32(b.buf[p+4:]))
@@ -491,15 +495,15 @@ func (w *WAL) commit(b *batch) error {
 		}
 		return err
 	}
-	w.seg.sealed = false // a reopened segment's seal is now an interior one
+	w.committer.seg.sealed = false // a reopened segment's seal is now an interior one
 	w.extendIfLow()
-	w.seg.minTime, w.seg.maxTime = minT, maxT
-	w.seg.last = sha256.Sum256(b.buf[lastStart:])
-	w.seg.count += uint64(b.count)
-	w.nextSeq += uint64(b.count)
-	w.lastSeq.Store(w.nextSeq - 1)
+	w.committer.seg.minTime, w.committer.seg.maxTime = minT, maxT
+	w.committer.seg.last = sha256.Sum256(b.buf[lastStart:])
+	w.committer.seg.count += uint64(b.count)
+	w.committer.nextSeq += uint64(b.count)
+	w.lastSeq.Store(w.committer.nextSeq - 1)
 	if w.opts.Sync == SyncDurable {
-		w.durableSeq.Store(w.nextSeq - 1)
+		w.durableSeq.Store(w.committer.nextSeq - 1)
 	}
 	if w.opts.OnCommit != nil {
 		switch {
@@ -529,7 +533,7 @@ func (w *WAL) commit(b *batch) error {
 // records describes a batch's records for the hooks (the slice is reused:
 // hand it back with dropRecords or runHook).
 func (w *WAL) records(body []byte, pre [][32]byte, count int, firstSeq uint64) []Committed {
-	recs := w.committed[:0]
+	recs := w.committer.committed[:0]
 	for i, p := 0, 0; i < count; i++ {
 		n := int(binary.LittleEndian.Uint32(body[p:]))
 		recs = append(recs, Committed{
@@ -543,7 +547,7 @@ func (w *WAL) records(body []byte, pre [][32]byte, count int, firstSeq uint64) [
 		}
 		p += recHeaderSize + n
 	}
-	w.committed = recs
+	w.committer.committed = recs
 	return recs
 }
 
@@ -573,13 +577,13 @@ func (w *WAL) runHook(recs []Committed, digests [][32]byte) error {
 // active segment, then syncs when asked. A failed write is undone (nothing in
 // it was acknowledged) and reported; a failed sync fails the log.
 func (w *WAL) writeBatch(body []byte, count int, firstSeq uint64, sync bool, tag *[32]byte) error {
-	s := w.seg
+	s := w.committer.seg
 	h := batchHeader{Count: uint32(count), Salt: s.salt, Offset: uint64(s.off), SyncedOff: uint64(s.synced), FirstSeq: firstSeq, BodyLen: uint32(len(body)), Tagged: tag != nil}
 	span := h.span()
-	if cap(w.out) < int(span) {
-		w.out = make([]byte, span)
+	if cap(w.committer.out) < int(span) {
+		w.committer.out = make([]byte, span)
 	}
-	out := w.out[:span]
+	out := w.committer.out[:span]
 	h.put(out)
 	copy(out[batchHeaderSize:], body)
 	clear(out[batchHeaderSize+len(body):])
@@ -625,14 +629,14 @@ func (w *WAL) lost(what string, err error) error {
 // durable.
 func (w *WAL) synced(s *active) {
 	s.synced = s.off
-	w.lastSync = w.opts.Now()
+	w.committer.lastSync = w.opts.Now()
 }
 
 // syncIfDue calls fdatasync in SyncInterval mode when the interval has passed
 // (or when force is set and anything is unsynced), and arms a timer so that
 // an idle log is still synced.
 func (w *WAL) syncIfDue(force bool) {
-	s := w.seg
+	s := w.committer.seg
 	if s == nil || s.f == nil || s.synced == s.off {
 		return
 	}
@@ -642,13 +646,13 @@ func (w *WAL) syncIfDue(force bool) {
 		// dropped the pages that failed.
 		return
 	}
-	if force || w.opts.Now().Sub(w.lastSync) >= w.opts.SyncInterval {
+	if force || w.opts.Now().Sub(w.committer.lastSync) >= w.opts.SyncInterval {
 		if err := s.f.Datasync(); err != nil {
 			w.fail(fmt.Errorf("fdatasync segment %d: %w", s.num, err))
 			return
 		}
 		w.synced(s)
-		w.durableSeq.Store(w.nextSeq - 1)
+		w.durableSeq.Store(w.committer.nextSeq - 1)
 		return
 	}
 	w.mu.Lock()
@@ -667,7 +671,7 @@ func (w *WAL) syncIfDue(force bool) {
 // seal writes the active segment's seal record and syncs it, whatever the
 // sync mode: a sealed segment is complete and durable.
 func (w *WAL) seal() error {
-	s := w.seg
+	s := w.committer.seg
 	if s.sealed || s.f == nil {
 		return nil
 	}
@@ -683,13 +687,13 @@ func (w *WAL) seal() error {
 	}
 	putRecHeader(rec, RecordSeal, sealTime, len(payload))
 	copy(rec[recHeaderSize:], payload)
-	sealRecord(rec, w.nextSeq, crc32.Checksum(payload, castagnoli))
+	sealRecord(rec, w.committer.nextSeq, crc32.Checksum(payload, castagnoli))
 	// A version 1 segment cannot hold a tag: its seal goes untagged
 	// (a seal's content is fixed by the records before it).
 	var tag *[32]byte
 	var recs []Committed
 	if w.opts.Tag != nil && s.version >= 2 {
-		recs = w.records(rec, nil, 1, w.nextSeq)
+		recs = w.records(rec, nil, 1, w.committer.nextSeq)
 		t, err := w.opts.Tag(recs)
 		if err != nil {
 			w.dropRecords(recs, nil)
@@ -697,7 +701,7 @@ func (w *WAL) seal() error {
 		}
 		tag = &t
 	}
-	if err := w.writeBatch(rec, 1, w.nextSeq, false, tag); err != nil {
+	if err := w.writeBatch(rec, 1, w.committer.nextSeq, false, tag); err != nil {
 		if recs != nil {
 			w.dropRecords(recs, nil)
 		}
@@ -719,13 +723,13 @@ func (w *WAL) seal() error {
 	w.synced(s)
 	s.last = sha256.Sum256(rec)
 	s.count++
-	w.nextSeq++
-	w.lastSeq.Store(w.nextSeq - 1)
-	w.durableSeq.Store(w.nextSeq - 1)
+	w.committer.nextSeq++
+	w.lastSeq.Store(w.committer.nextSeq - 1)
+	w.durableSeq.Store(w.committer.nextSeq - 1)
 	s.sealed, s.reopened = true, false
 	if w.opts.OnCommit != nil {
 		if recs == nil {
-			recs = w.records(rec, nil, 1, w.nextSeq-1)
+			recs = w.records(rec, nil, 1, w.committer.nextSeq-1)
 		}
 		return w.runHook(recs, nil)
 	}
@@ -741,7 +745,7 @@ func (w *WAL) rotate() error {
 	if err := w.seal(); err != nil {
 		return err
 	}
-	return w.createSegment(w.seg.num+1, w.nextSeq, w.seg.last)
+	return w.createSegment(w.committer.seg.num+1, w.committer.nextSeq, w.committer.seg.last)
 }
 
 // LastSeq returns the sequence number of the last record written (0 if none).
@@ -813,8 +817,8 @@ func (w *WAL) Release() error {
 	<-w.done
 	w.stopExtending()
 	errs := []error{w.Err()}
-	if w.seg.f != nil {
-		errs = append(errs, w.seg.f.Close())
+	if w.committer.seg.f != nil {
+		errs = append(errs, w.committer.seg.f.Close())
 	}
 	errs = append(errs, w.lock.Close())
 	return w.closed(errs)
@@ -858,7 +862,7 @@ func (w *WAL) Close() error {
 	w.stopExtending()
 
 	errs := []error{w.Err()} // a failure first: the caller's shutdown path must see it
-	s := w.seg
+	s := w.committer.seg
 	if w.Err() == nil && s.f != nil && !s.sealed && s.count > 0 {
 		if err := w.seal(); err != nil {
 			errs = append(errs, err)
@@ -874,8 +878,8 @@ func (w *WAL) Close() error {
 			errs = append(errs, fmt.Errorf("wal: fdatasync on close: %w", err))
 		}
 	}
-	if w.seg.f != nil {
-		if err := w.seg.f.Close(); err != nil {
+	if w.committer.seg.f != nil {
+		if err := w.committer.seg.f.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
