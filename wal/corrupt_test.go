@@ -293,7 +293,7 @@ func readSegHeader(t *testing.T, fsys vfs.FS, name string) segHeader {
 	defer f.Close()
 	b := make([]byte, segHeaderSize)
 	f.ReadAt(b, 0)
-	h, _, err := decodeSegHeader(b)
+	h, err := decodeSegHeader(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestLeftoverTmpAndStaleSegment(t *testing.T) {
 	data := readAll(t, other, otherFiles[1])
 	// Rewrite its header so the number matches its new name (as an
 	// attacker or a careless restore might): the chain still rejects it.
-	hdr, _, _ := decodeSegHeader(data)
+	hdr, _ := decodeSegHeader(data)
 	hdr.Number = next + 1
 	copy(data, hdr.encode())
 	g, _ := base.Create(path.Join(testDir, segmentName(next+1)))

@@ -28,9 +28,45 @@ var (
 	// a path is not a directory.
 	ErrNotWAL = errors.New("wal: not a write-ahead log directory")
 
-	errBad     = errors.New("bad")
+	// errVersion is returned by decodeSegHeader for a header that is intact
+	// but of a format version this build does not read.
 	errVersion = errors.New("version")
 )
+
+// damage is why bytes of a segment cannot be trusted: a header, checksum,
+// size or sequence number that does not verify. The decoders return every
+// such reason as a damage, and callers add context by wrapping it with %w;
+// isDamage tells it from a failure to read the bytes. Whether the damage is
+// a torn, never-acknowledged write or corruption is for classifyTail to
+// decide; corruption reaches callers as a *CorruptError whose Reason is the
+// damage's text. (A string type: a constant reason costs no allocation,
+// which matters to scans that try a header at every sector.)
+type damage string
+
+func (d damage) Error() string { return string(d) }
+
+// damagef returns a damage with the formatted reason.
+func damagef(format string, args ...any) error {
+	return damage(fmt.Sprintf(format, args...))
+}
+
+// isDamage reports whether err says that bytes of a segment do not verify,
+// as opposed to an I/O failure or an error from a visit function. It is
+// the one test callers make; nothing compares reason strings.
+func isDamage(err error) bool {
+	var d damage
+	return errors.As(err, &d)
+}
+
+// corruptAt reports err, found at offset off of seg: damage becomes a
+// *CorruptError naming the segment, its path and the offset; any other
+// error (an I/O failure) is returned as it is.
+func corruptAt(seg *segment, off int64, err error) error {
+	if !isDamage(err) {
+		return err
+	}
+	return &CorruptError{Segment: seg.num, Path: seg.path, Offset: off, Reason: err.Error()}
+}
 
 // CorruptError says where damage was found: the segment, its file, the byte
 // offset in that file, and why the bytes there cannot be trusted.

@@ -192,14 +192,14 @@ func (fl *follower) open(seg *segment) error {
 	}
 	// A segment file gets its name only once its header is durable: a
 	// header that does not verify is damage, not a write in progress.
-	hdr, why, err := decodeSegHeader(buf[:n])
+	hdr, err := decodeSegHeader(buf[:n])
 	switch {
 	case errors.Is(err, errVersion):
 		f.Close()
-		return fmt.Errorf("%w: %s was written by %s, and this build reads version %d; upgrade mtlog-audit to read it", ErrUnknownVersion, seg.path, why, FormatVersion)
+		return fmt.Errorf("%w: %s was written by segment format version %d, and this build reads version %d; upgrade mtlog-audit to read it", ErrUnknownVersion, seg.path, hdr.Version, FormatVersion)
 	case err != nil:
 		f.Close()
-		return &CorruptError{Segment: seg.num, Path: seg.path, Reason: why}
+		return corruptAt(seg, 0, err)
 	case hdr.Number != seg.num:
 		f.Close()
 		return &CorruptError{Segment: seg.num, Path: seg.path, Reason: fmt.Sprintf("file is named for segment %d but its header says segment %d (a stale or misplaced file)", seg.num, hdr.Number)}
@@ -236,7 +236,7 @@ func (fl *follower) scan() (bool, error) {
 		// Nothing new (zeros filled ahead, or after a seal not yet cut):
 		// one sector tells, without reading the segment's tail.
 		if n, err := fl.f.ReadAt(fl.sector[:], seg.end); n == SectorSize && allZero(fl.sector[:]) {
-			seg.bad = &badSpot{seg.end, "zero sector where the next batch belongs (not written yet)"}
+			seg.bad = &badSpot{seg.end, damage("zero sector where the next batch belongs (not written yet)")}
 			return false, nil
 		} else if err != nil && !errors.Is(err, io.EOF) {
 			return false, fmt.Errorf("wal: read %s at %d: %w", seg.path, seg.end, err)
@@ -275,7 +275,7 @@ func (fl *follower) poll() (bool, error) {
 		case next.num != seg.num+1:
 			return false, &CorruptError{Segment: seg.num + 1, Path: fl.r.dir, Reason: "segment file is missing between two existing segments"}
 		case !seg.sealed && seg.bad != nil:
-			return false, &CorruptError{Segment: seg.num, Path: seg.path, Offset: seg.bad.off, Reason: seg.bad.reason + "; another segment follows, so this is not a write in progress"}
+			return false, corruptAt(seg, seg.bad.off, fmt.Errorf("%w; another segment follows, so this is not a write in progress", seg.bad.err))
 		case !seg.sealed:
 			return false, &CorruptError{Segment: seg.num, Path: seg.path, Offset: seg.end, Reason: "segment is followed by another but ends without a seal (data is missing after this offset)"}
 		case seg.size > seg.end:
@@ -309,12 +309,12 @@ func (fl *follower) poll() (bool, error) {
 func (fl *follower) judge() (bool, error) {
 	seg := fl.seg
 	x := seg.bad.off
-	later, reason, err := rereadTail(fl.f, seg, fl.fromSeq, fl.visit)
+	later, err := rereadTail(fl.f, seg, fl.fromSeq, fl.visit)
+	if isDamage(err) {
+		return false, corruptAt(seg, x, fmt.Errorf("%w; a later batch was written after it, so this is not a write in progress", err))
+	}
 	if err != nil || !later {
 		return false, err
-	}
-	if reason != "" {
-		return false, &CorruptError{Segment: seg.num, Path: seg.path, Offset: x, Reason: reason + "; a later batch was written after it, so this is not a write in progress"}
 	}
 	// Read on past x, or a torn tail that no write came back to: opening
 	// the log cuts it.

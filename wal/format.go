@@ -56,7 +56,9 @@ type RecordType uint8
 const (
 	// RecordEvent holds one encoded audit event.
 	RecordEvent RecordType = 1
-	// RecordSeal is the last record of a completed segment (see Seal).
+	// RecordSeal closes a segment: the last record of a completed segment,
+	// or an interior seal left by a clean Close before the segment was
+	// continued (docs/wal-format.md, "Seal record").
 	RecordSeal RecordType = 2
 	// RecordCheckpoint is reserved for signed checkpoints.
 	RecordCheckpoint RecordType = 3
@@ -106,21 +108,23 @@ func (h *segHeader) encode() []byte {
 	return b
 }
 
-// decodeSegHeader parses and checks a segment header. errVersion is returned
-// (unwrapped) for a header that is intact but newer than this build.
-func decodeSegHeader(b []byte) (segHeader, string, error) {
+// decodeSegHeader parses and checks a segment header. It returns a damage
+// for a header that does not verify, and errVersion (unwrapped, with the
+// header's Version set) for one that is intact but of a format version this
+// build does not read.
+func decodeSegHeader(b []byte) (segHeader, error) {
 	var h segHeader
 	if len(b) < segHeaderSize {
-		return h, "segment header is shorter than one sector", errBad
+		return h, damage("segment header is shorter than one sector")
 	}
 	if !bytes.Equal(b[0:8], segMagic[:]) {
-		return h, "segment header magic is wrong (not an mtlog-audit WAL segment)", errBad
+		return h, damage("segment header magic is wrong (not an mtlog-audit WAL segment)")
 	}
 	if crc32.Checksum(b[:segHeaderFields-4], castagnoli) != binary.LittleEndian.Uint32(b[segHeaderFields-4:]) {
-		return h, "segment header checksum mismatch", errBad
+		return h, damage("segment header checksum mismatch")
 	}
 	if !allZero(b[segHeaderFields:segHeaderSize]) || !allZero(b[10:16]) {
-		return h, "segment header reserved bytes are not zero", errBad
+		return h, damage("segment header reserved bytes are not zero")
 	}
 	h.Version = binary.LittleEndian.Uint16(b[8:])
 	h.Number = binary.LittleEndian.Uint64(b[16:])
@@ -129,12 +133,12 @@ func decodeSegHeader(b []byte) (segHeader, string, error) {
 	copy(h.PrevHash[:], b[40:72])
 	h.Created = int64(binary.LittleEndian.Uint64(b[72:]))
 	if h.Version < minFormatVersion || h.Version > FormatVersion {
-		return h, fmt.Sprintf("segment format version %d", h.Version), errVersion
+		return h, errVersion
 	}
 	if h.Salt == 0 || h.FirstSeq == 0 {
-		return h, "segment header has a zero salt or first sequence number", errBad
+		return h, damage("segment header has a zero salt or first sequence number")
 	}
-	return h, "", nil
+	return h, nil
 }
 
 // batchHeader starts every batch (one group commit).
@@ -193,18 +197,19 @@ func (h *batchHeader) put(b []byte) {
 	binary.LittleEndian.PutUint32(b[44:], crc32.Checksum(b[:44], castagnoli))
 }
 
-// parseBatchHeader reports whether b holds an intact batch header that
-// belongs at offset off of the segment with the given salt.
-func parseBatchHeader(b []byte, salt uint64, off int64) (batchHeader, string, bool) {
+// parseBatchHeader parses the batch header in b and checks that it is intact
+// and belongs at offset off of the segment with the given salt; if not, it
+// returns a damage saying why.
+func parseBatchHeader(b []byte, salt uint64, off int64) (batchHeader, error) {
 	var h batchHeader
 	if len(b) < batchHeaderSize {
-		return h, "batch header cut short", false
+		return h, damage("batch header cut short")
 	}
 	if binary.LittleEndian.Uint32(b[0:]) != batchMagic {
-		return h, "batch header magic is wrong", false
+		return h, damage("batch header magic is wrong")
 	}
 	if crc32.Checksum(b[:44], castagnoli) != binary.LittleEndian.Uint32(b[44:]) {
-		return h, "batch header checksum mismatch", false
+		return h, damage("batch header checksum mismatch")
 	}
 	h.Count = binary.LittleEndian.Uint32(b[4:])
 	h.Tagged, h.Count = h.Count&batchTagged != 0, h.Count&^batchTagged
@@ -215,15 +220,15 @@ func parseBatchHeader(b []byte, salt uint64, off int64) (batchHeader, string, bo
 	h.BodyLen = binary.LittleEndian.Uint32(b[40:])
 	switch {
 	case h.Salt != salt:
-		return h, "batch belongs to another segment generation (salt mismatch)", false
+		return h, damage("batch belongs to another segment generation (salt mismatch)")
 	case h.Offset != uint64(off):
-		return h, fmt.Sprintf("batch header claims offset %d", h.Offset), false
+		return h, damagef("batch header claims offset %d", h.Offset)
 	case h.SyncedOff > uint64(off):
-		return h, "batch header claims a synced offset beyond itself", false
+		return h, damage("batch header claims a synced offset beyond itself")
 	case h.Count == 0 || h.BodyLen < recHeaderSize*h.Count || h.BodyLen > maxBatchBody:
-		return h, fmt.Sprintf("batch header has impossible sizes (count %d, body %d bytes)", h.Count, h.BodyLen), false
+		return h, damagef("batch header has impossible sizes (count %d, body %d bytes)", h.Count, h.BodyLen)
 	}
-	return h, "", true
+	return h, nil
 }
 
 // batchSpan is the padded on-disk size of a batch with the given body.

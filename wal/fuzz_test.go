@@ -111,7 +111,7 @@ func FuzzRecordDecoder(f *testing.F) {
 }
 
 func readHeaderSalt(seg []byte) uint64 {
-	h, _, _ := decodeSegHeader(seg)
+	h, _ := decodeSegHeader(seg)
 	return h.Salt
 }
 

@@ -37,22 +37,25 @@ func rescan(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) 
 // segment that does not verify (offset x). When no intact batch header lies
 // after x it returns later=false and reads nothing more: x may be a write in
 // progress. Otherwise it reads x again (rescan: the write at x had ended)
-// and reason is why x is damage, or "" when x now verifies (the scan went
-// on past it) or is a torn write (a crash in a weaker sync mode can leave
-// whole batches after a torn one).
-func rereadTail(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) (later bool, reason string, err error) {
+// and returns a damage (isDamage) saying why x is corruption, or nil when x
+// now verifies (the scan went on past it) or is a torn write (a crash in a
+// weaker sync mode can leave whole batches after a torn one). Any other
+// error is a failure to read, or visit's.
+func rereadTail(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) (later bool, err error) {
 	x := seg.bad.off
 	if later, err = intactAfter(f, seg, x); err != nil || !later {
-		return false, "", err
+		return false, err
 	}
 	if err := rescan(f, seg, fromSeq, visit); err != nil {
-		return true, "", err
+		return true, err
 	}
 	if seg.bad == nil || seg.bad.off != x {
-		return true, "", nil
+		return true, nil
 	}
-	reason, err = classifyTail(f, seg)
-	return true, reason, err
+	if torn, err := classifyTail(f, seg); !torn {
+		return true, err
+	}
+	return true, nil
 }
 
 // intactAfter reports whether an intact batch header of seg lies after
@@ -68,7 +71,7 @@ func intactAfter(f vfs.File, seg *segment, x int64) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if _, _, ok := parseBatchHeader(head, seg.hdr.Salt, p); ok {
+		if _, err := parseBatchHeader(head, seg.hdr.Salt, p); err == nil {
 			return true, nil
 		}
 	}
@@ -111,12 +114,12 @@ func (r *Reader) settleTail(f vfs.File, seg *segment, fromSeq uint64, visit func
 	for seg.bad != nil {
 		x := seg.bad.off
 		if x < bound {
-			later, reason, err := rereadTail(f, seg, fromSeq, visit)
+			later, err := rereadTail(f, seg, fromSeq, visit)
 			switch {
+			case isDamage(err):
+				return false, corruptAt(seg, x, fmt.Errorf("%w; it was read again after a later batch was written, so it is not a write in progress", err))
 			case err != nil:
 				return false, err
-			case reason != "":
-				return false, &CorruptError{Segment: seg.num, Path: seg.path, Offset: x, Reason: reason + "; it was read again after a later batch was written, so it is not a write in progress"}
 			case later && (seg.bad == nil || seg.bad.off != x):
 				continue // x verifies now: judge where the scan stopped next
 			case later:
@@ -125,8 +128,7 @@ func (r *Reader) settleTail(f vfs.File, seg *segment, fromSeq uint64, visit func
 		}
 		// No intact batch lies after x: x is the end of what was
 		// written, and may be a write in progress.
-		reason, err := classifyTail(f, seg)
-		if err != nil || reason == "" {
+		if torn, err := classifyTail(f, seg); torn || !isDamage(err) {
 			return false, err
 		}
 		if live, err := r.live(); err != nil || live {
@@ -140,14 +142,15 @@ func (r *Reader) settleTail(f vfs.File, seg *segment, fromSeq uint64, visit func
 		if seg.bad == nil || seg.bad.off != x {
 			continue
 		}
-		if reason, err = classifyTail(f, seg); err != nil || reason == "" {
-			return false, err
+		torn, bad := classifyTail(f, seg)
+		if torn || !isDamage(bad) {
+			return false, bad
 		}
 		// A writer that opened the log meanwhile may be writing at x.
 		if live, err := r.live(); err != nil || live {
 			return live, err
 		}
-		return false, &CorruptError{Segment: seg.num, Path: seg.path, Offset: x, Reason: reason}
+		return false, corruptAt(seg, x, bad)
 	}
 	return false, nil
 }

@@ -225,7 +225,7 @@ func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) b
 // else it is damage.
 func (r *Reader) tail(f vfs.File, seg *segment, last bool, fromSeq uint64, visit func(Record) error, rep *Report) error {
 	if !last || r.limit != nil {
-		return &CorruptError{Segment: seg.num, Path: seg.path, Offset: seg.bad.off, Reason: seg.bad.reason}
+		return corruptAt(seg, seg.bad.off, seg.bad.err)
 	}
 	live, err := r.settleTail(f, seg, fromSeq, visit)
 	if err != nil || seg.bad == nil {
@@ -297,7 +297,7 @@ func (r *Reader) peekHeader(seg *segment) (segHeader, bool) {
 	if _, err := f.ReadAt(buf, 0); err != nil {
 		return segHeader{}, false
 	}
-	h, _, err := decodeSegHeader(buf)
+	h, err := decodeSegHeader(buf)
 	return h, err == nil && h.Number == seg.num
 }
 
@@ -341,7 +341,7 @@ func readSealSector(f vfs.File, seg *segment) (sealInfo, segHeader, Record, [32]
 	if _, err := f.ReadAt(buf, 0); err != nil {
 		return sealInfo{}, segHeader{}, rec, frame, false
 	}
-	hdr, _, err := decodeSegHeader(buf)
+	hdr, err := decodeSegHeader(buf)
 	if err != nil || hdr.Number != seg.num {
 		return sealInfo{}, segHeader{}, rec, frame, false
 	}
@@ -350,8 +350,8 @@ func readSealSector(f vfs.File, seg *segment) (sealInfo, segHeader, Record, [32]
 	if _, err := f.ReadAt(buf, off); err != nil {
 		return sealInfo{}, segHeader{}, rec, frame, false
 	}
-	h, _, ok := parseBatchHeader(buf, hdr.Salt, off)
-	if !ok || h.Count != 1 || h.span() != SectorSize || (h.Tagged && hdr.Version < 2) {
+	h, err := parseBatchHeader(buf, hdr.Salt, off)
+	if err != nil || h.Count != 1 || h.span() != SectorSize || (h.Tagged && hdr.Version < 2) {
 		return sealInfo{}, segHeader{}, rec, frame, false
 	}
 	body := buf[batchHeaderSize:]
@@ -361,12 +361,13 @@ func readSealSector(f vfs.File, seg *segment) (sealInfo, segHeader, Record, [32]
 	}
 	var tag [32]byte
 	if h.Tagged {
+		var ok bool
 		if tag, ok = readTag(body[h.BodyLen:]); !ok {
 			return sealInfo{}, segHeader{}, rec, frame, false
 		}
 	}
-	recs, why := splitBatch(body[:h.BodyLen], h)
-	if why != "" || RecordType(recs[0][8]) != RecordSeal {
+	recs, err := splitBatch(body[:h.BodyLen], h)
+	if err != nil || RecordType(recs[0][8]) != RecordSeal {
 		return sealInfo{}, segHeader{}, rec, frame, false
 	}
 	s, ok := decodeSeal(recs[0][recHeaderSize:])

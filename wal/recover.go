@@ -56,17 +56,16 @@ func (w *WAL) recover() error {
 			return err
 		}
 		if seg.bad != nil {
-			reason := seg.bad.reason
+			bad := seg.bad.err
 			if last {
-				reason, err = classifyTail(f, seg)
-				if err != nil {
-					f.Close()
-					return err
+				var torn bool
+				if torn, bad = classifyTail(f, seg); torn {
+					bad = nil
 				}
 			}
-			if reason != "" {
+			if bad != nil {
 				f.Close()
-				return &CorruptError{Segment: seg.num, Path: seg.path, Offset: seg.bad.off, Reason: reason}
+				return corruptAt(seg, seg.bad.off, bad)
 			}
 		}
 		f.Close()

@@ -270,7 +270,8 @@ func (s *salvager) segment(num uint64, path string, last bool) (bool, error) {
 	if err != nil {
 		return true, err
 	}
-	hdr, why, herr := decodeSegHeader(head)
+	hdr, herr := decodeSegHeader(head)
+	var why string // the damage being handled, for the gaps that report it
 	chained, sealHash := s.haveSeal, s.sealHash
 	s.haveSeal, s.sealed = false, false
 	var salt uint64
@@ -278,7 +279,7 @@ func (s *salvager) segment(num uint64, path string, last bool) (bool, error) {
 	damaged := false // the segment header is unreadable: [0, off) is damage
 	switch {
 	case errors.Is(herr, errVersion):
-		return true, fmt.Errorf("%w: %s was written by %s, and this build reads version %d; upgrade mtlog-audit to salvage it", ErrUnknownVersion, path, why, FormatVersion)
+		return true, fmt.Errorf("%w: %s was written by segment format version %d, and this build reads version %d; upgrade mtlog-audit to salvage it", ErrUnknownVersion, path, hdr.Version, FormatVersion)
 	case herr == nil && hdr.Number != num:
 		return s.skipFile(num, size, base, fmt.Sprintf("file is named for segment %d but its header says segment %d (a stale or misplaced file); skipped", num, hdr.Number)), nil
 	case herr == nil && chained && hdr.PrevHash != sealHash:
@@ -300,7 +301,7 @@ func (s *salvager) segment(num uint64, path string, last bool) (bool, error) {
 			s.advance(hdr.FirstSeq, num, 0)
 		}
 	default:
-		why = "segment header unreadable: " + why
+		why = "segment header unreadable: " + herr.Error()
 		if s.stop(num, 0, size, why) {
 			return true, nil
 		}
@@ -351,21 +352,21 @@ func (s *salvager) segment(num uint64, path string, last bool) (bool, error) {
 		}
 		x := off
 		if !damaged {
-			b, bad, err := s.readBatch(cr, salt, off)
-			if err != nil {
-				return true, err
+			b, bad := s.readBatch(cr, salt, off)
+			if bad == nil && b.h.FirstSeq != s.expect && (s.mode == SalvageSafe || b.h.FirstSeq < s.expect) {
+				bad = damagef("batch starts at sequence %d, expected %d", b.h.FirstSeq, s.expect)
 			}
-			if bad == "" && b.h.FirstSeq != s.expect && (s.mode == SalvageSafe || b.h.FirstSeq < s.expect) {
-				bad = fmt.Sprintf("batch starts at sequence %d, expected %d", b.h.FirstSeq, s.expect)
+			if bad != nil && !isDamage(bad) {
+				return true, bad
 			}
-			if bad == "" {
+			if bad == nil {
 				if err := s.acceptBatch(b, num, off); err != nil {
 					return true, err
 				}
 				off += b.span
 				continue
 			}
-			why = bad
+			why = bad.Error()
 			if s.mode == SalvageSafe {
 				if last {
 					torn, err := s.torn(f, num, salt, size, off, why)
@@ -415,9 +416,12 @@ func (s *salvager) segment(num uint64, path string, last bool) (bool, error) {
 // intact batch with the next sequence number follows it, at off or (in
 // aggressive mode, after damage) at a later sector boundary.
 func (s *salvager) interiorSeal(cr *chunkReader, salt uint64, off int64) (bool, error) {
-	b, bad, err := s.readBatch(cr, salt, off)
-	if err != nil || (bad == "" && b.h.FirstSeq == s.expect) || s.mode == SalvageSafe {
-		return err == nil && bad == "" && b.h.FirstSeq == s.expect, err
+	b, err := s.readBatch(cr, salt, off)
+	if err != nil && !isDamage(err) {
+		return false, err
+	}
+	if follows := err == nil && b.h.FirstSeq == s.expect; follows || s.mode == SalvageSafe {
+		return follows, nil
 	}
 	y, _, err := s.resync(cr, salt, off+SectorSize)
 	return err == nil && y < cr.size, err
@@ -426,40 +430,41 @@ func (s *salvager) interiorSeal(cr *chunkReader, salt uint64, off int64) (bool, 
 // readBatch reads and fully verifies the batch at off with the decoding of
 // scan.go: header (magic, checksum, salt, self-offset, sizes), extent within
 // the file, every record frame and zero padding (records first, so that the
-// reason names the first damaged record). A batch that does not
-// verify is returned with the reason; the error is for I/O only.
-func (s *salvager) readBatch(cr *chunkReader, salt uint64, off int64) (salvBatch, string, error) {
+// reason names the first damaged record). For a batch that does not
+// verify it returns a damage saying why (isDamage); any other error is a
+// failure to read.
+func (s *salvager) readBatch(cr *chunkReader, salt uint64, off int64) (salvBatch, error) {
 	head, err := cr.at(off, batchHeaderSize)
 	if err != nil {
-		return salvBatch{}, "", err
+		return salvBatch{}, err
 	}
-	h, why, ok := parseBatchHeader(head, salt, off)
-	if !ok {
-		return salvBatch{}, why, nil
+	h, err := parseBatchHeader(head, salt, off)
+	if err != nil {
+		return salvBatch{}, err
 	}
 	span := h.span()
 	if off+span > cr.size {
-		return salvBatch{}, fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes)", span, cr.size), nil
+		return salvBatch{}, damagef("batch of %d bytes runs past the end of the file (%d bytes)", span, cr.size)
 	}
 	raw, err := cr.at(off+batchHeaderSize, int(span-batchHeaderSize))
 	if err != nil {
-		return salvBatch{}, "", err
+		return salvBatch{}, err
 	}
 	s.body = append(s.body[:0], raw...)
 	whiten(s.body, salt, off+batchHeaderSize)
-	recs, why := splitBatch(s.body[:h.BodyLen], h)
-	if why != "" {
-		return salvBatch{}, why, nil
+	recs, err := splitBatch(s.body[:h.BodyLen], h)
+	if err != nil {
+		return salvBatch{}, err
 	}
 	if h.Tagged {
 		if _, ok := readTag(s.body[h.BodyLen:]); !ok {
-			return salvBatch{}, "batch tag checksum mismatch", nil
+			return salvBatch{}, damage("batch tag checksum mismatch")
 		}
 	}
 	if !allZero(s.body[h.stored():]) {
-		return salvBatch{}, "batch padding is not zero", nil
+		return salvBatch{}, damage("batch padding is not zero")
 	}
-	return salvBatch{h: h, recs: recs, span: span}, "", nil
+	return salvBatch{h: h, recs: recs, span: span}, nil
 }
 
 // acceptBatch visits the records of a batch that verified.
@@ -569,9 +574,12 @@ func (s *salvager) finish() {
 // verifies, whether it is an unacknowledged torn tail (with the rules of
 // classifyTail, which Open and Check use), and records it if so.
 func (s *salvager) torn(f vfs.File, num, salt uint64, size, off int64, why string) (bool, error) {
-	seg := &segment{num: num, path: f.Name(), hdr: segHeader{Salt: salt}, size: size, bad: &badSpot{off: off, reason: why}}
-	reason, err := classifyTail(f, seg)
-	if err != nil || reason != "" {
+	seg := &segment{num: num, path: f.Name(), hdr: segHeader{Salt: salt}, size: size, bad: &badSpot{off: off, err: damage(why)}}
+	torn, err := classifyTail(f, seg)
+	if !torn {
+		if isDamage(err) {
+			err = nil // damage, not a torn tail: the caller reports it
+		}
 		return false, err
 	}
 	s.rep.TornTail = &TailInfo{Segment: num, Offset: off, Bytes: size - off}
@@ -630,12 +638,12 @@ func (s *salvager) findSalt(cr *chunkReader) (uint64, bool, error) {
 		if salt == 0 {
 			continue
 		}
-		_, why, err := s.readBatch(cr, salt, p)
-		if err != nil {
-			return 0, false, err
-		}
-		if why == "" {
+		_, err = s.readBatch(cr, salt, p)
+		if err == nil {
 			return salt, true, nil
+		}
+		if !isDamage(err) {
+			return 0, false, err
 		}
 		if fallback == 0 {
 			fallback = salt
@@ -660,11 +668,11 @@ func (s *salvager) resync(cr *chunkReader, salt uint64, from int64) (int64, uint
 		if binary.LittleEndian.Uint32(head) != batchMagic {
 			continue
 		}
-		b, why, err := s.readBatch(cr, salt, p)
-		if err != nil {
+		b, err := s.readBatch(cr, salt, p)
+		if err != nil && !isDamage(err) {
 			return 0, 0, err
 		}
-		if why == "" && b.h.FirstSeq >= s.expect {
+		if err == nil && b.h.FirstSeq >= s.expect {
 			return p, b.h.FirstSeq, nil
 		}
 	}
@@ -687,7 +695,7 @@ func (s *salvager) islands(cr *chunkReader, salt, seg uint64, from, to int64, hi
 		if err != nil {
 			return err
 		}
-		if _, _, ok := parseBatchHeader(head, salt, from); ok {
+		if _, err := parseBatchHeader(head, salt, from); err == nil {
 			start = from + batchHeaderSize
 		}
 	}
@@ -728,7 +736,7 @@ func (s *salvager) islands(cr *chunkReader, salt, seg uint64, from, to int64, hi
 		if err != nil {
 			return err
 		}
-		if _, bad := splitBatch(frame, batchHeader{Count: 1, FirstSeq: seq}); bad != "" {
+		if _, err := splitBatch(frame, batchHeader{Count: 1, FirstSeq: seq}); err != nil {
 			continue
 		}
 		if err := piece(i); err != nil {

@@ -253,9 +253,9 @@ func slvReadAll(t *testing.T, fsys vfs.FS, name string) []byte {
 
 func slvReadHeader(t *testing.T, fsys vfs.FS, name string) segHeader {
 	t.Helper()
-	h, why, err := decodeSegHeader(slvReadAll(t, fsys, name))
+	h, err := decodeSegHeader(slvReadAll(t, fsys, name))
 	if err != nil {
-		t.Fatalf("%s: %s", name, why)
+		t.Fatalf("%s: %v", name, err)
 	}
 	return h
 }
@@ -707,7 +707,7 @@ func TestSalvageForeignSegment(t *testing.T) {
 	slvWrite(t, other, testDir, 700, slvSegSize, 5_000_000) // another log: its seals differ
 	seg := l.segs[3]
 	data := slvReadAll(t, other, slvPath(testDir, seg))
-	hdr, _, err := decodeSegHeader(data)
+	hdr, err := decodeSegHeader(data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,9 +139,11 @@ type segment struct {
 	skipped bool     // accounted for by its seal alone (a reader skipped it)
 }
 
+// badSpot is the first batch of a segment that does not verify: its offset
+// and why (a damage, isDamage).
 type badSpot struct {
-	off    int64
-	reason string
+	off int64
+	err error
 }
 
 // scanSegment reads the batches of one segment in order, calling visit for
@@ -163,7 +165,7 @@ func scanOn(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) 
 	seg.bad = nil
 	defer func() {
 		if seg.bad != nil && seg.sealed {
-			seg.bad.reason = "data after the segment's seal: " + seg.bad.reason
+			seg.bad.err = fmt.Errorf("data after the segment's seal: %w", seg.bad.err)
 		}
 	}()
 	var body []byte
@@ -172,22 +174,22 @@ func scanOn(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) 
 		if err != nil {
 			return err
 		}
-		h, why, ok := parseBatchHeader(head, seg.hdr.Salt, off)
-		if !ok {
-			seg.bad = &badSpot{off, why}
+		h, err := parseBatchHeader(head, seg.hdr.Salt, off)
+		if err != nil {
+			seg.bad = &badSpot{off, err}
 			return nil
 		}
 		span := h.span()
 		if off+span > seg.size {
-			seg.bad = &badSpot{off, fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes)", span, seg.size)}
+			seg.bad = &badSpot{off, damagef("batch of %d bytes runs past the end of the file (%d bytes)", span, seg.size)}
 			return nil
 		}
 		if h.Tagged && seg.hdr.Version < 2 {
-			seg.bad = &badSpot{off, "batch header claims a tag, which format version 1 does not have"}
+			seg.bad = &badSpot{off, damage("batch header claims a tag, which format version 1 does not have")}
 			return nil
 		}
 		if h.FirstSeq != seg.nextSeq {
-			seg.bad = &badSpot{off, fmt.Sprintf("batch starts at sequence %d, expected %d", h.FirstSeq, seg.nextSeq)}
+			seg.bad = &badSpot{off, damagef("batch starts at sequence %d, expected %d", h.FirstSeq, seg.nextSeq)}
 			return nil
 		}
 		raw, err := cr.at(off+batchHeaderSize, int(span-batchHeaderSize))
@@ -197,20 +199,20 @@ func scanOn(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) 
 		body = append(body[:0], raw...)
 		whiten(body, seg.hdr.Salt, off+batchHeaderSize)
 		if !allZero(body[h.stored():]) {
-			seg.bad = &badSpot{off, "batch padding is not zero"}
+			seg.bad = &badSpot{off, damage("batch padding is not zero")}
 			return nil
 		}
 		var tag [32]byte
 		if h.Tagged {
 			var ok bool
 			if tag, ok = readTag(body[h.BodyLen:]); !ok {
-				seg.bad = &badSpot{off, "batch tag checksum mismatch"}
+				seg.bad = &badSpot{off, damage("batch tag checksum mismatch")}
 				return nil
 			}
 		}
-		recs, why := splitBatch(body[:h.BodyLen], h)
-		if why != "" {
-			seg.bad = &badSpot{off, why}
+		recs, err := splitBatch(body[:h.BodyLen], h)
+		if err != nil {
+			seg.bad = &badSpot{off, err}
 			return nil
 		}
 		// An intact batch after a seal (same salt, the next sequence
@@ -227,7 +229,7 @@ func scanOn(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) 
 			if typ == RecordSeal {
 				s, ok := decodeSeal(payload)
 				if !ok || i != len(recs)-1 || s.Number != seg.num || s.FirstSeq != seg.hdr.FirstSeq || s.Count != seg.count+uint64(i)+1 {
-					seg.bad = &badSpot{off, "seal record does not match its segment"}
+					seg.bad = &badSpot{off, damage("seal record does not match its segment")}
 					return nil
 				}
 				seg.sealed, seg.seal = true, s
@@ -257,44 +259,46 @@ func scanOn(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) 
 	return nil
 }
 
-// splitBatch checks every record frame of a batch body and returns them.
-func splitBatch(body []byte, h batchHeader) ([][]byte, string) {
+// splitBatch checks every record frame of a batch body and returns them, or
+// a damage saying why they do not verify.
+func splitBatch(body []byte, h batchHeader) ([][]byte, error) {
 	recs := make([][]byte, 0, h.Count)
 	p := 0
 	for i := uint32(0); i < h.Count; i++ {
 		if len(body)-p < recHeaderSize {
-			return nil, fmt.Sprintf("record %d of the batch is cut short", i)
+			return nil, damagef("record %d of the batch is cut short", i)
 		}
 		n := int(binary.LittleEndian.Uint32(body[p:]))
 		if n > len(body)-p-recHeaderSize {
-			return nil, fmt.Sprintf("record %d claims %d payload bytes, more than the batch holds", i, n)
+			return nil, damagef("record %d claims %d payload bytes, more than the batch holds", i, n)
 		}
 		r := body[p : p+recHeaderSize+n]
-		if why := checkRecord(r, i, h); why != "" {
-			return nil, why
+		if err := checkRecord(r, i, h); err != nil {
+			return nil, err
 		}
 		recs = append(recs, r)
 		p += recHeaderSize + n
 	}
 	if p != len(body) {
-		return nil, fmt.Sprintf("batch body has %d bytes after its last record", len(body)-p)
+		return nil, damagef("batch body has %d bytes after its last record", len(body)-p)
 	}
-	return recs, ""
+	return recs, nil
 }
 
-// checkRecord checks record frame r, the i-th of the batch with header h.
-func checkRecord(r []byte, i uint32, h batchHeader) string {
+// checkRecord checks record frame r, the i-th of the batch with header h,
+// and returns a damage saying why it does not verify, or nil.
+func checkRecord(r []byte, i uint32, h batchHeader) error {
 	want := crc32.Update(crc32.Checksum(r[recHeaderSize:], castagnoli), castagnoli, r[8:recHeaderSize])
 	if binary.LittleEndian.Uint32(r[4:]) != want {
-		return fmt.Sprintf("record %d (sequence %d) checksum mismatch", i, h.FirstSeq+uint64(i))
+		return damagef("record %d (sequence %d) checksum mismatch", i, h.FirstSeq+uint64(i))
 	}
 	if !RecordType(r[8]).valid() || r[9]|r[10]|r[11] != 0 {
-		return fmt.Sprintf("record %d has an unknown type %d", i, r[8])
+		return damagef("record %d has an unknown type %d", i, r[8])
 	}
 	if binary.LittleEndian.Uint64(r[12:]) != h.FirstSeq+uint64(i) {
-		return fmt.Sprintf("record %d has sequence %d, expected %d", i, binary.LittleEndian.Uint64(r[12:]), h.FirstSeq+uint64(i))
+		return damagef("record %d has sequence %d, expected %d", i, binary.LittleEndian.Uint64(r[12:]), h.FirstSeq+uint64(i))
 	}
-	return ""
+	return nil
 }
 
 // minShortTail is the fewest zero bytes a write cut short must have left at
@@ -326,8 +330,7 @@ func shortWrite(raw []byte, h batchHeader, salt uint64, off int64) bool {
 	body := append([]byte(nil), raw[batchHeaderSize:z]...)
 	whiten(body, salt, off+batchHeaderSize)
 	if z >= bodyEnd { // every record was written, and perhaps part of the tag trailer or padding
-		_, why := splitBatch(body[:h.BodyLen], h)
-		if why != "" {
+		if _, err := splitBatch(body[:h.BodyLen], h); err != nil {
 			return false
 		}
 		if !h.Tagged || z < bodyEnd+tagTrailerSize {
@@ -345,7 +348,7 @@ func shortWrite(raw []byte, h batchHeader, salt uint64, off int64) bool {
 		if n > len(body)-p-recHeaderSize {
 			return true // this record was cut short
 		}
-		if checkRecord(body[p:p+recHeaderSize+n], i, h) != "" {
+		if checkRecord(body[p:p+recHeaderSize+n], i, h) != nil {
 			return false
 		}
 		p += recHeaderSize + n
@@ -353,9 +356,11 @@ func shortWrite(raw []byte, h batchHeader, salt uint64, off int64) bool {
 	return false // every record fits before the zeros, yet the body runs on
 }
 
-// classifyTail decides whether the damage at bad, in the last segment, can
-// be the torn tail of a write that was never acknowledged. It returns "" when
-// it can, else the reason it is corruption.
+// classifyTail decides whether the damage at seg.bad, in the last segment,
+// can be the torn tail of a write that was never acknowledged. It returns
+// torn=true when it can; otherwise err is either the damage, with the rule
+// that makes it corruption wrapped around seg.bad.err (isDamage; corruptAt
+// turns it into a *CorruptError), or a failure to read the segment.
 //
 // The rules follow from how batches are written: in every sync mode a batch
 // is written whole, after every earlier batch, and its header records the
@@ -378,53 +383,53 @@ func shortWrite(raw []byte, h batchHeader, salt uint64, off int64) bool {
 //     before them intact: a write cut short (see shortWrite): torn;
 //   - any other batch with an intact header whose records do not verify:
 //     corruption.
-func classifyTail(f vfs.File, seg *segment) (string, error) {
+func classifyTail(f vfs.File, seg *segment) (torn bool, err error) {
 	cr := &chunkReader{f: f, size: seg.size}
 	x := seg.bad.off
 	for p := x + SectorSize; p+batchHeaderSize <= seg.size; p += SectorSize {
 		head, err := cr.at(p, batchHeaderSize)
 		if err != nil {
-			return "", err
+			return false, err
 		}
-		if h, _, ok := parseBatchHeader(head, seg.hdr.Salt, p); ok && h.SyncedOff > uint64(x) {
-			return fmt.Sprintf("%s; the intact batch at offset %d proves the segment was durable up to offset %d", seg.bad.reason, p, h.SyncedOff), nil
+		if h, err := parseBatchHeader(head, seg.hdr.Salt, p); err == nil && h.SyncedOff > uint64(x) {
+			return false, fmt.Errorf("%w; the intact batch at offset %d proves the segment was durable up to offset %d", seg.bad.err, p, h.SyncedOff)
 		}
 	}
 	first, err := cr.at(x, SectorSize)
 	if err != nil {
-		return "", err
+		return false, err
 	}
 	if allZero(first) {
-		return "", nil
+		return true, nil
 	}
-	h, _, ok := parseBatchHeader(first, seg.hdr.Salt, x)
-	if !ok {
+	h, herr := parseBatchHeader(first, seg.hdr.Salt, x)
+	if herr != nil {
 		if len(first) == SectorSize && allZero(first[batchHeaderSize:]) {
-			return "", nil
+			return true, nil
 		}
-		return seg.bad.reason + "; a torn write leaves a header sector whole or empty, never damaged", nil
+		return false, fmt.Errorf("%w; a torn write leaves a header sector whole or empty, never damaged", seg.bad.err)
 	}
 	span := h.span()
 	if x+span > seg.size {
-		return "", nil
+		return true, nil
 	}
 	for q := x + SectorSize; q < x+span; q += SectorSize {
 		sec, err := cr.at(q, SectorSize)
 		if err != nil {
-			return "", err
+			return false, err
 		}
 		if allZero(sec) {
-			return "", nil
+			return true, nil
 		}
 	}
 	raw, err := cr.at(x, int(span))
 	if err != nil {
-		return "", err
+		return false, err
 	}
 	if shortWrite(raw, h, seg.hdr.Salt, x) {
-		return "", nil
+		return true, nil
 	}
-	return seg.bad.reason + "; every sector of the batch was written, so this is damage, not a torn write", nil
+	return false, fmt.Errorf("%w; every sector of the batch was written, so this is damage, not a torn write", seg.bad.err)
 }
 
 // NonZeroEnd returns the offset just after the last non-zero byte of f in
@@ -524,12 +529,12 @@ func loadSegment(fsys vfs.FS, seg *segment, limit int64, fromSeq uint64, visit f
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("wal: read segment header %s: %w", seg.path, err)
 	}
-	hdr, why, err := decodeSegHeader(buf[:n])
+	hdr, err := decodeSegHeader(buf[:n])
 	switch {
 	case errors.Is(err, errVersion):
-		return nil, fmt.Errorf("%w: %s was written by %s, and this build reads version %d; upgrade mtlog-audit to read it", ErrUnknownVersion, seg.path, why, FormatVersion)
+		return nil, fmt.Errorf("%w: %s was written by segment format version %d, and this build reads version %d; upgrade mtlog-audit to read it", ErrUnknownVersion, seg.path, hdr.Version, FormatVersion)
 	case err != nil:
-		return nil, &CorruptError{Segment: seg.num, Path: seg.path, Offset: 0, Reason: why}
+		return nil, corruptAt(seg, 0, err)
 	case hdr.Number != seg.num:
 		return nil, &CorruptError{Segment: seg.num, Path: seg.path, Reason: fmt.Sprintf("file is named for segment %d but its header says segment %d (a stale or misplaced file)", seg.num, hdr.Number)}
 	}

@@ -44,8 +44,8 @@ func TestShortWriteRule(t *testing.T) {
 			payloads = append(payloads, p)
 		}
 		full, h := frameBatch(salt, off, payloads)
-		if _, why := splitBatch(unwhitened(full, salt, off)[:h.BodyLen], h); why != "" {
-			t.Fatalf("sizes %v: the framed batch does not verify: %s", sizes, why)
+		if _, err := splitBatch(unwhitened(full, salt, off)[:h.BodyLen], h); err != nil {
+			t.Fatalf("sizes %v: the framed batch does not verify: %v", sizes, err)
 		}
 		bodyEnd := batchHeaderSize + int(h.BodyLen)
 		// The record boundaries, to tell which bytes lie in a record

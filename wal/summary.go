@@ -100,7 +100,7 @@ func Summarize(ctx context.Context, fsys vfs.FS, dir string, readAll bool, visit
 			sum.MinTime, sum.MaxTime = math.MaxInt64, math.MinInt64
 		}
 		if !last && seg.bad != nil {
-			sum.Problem = fmt.Sprintf("offset %d: %s", seg.bad.off, seg.bad.reason)
+			sum.Problem = fmt.Sprintf("offset %d: %v", seg.bad.off, seg.bad.err)
 		} else if !last && !seg.sealed {
 			sum.Problem = "segment is followed by another but ends without a seal"
 		}
