@@ -57,7 +57,6 @@ type WAL struct {
 	syncTimer  *time.Timer
 	syncDue    bool
 	done       chan struct{}
-	extDone    chan struct{} // closed when extendLoop returns
 	closeDone  chan struct{} // closed when the first Close or Release returns
 	closeErr   error         // what it returned; set before closeDone is closed
 
@@ -69,8 +68,8 @@ type WAL struct {
 		nextSeq   uint64
 		out       []byte // reused for each batch's frame
 		lastSync  time.Time
-		committed []Committed     // reused for OnCommit
-		extReq    chan *extension // to extendLoop; nil when Prealloc is off
+		committed []Committed // reused for OnCommit
+		filler    *zeroFiller // nil when Prealloc is off
 	}
 }
 
@@ -156,8 +155,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 	w.pos = position{w.committer.seg.num, w.committer.seg.off}
 	w.committer.lastSync = opts.Now()
 	if opts.Prealloc > 0 {
-		w.committer.extReq, w.extDone = make(chan *extension, 1), make(chan struct{})
-		go w.extendLoop(w.committer.extReq)
+		w.committer.filler = startZeroFiller(fsys, w.fail)
 	}
 	go w.commitLoop()
 	return w, nil
