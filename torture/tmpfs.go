@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"path/filepath"
 	"sync"
 	"time"
@@ -130,7 +131,8 @@ func (DiskFullTmpfs) Run(ctx context.Context, it Iteration) Outcome {
 		ev := makeEvent(wrng, 99, i, base)
 		r, err := sink.Write(ctx, ev)
 		if err != nil {
-			return failed(1, acked.len(), "write %d after the space was freed: %v (the Sink did not resume; %s)", i, err, setup)
+			_, freeNow, serr := fsSpace(mnt)
+			return failed(1, acked.len(), "write %d after the space was freed: %v (the Sink did not resume; %d bytes free now (%v), files: %s; %s)", i, err, freeNow, serr, listSizes(dir), setup)
 		}
 		acked.add(r.Seq, encode(ev))
 	}
@@ -149,4 +151,19 @@ func (DiskFullTmpfs) Run(ctx context.Context, it Iteration) Outcome {
 		return failed(1, len(all), "%v (%s)", err, setup)
 	}
 	return passed(1, len(all), "%d acknowledged events survived the full disk (%s)", len(all), setup)
+}
+
+// listSizes names each file in dir with its size, for a failure report.
+func listSizes(dir string) string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil {
+			fmt.Fprintf(&b, "%s=%d ", e.Name(), fi.Size())
+		}
+	}
+	return b.String()
 }
