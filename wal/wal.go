@@ -221,6 +221,8 @@ type WAL struct {
 	out       []byte
 	lastSync  time.Time
 	committed []Committed // reused for OnCommit
+
+	lastSeal Mark // set by Open, read-only after (see LastSeal)
 }
 
 // position is a point in the log: a segment and an offset in it.
@@ -427,6 +429,7 @@ func (w *WAL) recover() error {
 	}
 	last := prev
 	w.nextSeq = last.nextSeq
+	w.lastSeal = sealMark(last)
 	f, err := w.fs.OpenReadWrite(last.path)
 	if err != nil {
 		return fmt.Errorf("wal: open %s for appending: %w", last.path, err)
@@ -501,6 +504,7 @@ func quickSealed(fsys vfs.FS, seg *segment) (bool, error) {
 	seg.nextSeq = s.FirstSeq + s.Count
 	seg.minTime, seg.maxTime = s.MinTime, s.MaxTime
 	seg.last, seg.hasLast = frame, true
+	seg.sealOff = seg.size - SectorSize
 	return true, nil
 }
 
