@@ -122,7 +122,7 @@ func storedTree(t *testing.T, dir string) []integrity.Hash {
 func TestForgedTreeInReopenedSegmentIsFound(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
 	opts := []audit.Option{audit.WithWAL(dir)}
-	writeSession(t, opts, 1_700_000_000, 50, "first") // records 1–50, seal 51
+	writeSession(t, opts, 1_700_000_000, 50, "first")  // records 1–50, seal 51
 	writeSession(t, opts, 1_700_001_000, 50, "second") // records 52–101, seal 102
 	var forged integrity.Hash
 	copy(forged[:], bytes.Repeat([]byte{0x5a}, 32))
