@@ -277,7 +277,7 @@ func (l *Ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 
 // resume sets l.b to the tree of the first n records, read from the stored
 // tree, and returns n: how far the stored tree is trusted without reading
-// the records it covers. It never reads more than one record.
+// the records it covers. It reads at most two records.
 //
 //   - A signed log resumes at its last checkpoint, and only if the stored
 //     tree reproduces that checkpoint's root: every record after it (the
