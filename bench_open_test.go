@@ -13,6 +13,7 @@ import (
 	"time"
 
 	audit "github.com/willibrandon/mtlog-audit"
+	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -117,7 +118,13 @@ func BenchmarkOpen(b *testing.B) {
 // segments hold at least size bytes, and returns how many events it wrote and
 // the segments' total size.
 func buildLargeLog(b *testing.B, dir string, size int64) (int64, int64) {
-	s, err := audit.New(audit.WithWAL(dir), audit.WithSyncMode(audit.SyncNone, 0))
+	return buildLargeLogWith(b, []audit.Option{audit.WithWAL(dir), audit.WithSyncMode(audit.SyncNone, 0)}, size)
+}
+
+// buildLargeLogWith is buildLargeLog with the sink's options given (the
+// log's directory among them).
+func buildLargeLogWith(b *testing.B, opts []audit.Option, size int64) (int64, int64) {
+	s, err := audit.New(opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -143,7 +150,7 @@ func buildLargeLog(b *testing.B, dir string, size int64) (int64, int64) {
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
-	return events.Load(), segmentsSize(b, dir)
+	return events.Load(), segmentsSize(b, s.Dir())
 }
 
 // segmentsSize returns the total size of the segment files in dir.
@@ -182,4 +189,80 @@ func lastSegmentSize(b *testing.B, dir string) int64 {
 		b.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// reopenBenchEnv enables BenchmarkOpenReopened; its value is the size in MB
+// of the last session, written after 200 restarts into the same (last)
+// segment. openBenchDirEnv, if set, keeps the logs between runs.
+const reopenBenchEnv = "MTLOG_AUDIT_BENCH_REOPEN_MB"
+
+// BenchmarkOpenReopened measures audit.New on a log whose last segment was
+// continued across 200 restarts and then grew by $MTLOG_AUDIT_BENCH_REOPEN_MB
+// megabytes of 1 KiB events before a clean Close: the open the interior
+// seals of docs/wal-format.md ("Reopening after a clean Close") make
+// common. Unsigned and signed. Run it with
+//
+//	MTLOG_AUDIT_BENCH_REOPEN_MB=40 TMPDIR=/work/tmp go test -run '^$' -bench BenchmarkOpenReopened -benchtime 10x .
+func BenchmarkOpenReopened(b *testing.B) {
+	mb, _ := strconv.Atoi(os.Getenv(reopenBenchEnv))
+	if mb <= 0 {
+		b.Skipf("set %s to the size of the last session in MB (e.g. 40) to run this benchmark", reopenBenchEnv)
+	}
+	root := os.Getenv(openBenchDirEnv)
+	if root == "" {
+		root = b.TempDir()
+	}
+	for _, signed := range []bool{false, true} {
+		name, dir := "unsigned", filepath.Join(root, fmt.Sprintf("reopened-%dMB", mb))
+		var opts []audit.Option
+		if signed {
+			name, dir = "signed", dir+"-signed"
+			sk := benchKey(b, dir+".key")
+			opts = append(opts, audit.WithSigningKey(sk))
+		}
+		opts = append(opts, audit.WithWAL(dir))
+		if _, err := os.Stat(dir); err != nil {
+			for i := range 200 {
+				s, err := audit.New(opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Write(context.Background(), &audit.Event{Timestamp: time.Unix(1_700_000_000+int64(i), 0), MessageTemplate: "restart {N}", Properties: map[string]any{"N": i}}); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			buildLargeLogWith(b, append(opts, audit.WithSyncMode(audit.SyncNone, 0)), int64(mb)<<20)
+		}
+		b.Run(fmt.Sprintf("%s/last-segment=%dMB", name, lastSegmentSize(b, dir)>>20), func(b *testing.B) {
+			for b.Loop() {
+				s, err := audit.New(opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// benchKey returns the signing key kept in path, generating it first.
+func benchKey(b *testing.B, path string) string {
+	if k, err := os.ReadFile(path); err == nil {
+		return string(k)
+	}
+	sk, _, err := integrity.GenerateKey("audit.example/bench-reopen")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(sk), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return sk
 }

@@ -304,7 +304,8 @@ var errStopVerify = errors.New("stop")
 // nodesDurable returns how many leaves' stored tree nodes the writer had
 // made durable: those of every record before the last segment (the ledger
 // syncs tree.nodes when a segment is sealed, before the next one is
-// created) and those covered by a stored checkpoint (tree.nodes is synced
+// created), those up to the last interior seal of the last segment, and
+// those covered by a stored checkpoint (tree.nodes is synced
 // before each is signed). Later stored nodes may be the torn remains of
 // writes a crash interrupted, which the writer recomputes on open: a
 // difference there is not damage. cps are the stored checkpoints, read
@@ -315,6 +316,10 @@ func nodesDurable(cps [][]byte, wr *wal.Report) uint64 {
 	if wr.LastSegmentStart > 0 {
 		n = wr.LastSegmentStart - 1
 	}
+	// Up to an interior seal too: the ledger syncs tree.nodes at every seal
+	// and again on the open that continues after it, before any record
+	// follows it.
+	n = max(n, wr.LastInteriorSeal)
 	for _, raw := range cps {
 		if cp, err := parseStored(raw); err == nil {
 			n = max(n, cp.Size)

@@ -56,6 +56,10 @@ type Report struct {
 	// LastSegmentStart is the sequence number of the first record of the
 	// last segment read: every record before it lies in a sealed segment.
 	LastSegmentStart uint64
+	// LastInteriorSeal is the sequence number of the last seal in the
+	// last segment that records follow (0 if none): a seal of a clean
+	// Close that a later open continued after.
+	LastInteriorSeal uint64
 }
 
 // TailInfo locates an unacknowledged torn tail: where a read of the log
@@ -256,6 +260,7 @@ func (r *Reader) account(rep *Report, seg *segment) {
 	}
 	rep.Sealed = seg.sealed
 	rep.LastSegmentStart = seg.hdr.FirstSeq
+	rep.LastInteriorSeal = seg.interior
 }
 
 // open loads a segment, bounding the active segment of a live log.

@@ -78,6 +78,7 @@ func (w *WAL) recover() error {
 	}
 	last := prev
 	w.committer.nextSeq = last.nextSeq
+	w.lastSeal = sealMark(last)
 	f, err := w.fs.OpenReadWrite(last.path)
 	if err != nil {
 		return fmt.Errorf("wal: open %s for appending: %w", last.path, err)
@@ -152,5 +153,6 @@ func quickSealed(fsys vfs.FS, seg *segment) (bool, error) {
 	seg.nextSeq = s.FirstSeq + s.Count
 	seg.minTime, seg.maxTime = s.MinTime, s.MaxTime
 	seg.last, seg.hasLast = frame, true
+	seg.sealOff = seg.size - SectorSize
 	return true, nil
 }

@@ -71,6 +71,8 @@ type WAL struct {
 		committed []Committed // reused for OnCommit
 		filler    *zeroFiller // nil when Prealloc is off
 	}
+
+	lastSeal Mark // set by Open, read-only after (see LastSeal)
 }
 
 // position is a point in the log: a segment and an offset in it.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -231,7 +232,7 @@ func (l *Ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 	}
 	l.b.OnNode(l.storeNode)
 	rotations := map[string]bool{}
-	for rec, err := range l.w.Reader().Records(context.Background(), from+1) {
+	for rec, err := range l.records(from + 1) {
 		if err != nil {
 			return nil, fmt.Errorf("audit: read the log to rebuild its tree: %w", err)
 		}
@@ -261,8 +262,11 @@ func (l *Ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 	// Make the cut and the nodes of the tail durable now: the stored nodes
 	// of every record before the last segment must stay durable (resume and
 	// Verify rely on it), and a crash must not leave the cut without the
-	// nodes rewritten after it. A full disk only delays this (see storeNode).
-	if from < storedBefore || l.b.Size() > from {
+	// nodes rewritten after it. When resume trusted nodes inside the last
+	// segment (up to its last seal, whose sync a crash in Close may have
+	// cut short), they are made durable before any record follows that
+	// seal. A full disk only delays this (see storeNode).
+	if from < storedBefore || l.b.Size() > from || (from > 0 && from >= l.w.LastSegmentStart()) {
 		if err := l.nodes.Sync(); err != nil && !diskFull(err) {
 			return nil, fmt.Errorf("audit: sync tree: %w", err)
 		}
@@ -273,7 +277,7 @@ func (l *Ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 
 // resume sets l.b to the tree of the first n records, read from the stored
 // tree, and returns n: how far the stored tree is trusted without reading
-// the records it covers. It never reads more than one record.
+// the records it covers. It reads at most two records.
 //
 //   - A signed log resumes at its last checkpoint, and only if the stored
 //     tree reproduces that checkpoint's root: every record after it (the
@@ -281,11 +285,14 @@ func (l *Ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 //     commit to is ever signed on the word of the cache. With no checkpoint
 //     yet, the whole log is the uncovered tail.
 //   - An unsigned log resumes at the end of the stored tree, but never past
-//     the last segment's first record: the writer syncs tree.nodes when it
-//     seals a segment (OnCommit) and the nodes of the last segment may be
-//     what a crash left of unsynced writes. The stored leaf there is checked
-//     against the record it stands for (and, through the chain, its
-//     predecessor); if it differs, the stored tree is rebuilt from record 1.
+//     the last seal the WAL found at open (wal.WAL.LastSeal; without one,
+//     the last segment's first record): the writer syncs tree.nodes when
+//     it seals a segment (OnCommit), also at the seal of a clean Close that
+//     the next open continues after, and later nodes may be what a crash
+//     left of unsynced writes. The stored leaf there is checked against the
+//     record it stands for (read at the seal's offset, which must hold that
+//     seal) and, through the chain, its predecessor; if it differs, the
+//     stored tree is rebuilt from record 1.
 //
 // Verify compares every durable stored node with the records; open checks
 // only this right edge.
@@ -305,8 +312,19 @@ func (l *Ledger) resume(last *integrity.Checkpoint, logSize uint64) (uint64, err
 			return 0, nil
 		}
 	default:
+		var atStart uint64
 		if start := l.w.LastSegmentStart(); start > 0 {
-			n = min(stored, start-1)
+			atStart = min(stored, start-1)
+		}
+		n = atStart
+		if m, ok := l.w.LastSeal(); ok && m.Seq <= stored && m.Seq > n {
+			ok, err := l.storedLeafMatches(m.Seq)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				return l.resumeAt(m.Seq), nil
+			}
 		}
 		if n == 0 {
 			return 0, nil
@@ -319,20 +337,26 @@ func (l *Ledger) resume(last *integrity.Checkpoint, logSize uint64) (uint64, err
 			return 0, nil
 		}
 	}
+	return l.resumeAt(n), nil
+}
+
+// resumeAt sets l.b to the stored tree of the first n records and returns
+// n, or 0 (l.b empty) if the stored nodes it needs cannot be read.
+func (l *Ledger) resumeAt(n uint64) uint64 {
 	if n == 0 {
-		return 0, nil
+		return 0
 	}
 	edge, err1 := l.nodes.Edge(n)
 	head, err2 := l.nodes.Node(0, n-1)
 	if err1 != nil || err2 != nil {
-		return 0, nil
+		return 0
 	}
 	b, err := integrity.ResumeBuilder(n, head, edge)
 	if err != nil {
-		return 0, nil
+		return 0
 	}
 	l.b = b
-	return n, nil
+	return n
 }
 
 // storedLeafMatches reports whether the stored leaf of record n (index n−1)
@@ -348,7 +372,7 @@ func (l *Ledger) storedLeafMatches(n uint64) (bool, error) {
 			return false, nil
 		}
 	}
-	for rec, err := range l.w.Reader().Records(context.Background(), n) {
+	for rec, err := range l.records(n) {
 		if err != nil {
 			return false, fmt.Errorf("audit: read record %d to check the stored tree: %w", n, err)
 		}
@@ -359,6 +383,17 @@ func (l *Ledger) storedLeafMatches(n uint64) (bool, error) {
 		return got == want, nil
 	}
 	return false, nil
+}
+
+// records reads the log's records from sequence number from on, starting
+// at the last seal the WAL found at open when from is not before it, so
+// that the part of the last segment before that seal is not read again.
+func (l *Ledger) records(from uint64) iter.Seq2[wal.Record, error] {
+	r := l.w.Reader()
+	if m, ok := l.w.LastSeal(); ok && from >= m.Seq {
+		return r.RecordsFrom(context.Background(), m, from)
+	}
+	return r.Records(context.Background(), from)
 }
 
 func (l *Ledger) storeNode(level uint, index uint64, h integrity.Hash) {

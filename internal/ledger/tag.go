@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -138,7 +137,7 @@ func (l *Ledger) authenticateTail(last *integrity.Checkpoint) error {
 	var batchSeg uint64
 	batchOff := int64(-1)
 	coveredSeg := uint64(0) // segment of the last covered record (0: none)
-	for rec, err := range l.w.Reader().Records(context.Background(), idx+1) {
+	for rec, err := range l.records(idx + 1) {
 		if err != nil {
 			return fmt.Errorf("audit: read the records after the last signed checkpoint: %w", err)
 		}
