@@ -144,7 +144,7 @@ func (fl *follower) start() error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%w: %s is not a directory", ErrNotWAL, r.dir)
 	}
-	st, err := listDir(r.fs, r.dir, false)
+	st, err := listDir(r.fs, r.dir, nil)
 	var gap *CorruptError
 	if err != nil && (st == nil || !errors.As(err, &gap)) {
 		return err
@@ -356,7 +356,7 @@ func (fl *follower) intactAfter(x int64) (bool, error) {
 // nextSegment returns the first segment after the current one, if its
 // file exists.
 func (fl *follower) nextSegment() (*segment, error) {
-	st, err := listDir(fl.r.fs, fl.r.dir, false)
+	st, err := listDir(fl.r.fs, fl.r.dir, nil)
 	var gap *CorruptError
 	if err != nil && (st == nil || !errors.As(err, &gap)) {
 		return nil, err

@@ -128,6 +128,13 @@ type Options struct {
 	// cost nothing more. The WAL never interprets tags: it is for layers
 	// above (the audit package authenticates batches with it).
 	Tag func(recs []Committed) ([32]byte, error)
+	// Owned reports whether a file name in the directory belongs to a
+	// layer above the WAL that keeps its files beside the segments (see
+	// Owns for the WAL's own names). Open creates a log in a directory
+	// without segments only when every file in it is the WAL's or Owned;
+	// anything else means the directory is someone else's, and Open
+	// returns ErrNotWAL. Default nil: no other layer's files.
+	Owned func(name string) bool
 }
 
 // Committed is a record handed to Options.OnCommit.
@@ -184,10 +191,6 @@ func (o *Options) fill() error {
 	}
 	return nil
 }
-
-const (
-	lockName = "LOCK"
-)
 
 // WAL is an open write-ahead log. Its methods are safe for concurrent use.
 type WAL struct {
@@ -292,7 +295,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 	if err := ensureDir(fsys, dir); err != nil {
 		return nil, err
 	}
-	lock, err := fsys.Lock(filepath.Join(dir, lockName), opts.Owner)
+	lock, err := fsys.Lock(filepath.Join(dir, LockName), opts.Owner)
 	if err != nil {
 		if errors.Is(err, vfs.ErrLocked) {
 			return nil, fmt.Errorf("wal: %s is already open by another Sink or process (%w); close that one first, or use another directory", dir, err)
@@ -359,7 +362,7 @@ func ensureDir(fsys vfs.FS, dir string) error {
 // recover scans the directory, truncates a torn tail and opens the last
 // segment for appending.
 func (w *WAL) recover() error {
-	st, err := listDir(w.fs, w.dir, false)
+	st, err := listDir(w.fs, w.dir, w.opts.adopts)
 	if err != nil {
 		return err
 	}
@@ -519,7 +522,7 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 	}
 	hdr := segHeader{Version: FormatVersion, Number: num, FirstSeq: firstSeq, Salt: salt, PrevHash: prevHash, Created: UnixNano(w.opts.Now())}
 	final := filepath.Join(w.dir, segmentName(num))
-	tmp := final + ".tmp"
+	tmp := final + tempSuffix
 	f, err := w.fs.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("wal: create segment %s: %w", tmp, err)

@@ -176,7 +176,7 @@ func repairFromMirror(cmd *cobra.Command, e *env, in, mirror, out string, keys [
 		}
 		return failErr(fmt.Errorf("repair from %s: %w", mirror, rerr))
 	}
-	os.Remove(filepath.Join(stage, "LOCK"))
+	os.Remove(filepath.Join(stage, wal.LockName))
 	os.Remove(out) // an empty directory
 	if err := os.Rename(stage, out); err != nil {
 		os.RemoveAll(stage)
@@ -219,7 +219,7 @@ func copyLogFiles(src, dst string) error {
 		return err
 	}
 	for _, ent := range ents {
-		if !ent.Type().IsRegular() || ent.Name() == "LOCK" {
+		if !ent.Type().IsRegular() || ent.Name() == wal.LockName {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(src, ent.Name()))

@@ -75,9 +75,9 @@ func forgeMirror(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	s.Close()
-	os.Remove(filepath.Join(dst, "LOCK"))
-	cp, _ := os.ReadFile(filepath.Join(src, "checkpoints"))
-	os.WriteFile(filepath.Join(dst, "checkpoints"), cp, 0o644)
+	os.Remove(filepath.Join(dst, wal.LockName))
+	cp, _ := os.ReadFile(filepath.Join(src, integrity.CheckpointsFile))
+	os.WriteFile(filepath.Join(dst, integrity.CheckpointsFile), cp, 0o644)
 	if got := walRecords(t, dst); len(got) != len(walRecords(t, src)) || got[forgedSeq-1].off != walRecords(t, src)[forgedSeq-1].off {
 		t.Fatal("the forged mirror's layout differs from the original's")
 	}
@@ -151,12 +151,12 @@ func TestRecoverMirrorWithoutKey(t *testing.T) {
 			}
 		}
 		s.Close()
-		cps, err := os.ReadFile(filepath.Join(other, "checkpoints"))
+		cps, err := os.ReadFile(filepath.Join(other, integrity.CheckpointsFile))
 		if err != nil || len(cps) == 0 {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(in, "checkpoints"), cps, 0o644)
-		os.WriteFile(filepath.Join(mirror, "checkpoints"), cps, 0o644)
+		os.WriteFile(filepath.Join(in, integrity.CheckpointsFile), cps, 0o644)
+		os.WriteFile(filepath.Join(mirror, integrity.CheckpointsFile), cps, 0o644)
 		out := filepath.Join(t.TempDir(), "repaired")
 		r := run(t, "", "recover", "--input", in, "--mirror", mirror, "--output", out)
 		if r.code != 1 || !strings.Contains(r.stderr, "could not verify") {
@@ -182,8 +182,8 @@ func TestRecoverMirrorWithoutKey(t *testing.T) {
 		// its records were not verified.
 		in, mirror := copyFixture(t), copyFixture(t)
 		damageRecord(t, in)
-		os.Remove(filepath.Join(in, "checkpoints"))
-		os.Remove(filepath.Join(mirror, "checkpoints"))
+		os.Remove(filepath.Join(in, integrity.CheckpointsFile))
+		os.Remove(filepath.Join(mirror, integrity.CheckpointsFile))
 		out := filepath.Join(t.TempDir(), "repaired")
 		r := run(t, "", "recover", "--input", in, "--mirror", mirror, "--output", out)
 		if r.code != 0 || !strings.Contains(r.stdout, "NOT VERIFIED against the log's checkpoints (no key): no copy stores a checkpoint") {
