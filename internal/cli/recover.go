@@ -209,7 +209,7 @@ func renameStage(rep *audit.RepairReport, stage, in, out string) {
 }
 
 // copyLogFiles copies the regular files of src (not LOCK) into a new
-// directory dst, fsyncing each.
+// directory dst, fsyncing each, with their mode (at most 0640).
 func copyLogFiles(src, dst string) error {
 	ents, err := os.ReadDir(src)
 	if err != nil {
@@ -226,7 +226,13 @@ func copyLogFiles(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		f, err := os.OpenFile(filepath.Join(dst, ent.Name()), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		info, err := ent.Info()
+		if err != nil {
+			return err
+		}
+		// A key file (0600) stays owner-only: the log refuses one that
+		// others may read.
+		f, err := os.OpenFile(filepath.Join(dst, ent.Name()), os.O_WRONLY|os.O_CREATE|os.O_EXCL, info.Mode().Perm()&0o640)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/event"
@@ -190,4 +191,53 @@ func TestRecoverMirrorWithoutKey(t *testing.T) {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 	})
+}
+
+// recover --mirror keeps the key files of a forward-secure log owner-only
+// in its output (they are copied from the input with the input's mode), so
+// that the repaired log opens: a key file the group may read is refused
+// (integrity.ErrKeyFileMode).
+func TestRecoverMirrorKeepsKeyFilesPrivate(t *testing.T) {
+	sk, vk, err := integrity.GenerateKey(keyName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, mirror := filepath.Join(t.TempDir(), "in"), filepath.Join(t.TempDir(), "mirror")
+	s, err := audit.New(audit.WithWAL(in, audit.WithSegmentSize(8<<10)), audit.WithRedundancy(mirror), audit.WithSigningKey(sk),
+		audit.WithForwardSecurity(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := s.Write(context.Background(), &audit.Event{Timestamp: time.Now(), MessageTemplate: "event " + strings.Repeat("x", 200)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs := segments(t, in)
+	if err := os.Remove(segs[len(segs)-1]); err != nil { // the input lost its last segment
+		t.Fatal(err)
+	}
+	pub := filepath.Join(t.TempDir(), "log.pub")
+	if err := os.WriteFile(pub, []byte(vk+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "repaired")
+	if r := run(t, "", "recover", "--input", in, "--mirror", mirror, "--output", out, "--key", pub); r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	fi, err := os.Stat(filepath.Join(out, integrity.EpochKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		t.Errorf("recover wrote %s with mode %04o; a key file must be owner-only", integrity.EpochKeyFile, perm)
+	}
+	s, err = audit.New(audit.WithWAL(out), audit.WithSigningKey(sk), audit.WithForwardSecurity(time.Hour))
+	if err != nil {
+		t.Fatalf("the repaired log does not open: %v", err)
+	}
+	s.Close()
 }
