@@ -92,7 +92,7 @@ func TestForgedTailIsNeverSigned(t *testing.T) {
 				stripSeal(t, dir)
 			}
 			if c.dropLast { // roll the checkpoints back to before the seal
-				cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+				cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -105,7 +105,7 @@ func TestForgedTailIsNeverSigned(t *testing.T) {
 			}
 			appendForged(t, dir, n, c.crash)
 			if c.nocps {
-				os.Remove(filepath.Join(dir, "checkpoints"))
+				os.Remove(filepath.Join(dir, integrity.CheckpointsFile))
 			}
 			s, err := audit.New(audit.WithWAL(dir, audit.WithSegmentSize(attackSeg)), audit.WithSigningKey(sk))
 			if err == nil {
@@ -343,7 +343,7 @@ func testForgedCheckpointClaiming(t *testing.T, claim string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func awaitCheckpoint(t *testing.T, dir string, have int) int {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+		cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 		if err == nil && len(cps) > have {
 			return len(cps)
 		}
@@ -105,7 +105,7 @@ func copyDir(t *testing.T, from string) string {
 	os.MkdirAll(to, 0o750)
 	ents, _ := os.ReadDir(from)
 	for _, e := range ents {
-		if e.Name() != "LOCK" {
+		if e.Name() != wal.LockName {
 			copyFile(t, filepath.Join(from, e.Name()), filepath.Join(to, e.Name()))
 		}
 	}
@@ -137,7 +137,7 @@ func forge(t *testing.T, src string, transform func([]rec) []rec, keepTree bool)
 	}
 	w.Close()
 	if keepTree {
-		copyFile(t, filepath.Join(src, "tree.nodes"), filepath.Join(dst, "tree.nodes"))
+		copyFile(t, filepath.Join(src, integrity.NodesFile), filepath.Join(dst, integrity.NodesFile))
 	} else {
 		s, err := audit.New(audit.WithWAL(dst)) // rebuilds tree.nodes from the records
 		if err != nil {
@@ -145,7 +145,7 @@ func forge(t *testing.T, src string, transform func([]rec) []rec, keepTree bool)
 		}
 		s.Close()
 	}
-	copyFile(t, filepath.Join(src, "checkpoints"), filepath.Join(dst, "checkpoints"))
+	copyFile(t, filepath.Join(src, integrity.CheckpointsFile), filepath.Join(dst, integrity.CheckpointsFile))
 	return dst
 }
 
@@ -184,7 +184,7 @@ func TestSignedLogVerifies(t *testing.T) {
 	// How many checkpoints the writer signed depends on when its
 	// checkpointer ran (kicks every 7 records coalesce while it is busy);
 	// the one on Close always exists. Every stored one must verify.
-	stored, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	stored, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestAttackTruncate(t *testing.T) {
 }
 
 func lastCheckpoint(t *testing.T, dir string) []byte {
-	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	if err != nil || len(cps) == 0 {
 		t.Fatalf("%v %d", err, len(cps))
 	}
@@ -288,8 +288,8 @@ func TestAttackTruncateAndAppend(t *testing.T) {
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
 	os.Remove(segs[len(segs)-1])
 	os.Remove(segs[len(segs)-2])
-	os.Remove(filepath.Join(dir, "checkpoints"))
-	os.Remove(filepath.Join(dir, "tree.nodes"))
+	os.Remove(filepath.Join(dir, integrity.CheckpointsFile))
+	os.Remove(filepath.Join(dir, integrity.NodesFile))
 	s, err := audit.New(audit.WithWAL(dir), audit.WithSigningKey(sk))
 	if err != nil {
 		t.Fatal(err)
@@ -347,15 +347,15 @@ func TestAttackBitFlips(t *testing.T) {
 	}
 
 	c = copyDir(t, dir)
-	fi, _ := os.Stat(filepath.Join(c, "tree.nodes"))
-	flip(t, filepath.Join(c, "tree.nodes"), rng.Int64N(fi.Size()))
+	fi, _ := os.Stat(filepath.Join(c, integrity.NodesFile))
+	flip(t, filepath.Join(c, integrity.NodesFile), rng.Int64N(fi.Size()))
 	p := mustFail(t, c, integrity.CodeTreeNodeDamaged, audit.WithTrustedKeys(vk))
 	if !strings.Contains(p.Detail, "records are intact") {
 		t.Fatalf("tree damage must not be reported as tampering with records: %+v", p)
 	}
 
 	c = copyDir(t, dir)
-	flip(t, filepath.Join(c, "checkpoints"), 40)
+	flip(t, filepath.Join(c, integrity.CheckpointsFile), 40)
 	if _, err := audit.Verify(context.Background(), c, audit.WithTrustedKeys(vk)); !errors.Is(err, integrity.ErrCheckpointLogCorrupt) {
 		t.Fatalf("checkpoint bit flip: %v", err)
 	}
@@ -363,7 +363,7 @@ func TestAttackBitFlips(t *testing.T) {
 
 // rewriteCheckpoints replaces the stored checkpoint log with entries.
 func rewriteCheckpoints(t *testing.T, dir string, entries [][]byte) {
-	path := filepath.Join(dir, "checkpoints")
+	path := filepath.Join(dir, integrity.CheckpointsFile)
 	os.Remove(path)
 	l, err := integrity.OpenCheckpointLog(vfs.OS(), path)
 	if err != nil {
@@ -381,7 +381,7 @@ func rewriteCheckpoints(t *testing.T, dir string, entries [][]byte) {
 // and a checkpoint with the wrong origin signed by the trusted key.
 func TestAttackCheckpointSignatures(t *testing.T) {
 	dir, sk, vk := signedLog(t, 30, 7)
-	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	body := func(raw []byte) string { return string(raw[:bytes.LastIndex(raw, []byte("\n\n"))+1]) }
 	cp, err := integrity.ParseCheckpointBody(body(cps[1]))
 	if err != nil {
@@ -427,7 +427,7 @@ func TestAttackForwardSecurity(t *testing.T) {
 	if err != nil || !rep.OK || rep.Epoch < 3 {
 		t.Fatalf("a forward-secure log must verify with the genesis key alone and have rotated: %v %+v", err, rep)
 	}
-	keyFile, err := os.ReadFile(filepath.Join(dir, "epoch.key"))
+	keyFile, err := os.ReadFile(filepath.Join(dir, integrity.EpochKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +446,7 @@ func TestAttackForwardSecurity(t *testing.T) {
 	// Re-sign every checkpoint of the forged tree with the stolen key.
 	b := integrity.NewBuilder()
 	var resigned [][]byte
-	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	recs := readRecords(t, forged)
 	for _, raw := range cps {
 		cp, _ := integrity.ParseCheckpointBody(string(raw[:bytes.LastIndex(raw, []byte("\n\n"))+1]))
@@ -544,7 +544,7 @@ func TestProofsOffline(t *testing.T) {
 			t.Fatalf("a tampered proof for %d verified", seq)
 		}
 	}
-	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	first, _ := integrity.ParseCheckpointBody(string(cps[0][:bytes.LastIndex(cps[0], []byte("\n\n"))+1]))
 	last, _ := integrity.ParseCheckpointBody(string(cps[len(cps)-1][:bytes.LastIndex(cps[len(cps)-1], []byte("\n\n"))+1]))
 	b, err := audit.ProveConsistency(vfs.OS(), dir, first.Size, last.Size)
@@ -562,7 +562,7 @@ func TestProofsOffline(t *testing.T) {
 }
 
 func storedCheckpoints(t *testing.T, dir string) []integrity.Checkpoint {
-	raws, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	raws, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func TestLayers(t *testing.T) {
 		"wal":             {"vfs"},
 		"integrity":       {"vfs"},
 		"internal/ledger": {"integrity", "wal", "vfs"},
-		"replica":         {"integrity", "wal", "vfs"},
+		"replica":         {"integrity", "internal/ledger", "wal", "vfs"},
 	}
 	for dir, ok := range allowed {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))

@@ -28,6 +28,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/internal/idem"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
+	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
 )
@@ -173,6 +174,10 @@ func New(opts ...Option) (*Sink, error) {
 			return l.Tag(recs)
 		}
 	}
+	// The files of the layers above the WAL (docs/architecture.md, "Who
+	// owns which file"): a directory holding only some of them is this
+	// log's, not someone else's.
+	cfg.wal.Owned = replica.ManagedName
 	w, err := wal.Open(cfg.fs, cfg.dir, cfg.wal)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)

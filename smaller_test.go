@@ -65,7 +65,7 @@ func TestDeletedMiddleSegmentIndex(t *testing.T) {
 // not claim that record 0 is bad (issue 13, hole 5).
 func TestUnparseableCheckpointIndex(t *testing.T) {
 	dir, _, vk := signedLog(t, 30, 7)
-	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	if err != nil || len(cps) < 4 {
 		t.Fatalf("%d checkpoints, %v", len(cps), err)
 	}
@@ -197,7 +197,7 @@ func TestRepairFromMirrorKeylessChecksStoredRoots(t *testing.T) {
 		return nil
 	})
 	primary := copyDir(t, dir)
-	flip(t, filepath.Join(primary, fmt.Sprintf("%020d.wal", seg)), off+48+28+8) // inside the record's payload
+	flip(t, filepath.Join(primary, wal.SegmentName(seg)), off+48+28+8) // inside the record's payload
 	rep, err := audit.RepairFromMirror(context.Background(), vfs.OS(), primary, mirror)
 	if err == nil || !strings.Contains(err.Error(), "could not verify") {
 		t.Fatalf("keyless repair from a forged mirror: %v\n%s", err, rep)
@@ -210,7 +210,7 @@ func TestRepairFromMirrorKeylessChecksStoredRoots(t *testing.T) {
 	// without the real one): the primary's stored roots still rule it out.
 	// (The writer would refuse to sign the forged records, which carry no
 	// batch tag, so the forger signs the checkpoint himself.)
-	os.Remove(filepath.Join(mirror, "checkpoints"))
+	os.Remove(filepath.Join(mirror, integrity.CheckpointsFile))
 	otherSK, _, _ := integrity.GenerateKey("audit.example/attack")
 	forgeCheckpoint(t, mirror, otherSK)
 	if rep, err := audit.Verify(context.Background(), mirror, audit.WithTrustedKeys(vk)); err == nil || rep.OK {
@@ -254,7 +254,7 @@ func forgeCheckpoint(t *testing.T, dir, skey string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cps, err := integrity.OpenCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, err := integrity.OpenCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func nodePos(j uint64) int64 {
 // position pos.
 func writeNodes(t *testing.T, fsys vfs.FS, dir string, pos int64, hashes []integrity.Hash) {
 	t.Helper()
-	f, err := fsys.OpenReadWrite(filepath.Join(dir, "tree.nodes"))
+	f, err := fsys.OpenReadWrite(filepath.Join(dir, integrity.NodesFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func cpBody(raw []byte) integrity.Checkpoint {
 // checked with the genesis public key alone.
 func TestForwardSecureAnchorsAndProofsWithGenesisKey(t *testing.T) {
 	dir, _, vk := forwardSecureLog(t)
-	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestForwardSecureAnchorsAndProofsWithGenesisKey(t *testing.T) {
 // claiming another epoch, is a mismatch.
 func TestForwardSecureAnchorForged(t *testing.T) {
 	dir, sk, vk := forwardSecureLog(t)
-	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	cp := cpBody(cps[len(cps)-1])
 	// Even the genesis key cannot vouch for a size where a later epoch is
 	// active: the anchor must claim the epoch the chain has there.
@@ -159,7 +159,7 @@ func TestForwardSecureAnchorForged(t *testing.T) {
 // signs one checkpoint with the stolen key.
 func TestListedEpochKeyDoesNotCountForEpochZero(t *testing.T) {
 	dir, _, vk := forwardSecureLog(t)
-	keyFile, err := os.ReadFile(filepath.Join(dir, "epoch.key"))
+	keyFile, err := os.ReadFile(filepath.Join(dir, integrity.EpochKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestUntrustedKeyIsItsOwnOutcome(t *testing.T) {
 			t.Errorf("detail %q does not mention %q", p.Detail, want)
 		}
 	}
-	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	raw := cps[0]
 	body := raw[:bytes.LastIndex(raw, []byte("\n\n"))+1]
 	sameNameSK, _, _ := integrity.GenerateKey("audit.example/attack")
@@ -262,7 +262,7 @@ func TestUntrustedKeyIsItsOwnOutcome(t *testing.T) {
 // refused on open instead of signing checkpoints the log then rejects.
 func TestEpochKeyFileCheckedOnOpen(t *testing.T) {
 	dir, sk, vk := forwardSecureLog(t)
-	path := filepath.Join(dir, "epoch.key")
+	path := filepath.Join(dir, integrity.EpochKeyFile)
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestEpochKeyFileMode(t *testing.T) {
 	mirror := filepath.Join(t.TempDir(), "mirror")
 	dir, sk, _ := signedLog(t, 20, 5, audit.WithForwardSecurity(time.Nanosecond), audit.WithRedundancy(mirror))
 	for _, d := range []string{dir, mirror} {
-		fi, err := os.Stat(filepath.Join(d, "epoch.key"))
+		fi, err := os.Stat(filepath.Join(d, integrity.EpochKeyFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,7 +316,7 @@ func TestEpochKeyFileMode(t *testing.T) {
 			t.Errorf("%s: epoch.key has mode %04o, want 0600", d, fi.Mode().Perm())
 		}
 	}
-	path := filepath.Join(dir, "epoch.key")
+	path := filepath.Join(dir, integrity.EpochKeyFile)
 	if err := os.Chmod(path, 0o640); err != nil {
 		t.Fatal(err)
 	}

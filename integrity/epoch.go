@@ -182,7 +182,7 @@ func OpenRotation(msg []byte, current note.Verifier) (Rotation, error) {
 
 // Files of an EpochKeys directory.
 const (
-	epochKeyFile     = "epoch.key"      // "epoch <n>\n<signing key>\n"
+	epochKeyFile     = EpochKeyFile     // "epoch <n>\n<signing key>\n"
 	epochNextFile    = "epoch.key.next" // the prepared next epoch, same format
 	epochKeyTemp     = "epoch.key.tmp"
 	epochNextTemp    = "epoch.key.next.tmp"

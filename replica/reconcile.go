@@ -11,7 +11,6 @@ package replica
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/internal/ledger"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -151,19 +151,21 @@ func defaultOwner() string {
 // place. A leftover (a crash during a repair) is removed by the next one.
 const repairTemp = "audit.repair.tmp"
 
+// Owns reports whether a file name in a log directory is this package's
+// own: the temporary file of a repair.
+func Owns(name string) bool { return name == repairTemp }
+
 // ManagedName reports whether a directory entry belongs to the log (and so
-// is compared, copied and repaired): segments, the integrity layer's files
-// and their temporaries. LOCK and anything foreign are left alone.
+// is compared, copied and repaired): the files of every layer that keeps
+// files in the log directory, each asked for its own names (wal.Owns,
+// integrity.Owns, ledger.Owns, Owns). The lock file and anything foreign
+// are left alone. The audit package also hands it to the WAL as
+// wal.Options.Owned.
 func ManagedName(name string) bool {
-	if _, ok := wal.ParseSegmentName(name); ok {
-		return true
+	if name == wal.LockName {
+		return false
 	}
-	for _, p := range []string{"checkpoint", "tree", "audit.", "epoch."} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return strings.HasSuffix(name, ".wal.tmp")
+	return wal.Owns(name) || integrity.Owns(name) || ledger.Owns(name) || Owns(name)
 }
 
 // A version is the contents of one file as a list of byte ranges, each read
@@ -273,7 +275,7 @@ func (r *reconciler) run(thorough, createMissing bool) (*Report, error) {
 		}
 	}
 	lock := func(c *copyInfo) (io.Closer, error) {
-		l, err := c.FS.Lock(filepath.Join(c.Dir, "LOCK"), r.owner)
+		l, err := c.FS.Lock(filepath.Join(c.Dir, wal.LockName), r.owner)
 		if err != nil {
 			if errors.Is(err, vfs.ErrLocked) {
 				return nil, fmt.Errorf("audit: %s is already open by another Sink or process (%w); close that one first", c.Dir, err)
@@ -1003,7 +1005,7 @@ func (r *reconciler) install(i int, name string, ver *version) (err error) {
 		return fmt.Errorf("audit: repair: remove %s: %w", tmp, err)
 	}
 	create := c.FS.Create
-	if strings.HasPrefix(name, "epoch.key") { // a private key: owner only
+	if integrity.Private(name) || ledger.Private(name) { // key material: owner only
 		create = func(n string) (vfs.File, error) { return vfs.CreatePrivate(c.FS, n) }
 	}
 	f, err := create(tmp)
@@ -1170,14 +1172,11 @@ func (v *view) segmentOf(seq uint64) blame {
 	slices.Sort(nums)
 	pick := nums[0]
 	for _, n := range nums {
-		f := v.r.open(wal.SegmentName(n), v.files[wal.SegmentName(n)])
-		var hdr [32]byte
-		_, err := f.ReadAt(hdr[:], 0)
-		f.Close()
+		hdr, err := wal.ReadSegmentHeader(v.fs(), filepath.Join(v.dir, wal.SegmentName(n)))
 		if err != nil {
 			continue
 		}
-		if first := binary.LittleEndian.Uint64(hdr[24:]); first <= seq {
+		if hdr.FirstSeq <= seq {
 			pick = n
 		}
 	}

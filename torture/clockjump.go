@@ -3,7 +3,6 @@ package torture
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"path"
@@ -268,7 +267,7 @@ func (ClockJump) Run(ctx context.Context, it Iteration) Outcome {
 	}
 
 	// The Sink's clock is the injected one.
-	raw, err := integrity.ReadCheckpointLog(fsys, path.Join(logDir, "checkpoints"))
+	raw, err := integrity.ReadCheckpointLog(fsys, path.Join(logDir, integrity.CheckpointsFile))
 	if err != nil || len(raw) == 0 {
 		return failed(faults, len(all), "read checkpoints: %v (%d) (%s)", err, len(raw), setup)
 	}
@@ -287,11 +286,11 @@ func (ClockJump) Run(ctx context.Context, it Iteration) Outcome {
 		segs[r.Segment] = true
 	}
 	for num := range segs {
-		data, err := readFile(fsys, path.Join(logDir, fmt.Sprintf("%020d.wal", num)))
-		if err != nil || len(data) < 80 {
+		hdr, err := wal.ReadSegmentHeader(fsys, path.Join(logDir, wal.SegmentName(num)))
+		if err != nil {
 			return failed(faults, len(all), "read segment %d: %v (%s)", num, err, setup)
 		}
-		if created := int64(binary.LittleEndian.Uint64(data[72:])); !clock.returned(created) {
+		if created := hdr.Created; !clock.returned(created) {
 			return failed(faults, len(all), "segment %d header time %v is not a time the injected clock returned (%s)", num, time.Unix(0, created).UTC(), setup)
 		}
 	}

@@ -7,13 +7,13 @@ import (
 	"math/rand/v2"
 	"path"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/vfs"
+	"github.com/willibrandon/mtlog-audit/wal"
 )
 
 // ConcurrentCorruption damages a sealed segment on the disk, under a
@@ -98,7 +98,7 @@ func (ConcurrentCorruption) Run(ctx context.Context, it Iteration) Outcome {
 		}
 		var segs []string
 		for _, n := range names {
-			if strings.HasSuffix(n, ".wal") {
+			if _, ok := wal.ParseSegmentName(n); ok {
 				segs = append(segs, n)
 			}
 		}

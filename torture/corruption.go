@@ -336,11 +336,8 @@ func layout(fsys vfs.FS, recs map[uint64]stored) ([]*segLayout, error) {
 	var segs []*segLayout
 	byNum := map[uint64]*segLayout{}
 	for _, name := range names {
-		var num uint64
-		if len(name) != 24 || !strings.HasSuffix(name, ".wal") {
-			continue
-		}
-		if _, err := fmt.Sscanf(name[:20], "%d", &num); err != nil {
+		num, ok := wal.ParseSegmentName(name)
+		if !ok {
 			continue
 		}
 		p := path.Join(logDir, name)

@@ -149,7 +149,7 @@ func (ForgedTail) Run(ctx context.Context, it Iteration) Outcome {
 		return failed(0, acked, "forge: %v %v (%s)", ferr, err, setup)
 	}
 	what = append(what, fmt.Sprintf("%d forged events by %d writers, forger crashed: %v", forged, writers, forgerCrash))
-	cpPath := path.Join(logDir, "checkpoints")
+	cpPath := path.Join(logDir, integrity.CheckpointsFile)
 	switch rng.IntN(4) {
 	case 0:
 		if err := dmg.Remove(cpPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -208,7 +208,7 @@ func stripSeal(fsys vfs.FS) (bool, error) {
 	}
 	var segs []string
 	for _, n := range names {
-		if strings.HasSuffix(n, ".wal") {
+		if _, ok := wal.ParseSegmentName(n); ok {
 			segs = append(segs, n)
 		}
 	}

@@ -93,3 +93,10 @@ func (e *failedError) Error() string {
 	return fmt.Sprintf("wal: failed (no further appends are accepted; reopen the log to continue): %v", e.cause)
 }
 func (e *failedError) Unwrap() []error { return []error{ErrFailed, e.cause} }
+
+// newerVersion is the error for a segment at path whose intact header
+// carries a format version newer than this build's; verb says what the
+// caller meant to do with it ("read", "salvage").
+func newerVersion(path string, version uint16, verb string) error {
+	return fmt.Errorf("%w: %s was written by segment format version %d, and this build reads version %d; upgrade mtlog-audit to %s it", ErrUnknownVersion, path, version, FormatVersion, verb)
+}

@@ -144,7 +144,7 @@ func (fl *follower) start() error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%w: %s is not a directory", ErrNotWAL, r.dir)
 	}
-	st, err := listDir(r.fs, r.dir, false)
+	st, err := listDir(r.fs, r.dir, nil)
 	var gap *CorruptError
 	if err != nil && (st == nil || !errors.As(err, &gap)) {
 		return err
@@ -196,7 +196,7 @@ func (fl *follower) open(seg *segment) error {
 	switch {
 	case errors.Is(err, errVersion):
 		f.Close()
-		return fmt.Errorf("%w: %s was written by segment format version %d, and this build reads version %d; upgrade mtlog-audit to read it", ErrUnknownVersion, seg.path, hdr.Version, FormatVersion)
+		return newerVersion(seg.path, hdr.Version, "read")
 	case err != nil:
 		f.Close()
 		return corruptAt(seg, 0, err)
@@ -324,7 +324,7 @@ func (fl *follower) judge() (bool, error) {
 // nextSegment returns the first segment after the current one, if its
 // file exists.
 func (fl *follower) nextSegment() (*segment, error) {
-	st, err := listDir(fl.r.fs, fl.r.dir, false)
+	st, err := listDir(fl.r.fs, fl.r.dir, nil)
 	var gap *CorruptError
 	if err != nil && (st == nil || !errors.As(err, &gap)) {
 		return nil, err

@@ -307,29 +307,3 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
-
-// segmentName is the file name of segment number n.
-func segmentName(n uint64) string { return fmt.Sprintf("%020d.wal", n) }
-
-// SegmentName is the file name of segment number n (see ParseSegmentName).
-func SegmentName(n uint64) string { return segmentName(n) }
-
-// ParseSegmentName returns the segment number in a segment file name
-// (20 decimal digits and ".wal"), and false for any other name. Packages
-// that look for segments call it rather than parse names themselves.
-func ParseSegmentName(name string) (uint64, bool) { return parseSegmentName(name) }
-
-// parseSegmentName returns the number in a segment file name.
-func parseSegmentName(name string) (uint64, bool) {
-	if len(name) != 24 || name[20:] != ".wal" {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range name[:20] {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	return n, true
-}

@@ -160,7 +160,7 @@ func (r *Reader) settleTail(f vfs.File, seg *segment, fromSeq uint64, visit func
 // (vfs.LockProber) counts as not live: its reader applies the crash rules,
 // as to a copy of a log or a view of one that nothing writes.
 func (r *Reader) live() (bool, error) {
-	held, _, err := vfs.LockHeld(r.fs, filepath.Join(r.dir, lockName))
+	held, _, err := vfs.LockHeld(r.fs, filepath.Join(r.dir, LockName))
 	if err != nil {
 		return false, fmt.Errorf("wal: is %s open for writing: %w", r.dir, err)
 	}

@@ -93,7 +93,7 @@ func (r *Reader) walkFrom(ctx context.Context, m Mark, fromSeq uint64, visit fun
 	hdr, err := decodeSegHeader(buf[:n])
 	switch {
 	case errors.Is(err, errVersion):
-		return fmt.Errorf("%w: %s was written by segment format version %d, and this build reads version %d; upgrade mtlog-audit to read it", ErrUnknownVersion, seg.path, hdr.Version, FormatVersion)
+		return newerVersion(seg.path, hdr.Version, "read")
 	case err != nil:
 		return corruptAt(seg, 0, err)
 	case hdr.Number != seg.num:

@@ -103,6 +103,13 @@ type Options struct {
 	// cost nothing more. The WAL never interprets tags: it is for layers
 	// above (the audit package authenticates batches with it).
 	Tag func(recs []Committed) ([32]byte, error)
+	// Owned reports whether a file name in the directory belongs to a
+	// layer above the WAL that keeps its files beside the segments (see
+	// Owns for the WAL's own names). Open creates a log in a directory
+	// without segments only when every file in it is the WAL's or Owned;
+	// anything else means the directory is someone else's, and Open
+	// returns ErrNotWAL. Default nil: no other layer's files.
+	Owned func(name string) bool
 }
 
 // Committed is a record handed to Options.OnCommit.

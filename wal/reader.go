@@ -139,7 +139,7 @@ func (r *Reader) walk(ctx context.Context, fromSeq uint64, skip func(sealInfo) b
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrNotWAL, r.dir)
 	}
-	st, err := listDir(r.fs, r.dir, false)
+	st, err := listDir(r.fs, r.dir, nil)
 	var gap *CorruptError
 	if err != nil && (st == nil || !errors.As(err, &gap)) {
 		return nil, err

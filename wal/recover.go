@@ -11,7 +11,7 @@ import (
 // recover scans the directory, truncates a torn tail and opens the last
 // segment for appending.
 func (w *WAL) recover() error {
-	st, err := listDir(w.fs, w.dir, false)
+	st, err := listDir(w.fs, w.dir, w.opts.adopts)
 	if err != nil {
 		return err
 	}

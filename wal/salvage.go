@@ -279,7 +279,7 @@ func (s *salvager) segment(num uint64, path string, last bool) (bool, error) {
 	damaged := false // the segment header is unreadable: [0, off) is damage
 	switch {
 	case errors.Is(herr, errVersion):
-		return true, fmt.Errorf("%w: %s was written by segment format version %d, and this build reads version %d; upgrade mtlog-audit to salvage it", ErrUnknownVersion, path, hdr.Version, FormatVersion)
+		return true, newerVersion(path, hdr.Version, "salvage")
 	case herr == nil && hdr.Number != num:
 		return s.skipFile(num, size, base, fmt.Sprintf("file is named for segment %d but its header says segment %d (a stale or misplaced file); skipped", num, hdr.Number)), nil
 	case herr == nil && chained && hdr.PrevHash != sealHash:

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"path/filepath"
-	"strings"
 
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
@@ -468,11 +467,13 @@ type dirState struct {
 	tmps []string
 }
 
-// listDir finds the segment and temporary files of a WAL directory and
-// rejects directories that hold something else. When a segment is missing
-// between two others it returns a *CorruptError together with the state
-// holding only the segments before the gap.
-func listDir(fsys vfs.FS, dir string, allowForeign bool) (*dirState, error) {
+// listDir finds the segment and temporary files of a WAL directory. When
+// owned is not nil (Open), a directory without segments that holds a file
+// that is neither the WAL's nor owned is rejected with ErrNotWAL; readers
+// pass nil and report a directory without segments themselves. When a
+// segment is missing between two others it returns a *CorruptError
+// together with the state holding only the segments before the gap.
+func listDir(fsys vfs.FS, dir string, owned func(name string) bool) (*dirState, error) {
 	names, err := fsys.List(dir)
 	if err != nil {
 		return nil, fmt.Errorf("wal: list %s: %w", dir, err)
@@ -485,14 +486,14 @@ func listDir(fsys vfs.FS, dir string, allowForeign bool) (*dirState, error) {
 			continue
 		}
 		switch {
-		case strings.HasSuffix(name, ".wal.tmp"):
+		case isSegmentTemp(name):
 			st.tmps = append(st.tmps, filepath.Join(dir, name))
-		case name == lockName || isOwnedName(name):
+		case name == LockName || owned == nil || owned(name):
 		default:
 			foreign = append(foreign, name)
 		}
 	}
-	if len(st.segs) == 0 && len(foreign) > 0 && !allowForeign {
+	if len(st.segs) == 0 && len(foreign) > 0 {
 		return nil, fmt.Errorf("%w: %s holds %d file(s) (e.g. %q) and no WAL segments; point the log at an empty or new directory", ErrNotWAL, dir, len(foreign), foreign[0])
 	}
 	for i := 1; i < len(st.segs); i++ {
@@ -505,12 +506,6 @@ func listDir(fsys vfs.FS, dir string, allowForeign bool) (*dirState, error) {
 		}
 	}
 	return st, nil
-}
-
-// isOwnedName reports whether a file name belongs to a layer above the WAL
-// that keeps its files in the same directory (checkpoints, tree nodes).
-func isOwnedName(name string) bool {
-	return strings.HasPrefix(name, "checkpoint") || strings.HasPrefix(name, "tree") || strings.HasPrefix(name, "audit.")
 }
 
 // loadSegment reads and checks a segment's header and scans its batches.
@@ -541,7 +536,7 @@ func loadSegment(fsys vfs.FS, seg *segment, limit int64, fromSeq uint64, visit f
 	hdr, err := decodeSegHeader(buf[:n])
 	switch {
 	case errors.Is(err, errVersion):
-		return nil, fmt.Errorf("%w: %s was written by segment format version %d, and this build reads version %d; upgrade mtlog-audit to read it", ErrUnknownVersion, seg.path, hdr.Version, FormatVersion)
+		return nil, newerVersion(seg.path, hdr.Version, "read")
 	case err != nil:
 		return nil, corruptAt(seg, 0, err)
 	case hdr.Number != seg.num:

@@ -58,7 +58,7 @@ func Summarize(ctx context.Context, fsys vfs.FS, dir string, readAll bool, visit
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrNotWAL, dir)
 	}
-	st, err := listDir(fsys, dir, false)
+	st, err := listDir(fsys, dir, nil)
 	if err != nil {
 		return nil, err
 	}

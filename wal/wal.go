@@ -30,10 +30,6 @@ import (
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
-const (
-	lockName = "LOCK"
-)
-
 // WAL is an open write-ahead log. Its methods are safe for concurrent use.
 type WAL struct {
 	fs   vfs.FS
@@ -134,7 +130,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, error) {
 	if err := ensureDir(fsys, dir); err != nil {
 		return nil, err
 	}
-	lock, err := fsys.Lock(filepath.Join(dir, lockName), opts.Owner)
+	lock, err := fsys.Lock(filepath.Join(dir, LockName), opts.Owner)
 	if err != nil {
 		if errors.Is(err, vfs.ErrLocked) {
 			return nil, fmt.Errorf("wal: %s is already open by another Sink or process (%w); close that one first, or use another directory", dir, err)
@@ -212,7 +208,7 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 	}
 	hdr := segHeader{Version: FormatVersion, Number: num, FirstSeq: firstSeq, Salt: salt, PrevHash: prevHash, Created: UnixNano(w.opts.Now())}
 	final := filepath.Join(w.dir, segmentName(num))
-	tmp := final + ".tmp"
+	tmp := final + tempSuffix
 	f, err := w.fs.Create(tmp)
 	if errors.Is(err, fs.ErrNotExist) {
 		return w.fail(w.lost("cannot create the next segment "+tmp, err))

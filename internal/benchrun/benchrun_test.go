@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/willibrandon/mtlog-audit/integrity"
 )
 
 func TestRunShort(t *testing.T) {
@@ -222,7 +224,7 @@ func TestRunSigned(t *testing.T) {
 	if res.Events == 0 {
 		t.Fatalf("result: %+v", res)
 	}
-	if fi, err := os.Stat(filepath.Join(res.Dir, "checkpoints")); err != nil || fi.Size() == 0 {
+	if fi, err := os.Stat(filepath.Join(res.Dir, integrity.CheckpointsFile)); err != nil || fi.Size() == 0 {
 		t.Fatalf("a signed run must leave signed checkpoints: %v", err)
 	}
 	var text strings.Builder

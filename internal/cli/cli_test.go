@@ -117,7 +117,7 @@ func TestGenerateFixture(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(fixtureDir, "wal", "LOCK"))
+	os.Remove(filepath.Join(fixtureDir, "wal", wal.LockName))
 }
 
 // result is what one run of the binary did.
@@ -354,7 +354,7 @@ func TestVerifyExitCodes(t *testing.T) {
 	t.Run("unparseable checkpoint", func(t *testing.T) {
 		// A stored checkpoint that cannot be parsed implicates no record.
 		dir := copyFixture(t)
-		path := filepath.Join(dir, "checkpoints")
+		path := filepath.Join(dir, integrity.CheckpointsFile)
 		cps, err := integrity.ReadCheckpointLog(vfs.OS(), path)
 		if err != nil || len(cps) < 3 {
 			t.Fatal(len(cps), err)
@@ -601,7 +601,7 @@ func TestFixtureUnchanged(t *testing.T) {
 func snapshot(t *testing.T, dir string) string {
 	var b strings.Builder
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() == "LOCK" {
+		if err != nil || d.IsDir() || d.Name() == wal.LockName {
 			return err
 		}
 		data, _ := os.ReadFile(p)

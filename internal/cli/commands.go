@@ -355,7 +355,7 @@ as JSON.`,
 			if err != nil {
 				return err
 			}
-			cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+			cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 			if errors.Is(err, fs.ErrNotExist) || (err == nil && len(cps) == 0) {
 				return usageErr("%s has no signed checkpoint: the sink writes them only when it has a signing key (audit.WithSigningKey)", dir)
 			}

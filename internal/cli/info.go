@@ -186,7 +186,7 @@ func readInfo(cmd *cobra.Command, dir string, full bool, now time.Time) (*logInf
 	if minT <= maxT {
 		info.FirstTime, info.LastTime = indexTime(minT), indexTime(maxT)
 	}
-	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, "checkpoints"))
+	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		info.Problems = append(info.Problems, fmt.Sprintf("cannot read the stored checkpoints: %v", err))
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/willibrandon/mtlog-audit/wal"
 )
 
 // lockHolder reports whether a process holds the lock of the log in dir
@@ -16,7 +18,7 @@ import (
 // a shared lock, which conflicts with the sink's exclusive one, and
 // releases it at once.
 func lockHolder(dir string) (held bool, owner string, err error) {
-	f, err := os.Open(filepath.Join(dir, "LOCK"))
+	f, err := os.Open(filepath.Join(dir, wal.LockName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, "", nil
 	}
@@ -54,7 +56,7 @@ func checkNotLive(dir string) error {
 		return usageErr("cannot check whether %s is in use: %w", dir, err)
 	}
 	if held {
-		return usageErr("%s is live: it is open in a running sink (%s holds %s); recover is for a damaged log that nothing writes: stop the process first, or use 'mtlog-audit verify' or 'replay', which read a live log safely", dir, owner, filepath.Join(dir, "LOCK"))
+		return usageErr("%s is live: it is open in a running sink (%s holds %s); recover is for a damaged log that nothing writes: stop the process first, or use 'mtlog-audit verify' or 'replay', which read a live log safely", dir, owner, filepath.Join(dir, wal.LockName))
 	}
 	return nil
 }

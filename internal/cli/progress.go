@@ -5,12 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/willibrandon/mtlog-audit/wal"
 )
 
 // progress is a bar on stderr counting the log's bytes read, with the
@@ -107,11 +107,8 @@ func segmentOffsets(dir string) (map[uint64]int64, int64) {
 	var segs []seg
 	for _, e := range ents {
 		name := e.Name()
-		if !strings.HasSuffix(name, ".wal") || len(name) != 24 {
-			continue
-		}
-		n, err := strconv.ParseUint(name[:20], 10, 64)
-		if err != nil {
+		n, ok := wal.ParseSegmentName(name)
+		if !ok {
 			continue
 		}
 		if st, err := os.Stat(filepath.Join(dir, name)); err == nil {

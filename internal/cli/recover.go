@@ -176,7 +176,7 @@ func repairFromMirror(cmd *cobra.Command, e *env, in, mirror, out string, keys [
 		}
 		return failErr(fmt.Errorf("repair from %s: %w", mirror, rerr))
 	}
-	os.Remove(filepath.Join(stage, "LOCK"))
+	os.Remove(filepath.Join(stage, wal.LockName))
 	os.Remove(out) // an empty directory
 	if err := os.Rename(stage, out); err != nil {
 		os.RemoveAll(stage)
@@ -209,7 +209,7 @@ func renameStage(rep *audit.RepairReport, stage, in, out string) {
 }
 
 // copyLogFiles copies the regular files of src (not LOCK) into a new
-// directory dst, fsyncing each.
+// directory dst, fsyncing each, with their mode (at most 0640).
 func copyLogFiles(src, dst string) error {
 	ents, err := os.ReadDir(src)
 	if err != nil {
@@ -219,14 +219,20 @@ func copyLogFiles(src, dst string) error {
 		return err
 	}
 	for _, ent := range ents {
-		if !ent.Type().IsRegular() || ent.Name() == "LOCK" {
+		if !ent.Type().IsRegular() || ent.Name() == wal.LockName {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(src, ent.Name()))
 		if err != nil {
 			return err
 		}
-		f, err := os.OpenFile(filepath.Join(dst, ent.Name()), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		info, err := ent.Info()
+		if err != nil {
+			return err
+		}
+		// A key file (0600) stays owner-only: the log refuses one that
+		// others may read.
+		f, err := os.OpenFile(filepath.Join(dst, ent.Name()), os.O_WRONLY|os.O_CREATE|os.O_EXCL, info.Mode().Perm()&0o640)
 		if err != nil {
 			return err
 		}

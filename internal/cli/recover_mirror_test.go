@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/event"
@@ -75,9 +76,9 @@ func forgeMirror(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	s.Close()
-	os.Remove(filepath.Join(dst, "LOCK"))
-	cp, _ := os.ReadFile(filepath.Join(src, "checkpoints"))
-	os.WriteFile(filepath.Join(dst, "checkpoints"), cp, 0o644)
+	os.Remove(filepath.Join(dst, wal.LockName))
+	cp, _ := os.ReadFile(filepath.Join(src, integrity.CheckpointsFile))
+	os.WriteFile(filepath.Join(dst, integrity.CheckpointsFile), cp, 0o644)
 	if got := walRecords(t, dst); len(got) != len(walRecords(t, src)) || got[forgedSeq-1].off != walRecords(t, src)[forgedSeq-1].off {
 		t.Fatal("the forged mirror's layout differs from the original's")
 	}
@@ -151,12 +152,12 @@ func TestRecoverMirrorWithoutKey(t *testing.T) {
 			}
 		}
 		s.Close()
-		cps, err := os.ReadFile(filepath.Join(other, "checkpoints"))
+		cps, err := os.ReadFile(filepath.Join(other, integrity.CheckpointsFile))
 		if err != nil || len(cps) == 0 {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(in, "checkpoints"), cps, 0o644)
-		os.WriteFile(filepath.Join(mirror, "checkpoints"), cps, 0o644)
+		os.WriteFile(filepath.Join(in, integrity.CheckpointsFile), cps, 0o644)
+		os.WriteFile(filepath.Join(mirror, integrity.CheckpointsFile), cps, 0o644)
 		out := filepath.Join(t.TempDir(), "repaired")
 		r := run(t, "", "recover", "--input", in, "--mirror", mirror, "--output", out)
 		if r.code != 1 || !strings.Contains(r.stderr, "could not verify") {
@@ -182,12 +183,61 @@ func TestRecoverMirrorWithoutKey(t *testing.T) {
 		// its records were not verified.
 		in, mirror := copyFixture(t), copyFixture(t)
 		damageRecord(t, in)
-		os.Remove(filepath.Join(in, "checkpoints"))
-		os.Remove(filepath.Join(mirror, "checkpoints"))
+		os.Remove(filepath.Join(in, integrity.CheckpointsFile))
+		os.Remove(filepath.Join(mirror, integrity.CheckpointsFile))
 		out := filepath.Join(t.TempDir(), "repaired")
 		r := run(t, "", "recover", "--input", in, "--mirror", mirror, "--output", out)
 		if r.code != 0 || !strings.Contains(r.stdout, "NOT VERIFIED against the log's checkpoints (no key): no copy stores a checkpoint") {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 	})
+}
+
+// recover --mirror keeps the key files of a forward-secure log owner-only
+// in its output (they are copied from the input with the input's mode), so
+// that the repaired log opens: a key file the group may read is refused
+// (integrity.ErrKeyFileMode).
+func TestRecoverMirrorKeepsKeyFilesPrivate(t *testing.T) {
+	sk, vk, err := integrity.GenerateKey(keyName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, mirror := filepath.Join(t.TempDir(), "in"), filepath.Join(t.TempDir(), "mirror")
+	s, err := audit.New(audit.WithWAL(in, audit.WithSegmentSize(8<<10)), audit.WithRedundancy(mirror), audit.WithSigningKey(sk),
+		audit.WithForwardSecurity(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := s.Write(context.Background(), &audit.Event{Timestamp: time.Now(), MessageTemplate: "event " + strings.Repeat("x", 200)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs := segments(t, in)
+	if err := os.Remove(segs[len(segs)-1]); err != nil { // the input lost its last segment
+		t.Fatal(err)
+	}
+	pub := filepath.Join(t.TempDir(), "log.pub")
+	if err := os.WriteFile(pub, []byte(vk+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "repaired")
+	if r := run(t, "", "recover", "--input", in, "--mirror", mirror, "--output", out, "--key", pub); r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	fi, err := os.Stat(filepath.Join(out, integrity.EpochKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		t.Errorf("recover wrote %s with mode %04o; a key file must be owner-only", integrity.EpochKeyFile, perm)
+	}
+	s, err = audit.New(audit.WithWAL(out), audit.WithSigningKey(sk), audit.WithForwardSecurity(time.Hour))
+	if err != nil {
+		t.Fatalf("the repaired log does not open: %v", err)
+	}
+	s.Close()
 }

@@ -39,7 +39,7 @@ func forwardSecureDir(t *testing.T) (dir, genesisPub string) {
 			t.Fatal(err)
 		}
 		if i >= 40 {
-			if key, err := os.ReadFile(filepath.Join(dir, "epoch.key")); err == nil && !strings.HasPrefix(string(key), "epoch 0\n") && !strings.HasPrefix(string(key), "epoch 1\n") {
+			if key, err := os.ReadFile(filepath.Join(dir, integrity.EpochKeyFile)); err == nil && !strings.HasPrefix(string(key), "epoch 0\n") && !strings.HasPrefix(string(key), "epoch 1\n") {
 				break
 			}
 		}
@@ -100,7 +100,7 @@ func TestForwardSecureWorkflowWithGenesisKey(t *testing.T) {
 
 	// Hole 3: a later epoch's key listed beside the genesis key is
 	// refused (exit 2), never trusted for epoch 0.
-	key, err := os.ReadFile(filepath.Join(dir, "epoch.key"))
+	key, err := os.ReadFile(filepath.Join(dir, integrity.EpochKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}

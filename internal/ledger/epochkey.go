@@ -30,7 +30,7 @@ var ErrEpochKeyMismatch = errors.New("audit: the forward-security key file does 
 // A bit flipped in the epoch number or the key is thus refused on open.
 func (l *Ledger) checkEpochKey(genesis note.Signer, last *integrity.Checkpoint) error {
 	epoch, signer, vkey := l.epochs.Current()
-	file := filepath.Join(l.dir, "epoch.key")
+	file := filepath.Join(l.dir, integrity.EpochKeyFile)
 	mismatch := func(format string, args ...any) error {
 		l.epochs.Close()
 		return fmt.Errorf("%w: %w: %s holds key epoch %d (key %s+%08x), but %s; either the key file is damaged or belongs to another log (restore it from a mirror or backup), or the last stored checkpoint was not signed by this log (keep the directory as evidence and run audit.Verify with the genesis public key); nothing was signed or changed",

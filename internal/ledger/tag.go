@@ -149,14 +149,14 @@ func (l *Ledger) authenticateTail(last *integrity.Checkpoint) error {
 			coveredSeg = rec.Segment
 			if prev != covered {
 				return fmt.Errorf("%w: record %d, the last one the signed checkpoint of tree size %d covers, in segment %d (%s) at offset %d, differs from the tree the checkpoint signed: the end of the log was replaced. Nothing was signed; keep the directory as evidence and run audit.Verify with the public key",
-					ErrIntegrity, rec.Seq, from, rec.Segment, filepath.Join(l.dir, fmt.Sprintf("%020d.wal", rec.Segment)), rec.Offset)
+					ErrIntegrity, rec.Seq, from, rec.Segment, filepath.Join(l.dir, wal.SegmentName(rec.Segment)), rec.Offset)
 			}
 			continue
 		}
 		if !rec.BatchEnd {
 			continue
 		}
-		where := fmt.Sprintf("segment %d (%s) at offset %d", rec.Segment, filepath.Join(l.dir, fmt.Sprintf("%020d.wal", rec.Segment)), rec.Offset)
+		where := fmt.Sprintf("segment %d (%s) at offset %d", rec.Segment, filepath.Join(l.dir, wal.SegmentName(rec.Segment)), rec.Offset)
 		if !rec.Tagged {
 			if rec.Type == wal.RecordSeal && rec.Version < 2 && alone && idx == from+1 && rec.Segment == coveredSeg {
 				// The seal this writer put on a version 1 segment
@@ -214,7 +214,7 @@ func (l *Ledger) readPrevTag() (*integrity.TagKey, error) {
 // savePrevTag stores the current tag key durably in prevTagFile.
 func (l *Ledger) savePrevTag() error {
 	path := filepath.Join(l.dir, prevTagFile)
-	tmp := path + ".tmp"
+	tmp := filepath.Join(l.dir, prevTagTemp)
 	f, err := vfs.CreatePrivate(l.fs, tmp)
 	if err != nil {
 		return fmt.Errorf("integrity: store the retiring tag key: %w", err)

@@ -99,7 +99,7 @@ func layout(t *testing.T, dir string) []original {
 	return recs
 }
 
-func segPath(dir string, n uint64) string { return filepath.Join(dir, fmt.Sprintf("%020d.wal", n)) }
+func segPath(dir string, n uint64) string { return filepath.Join(dir, wal.SegmentName(n)) }
 
 // snapshot returns every file of dir with its bytes, mode and modification
 // time.
