@@ -56,7 +56,9 @@ type RecordType uint8
 const (
 	// RecordEvent holds one encoded audit event.
 	RecordEvent RecordType = 1
-	// RecordSeal is the last record of a completed segment (see Seal).
+	// RecordSeal is the last record of a sealed segment, alone in its batch:
+	// the segment's number, first sequence number, record count and event
+	// time range (sealPayloadSize; docs/wal-format.md, "Seal record").
 	RecordSeal RecordType = 2
 	// RecordCheckpoint is reserved for signed checkpoints.
 	RecordCheckpoint RecordType = 3
