@@ -14,6 +14,7 @@ import (
 
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -320,18 +321,6 @@ func TestAttackRestoreOlderCopy(t *testing.T) {
 	mustFail(t, old, integrity.CodeAnchorMismatch, audit.WithTrustedKeys(vk), audit.WithAnchor(anchor))
 }
 
-func flip(t *testing.T, path string, off int64) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	f.ReadAt(b, off)
-	b[0] ^= 0x10
-	f.WriteAt(b, off)
-}
-
 // Attack 6: one flipped bit in a record, in a stored tree node, in a
 // checkpoint: each detected and named for what it is.
 func TestAttackBitFlips(t *testing.T) {
@@ -340,7 +329,7 @@ func TestAttackBitFlips(t *testing.T) {
 
 	c := copyDir(t, dir)
 	segs, _ := filepath.Glob(filepath.Join(c, "*.wal"))
-	flip(t, segs[2], 512+int64(rng.IntN(1000)))
+	testutil.XorByte(t, vfs.OS(), segs[2], 512+int64(rng.IntN(1000)), 0x10)
 	rep, err := audit.Verify(context.Background(), c, audit.WithTrustedKeys(vk))
 	if !errors.Is(err, audit.ErrCorrupt) || rep.Problem.Code != integrity.CodeRecordCorrupt || rep.Problem.Segment != 3 {
 		t.Fatalf("record bit flip: %v %+v", err, rep.Problem)
@@ -348,14 +337,14 @@ func TestAttackBitFlips(t *testing.T) {
 
 	c = copyDir(t, dir)
 	fi, _ := os.Stat(filepath.Join(c, integrity.NodesFile))
-	flip(t, filepath.Join(c, integrity.NodesFile), rng.Int64N(fi.Size()))
+	testutil.XorByte(t, vfs.OS(), filepath.Join(c, integrity.NodesFile), rng.Int64N(fi.Size()), 0x10)
 	p := mustFail(t, c, integrity.CodeTreeNodeDamaged, audit.WithTrustedKeys(vk))
 	if !strings.Contains(p.Detail, "records are intact") {
 		t.Fatalf("tree damage must not be reported as tampering with records: %+v", p)
 	}
 
 	c = copyDir(t, dir)
-	flip(t, filepath.Join(c, integrity.CheckpointsFile), 40)
+	testutil.XorByte(t, vfs.OS(), filepath.Join(c, integrity.CheckpointsFile), 40, 0x10)
 	if _, err := audit.Verify(context.Background(), c, audit.WithTrustedKeys(vk)); !errors.Is(err, integrity.ErrCheckpointLogCorrupt) {
 		t.Fatalf("checkpoint bit flip: %v", err)
 	}
@@ -547,7 +536,12 @@ func TestProofsOffline(t *testing.T) {
 	cps, _ := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
 	first, _ := integrity.ParseCheckpointBody(string(cps[0][:bytes.LastIndex(cps[0], []byte("\n\n"))+1]))
 	last, _ := integrity.ParseCheckpointBody(string(cps[len(cps)-1][:bytes.LastIndex(cps[len(cps)-1], []byte("\n\n"))+1]))
-	b, err := audit.ProveConsistency(vfs.OS(), dir, first.Size, last.Size)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := audit.ProveConsistency(cancelled, vfs.OS(), dir, first.Size, last.Size); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ProveConsistency with a cancelled context: %v", err)
+	}
+	b, err := audit.ProveConsistency(context.Background(), vfs.OS(), dir, first.Size, last.Size)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,6 +127,9 @@ func WithWAL(dir string, opts ...WALOption) Option {
 	}
 }
 
+// PreallocOff, passed to WithPrealloc, turns off the zeros filled ahead.
+const PreallocOff = 0
+
 // WithSegmentSize sets the size at which a log segment is sealed and the
 // next begins (default 64 MiB; 0 means the default). New refuses a size
 // below 2 KiB.
@@ -135,11 +138,13 @@ func WithSegmentSize(bytes int64) WALOption {
 }
 
 // WithPrealloc sets how far ahead of the records the active segment is
-// filled with zeros by a background goroutine (default 1 MiB), so that a
-// group commit overwrites blocks the filesystem already allocated and its
-// fdatasync need not also commit a new file size. bytes ≤ 0 turns it off:
-// do that on copy-on-write filesystems (btrfs, ZFS), where an overwrite
-// allocates new blocks anyway and the zeros are only extra writes.
+// filled with zeros by a background goroutine, so that a group commit
+// overwrites blocks the filesystem already allocated and its fdatasync need
+// not also commit a new file size. Without the option it is 1 MiB.
+// WithPrealloc(PreallocOff) turns it off: do that on copy-on-write
+// filesystems (btrfs, ZFS), where an overwrite allocates new blocks anyway
+// and the zeros are only extra writes. A negative bytes also turns it off
+// (deprecated: pass PreallocOff).
 func WithPrealloc(bytes int64) WALOption {
 	return func(o *wal.Options) {
 		if bytes <= 0 {
@@ -372,78 +377,34 @@ func WithClock(now func() time.Time) Option {
 
 // WithRedundancy keeps a mirror copy of the log directory in each of dirs,
 // ideally on other disks, so that damage to one copy is repaired from
-// another.
+// another. The contract:
+//   - Every file the Sink writes to the log directory is written to every
+//     copy, at the same offsets, and an event is acknowledged only once it
+//     is durable in every copy. An error on any copy is an error of the log
+//     (a failed fsync fails the log, a full mirror fails writes with
+//     ENOSPC); the primary is never rolled back. Reads come from the
+//     primary (the WithWAL directory).
+//   - Before it opens the log, New builds the verified log with the most
+//     records from the copies and writes it into each copy that differs.
+//     Each repair is reported once to the failure handler, as a
+//     *RepairError that matches ErrRepaired, and by Sink.RepairReport. New
+//     fails with ErrDiverged when no log holds every record that verifies
+//     in some copy, and with the primary's error (matching ErrCorrupt) when
+//     no verified log can be made; it then changes nothing.
+//   - When a copy holds the log and a mirror directory does not exist, New
+//     fails with an error that matches fs.ErrNotExist (an unmounted disk
+//     looks like that). Point each mirror at a directory inside its mounted
+//     filesystem; after replacing a disk, create the empty directory and
+//     New fills it.
+//   - Every copy holds what the log directory holds, including the
+//     WithForwardSecurity key: protect it like the log directory.
+//   - dirs are on the WithFileSystem filesystem; they must differ from the
+//     WithWAL directory and from each other, and none may lie inside
+//     another.
 //
-// What is guaranteed. Everything the Sink writes to the log directory (the
-// segments, the Merkle tree's nodes, the signed checkpoints, the
-// forward-security key) is written through a vfs.Mirror: the same bytes at
-// the same offsets in every copy, and an event is acknowledged (Write
-// returns its Receipt, Emit returns) only after its batch was fdatasynced in
-// every copy, and every directory entry it needs fsynced in every copy. So
-// after a crash or power loss, each copy on its own holds every
-// acknowledged event, byte for byte. A write, fsync or other error on any
-// copy is an error of the log: a failed fsync on a mirror puts the log into
-// its failed state exactly like one on the primary (no further
-// acknowledgements until the process reopens it), and a full mirror fails
-// writes with ENOSPC like a full primary (the failure policy decides what
-// Emit does). Reads (Replay, VerifyIntegrity, proofs) come from the primary
-// (the directory given to WithWAL).
-//
-// Repair on open. Before it opens the log, New (holding every copy's lock)
-// compares the copies and, unless they are byte for byte identical,
-// verifies each one like VerifyFS (with
-// the signing key's public key, when WithSigningKey is set). From the
-// copies it builds the verified log with the most records: a damaged or
-// missing file of one copy is replaced by another copy's version of it, and
-// a segment damaged in two copies at different places is pieced together
-// from their intact parts and verified again as a whole. It checks that this
-// log contains every record that still verifies in any copy (wal.Salvage),
-// refusing with ErrDiverged otherwise, and then writes it into every copy
-// whose files differ (temporary file, fsync, rename, directory fsync).
-// Copies that differ only by a torn, never acknowledged tail (a crash
-// between the writes to the copies) are not damage: opening truncates that
-// tail in every copy alike, and a copy that is merely behind (it lacks an
-// unacknowledged batch, or was offline) is brought up to date. Each repair
-// is reported, never silently: the failure handler (see
-// WithFailureHandler) is called once, with a nil event and a *RepairError
-// that matches ErrRepaired and lists every file replaced, added or removed
-// and why, and Sink.RepairReport returns the same report. If no verified
-// log can be made, New fails with the primary's error, which matches
-// ErrCorrupt and names the segment and offset, and changes nothing.
-//
-// Missing and full mirrors. When the log is new, New creates every
-// directory. When a copy holds the log and a mirror directory does not
-// exist, New fails (the error matches fs.ErrNotExist): that is what a disk
-// that is not mounted looks like, and the copy must not be rebuilt on the
-// wrong disk. So point each mirror at a directory inside the mounted
-// filesystem, not at its mount point; after replacing a disk, create the
-// (empty) directory, and New fills it from the verified log and reports it
-// like any repair. A mirror that disappears or fails while the Sink runs
-// fails the next write or sync: nothing more is acknowledged (fail-closed
-// Emits block, retrying, until Close), and the next New repairs the copies.
-// A mirror that fills up fails writes with ENOSPC: the batch is undone in
-// every copy and not acknowledged, and writing resumes once space is freed.
-// Neither ever rolls the primary back.
-//
-// What it costs. Every group commit writes its batch once per copy and
-// waits for the slowest copy's fdatasync (the copies are synced in
-// parallel, so a mirror on its own disk adds mostly the extra write). With
-// one mirror on the same disk, 64 concurrent writers of 256-byte events
-// measured about 0.67 times the throughput without a mirror
-// (BenchmarkRedundancy, docs/performance.md): the disk does two fdatasyncs
-// per group commit instead of one. Allocations per event are unchanged
-// (none). Disk space is multiplied by the number of copies. New reads every
-// copy in full once to compare them, and when they differ (after a crash,
-// or damage) verifies each copy in full, so opening a large log takes
-// correspondingly longer. A repair rewrites whole files (a segment at a
-// time), also when a copy lacks only its last batch.
-//
-// Every copy holds everything the log directory holds, including, with
-// WithForwardSecurity, the current epoch's private key: protect mirror
-// directories exactly like the log directory. The directories must differ
-// from the WithWAL directory and from each other, and none may lie inside
-// another. They are on the filesystem given to WithFileSystem (the
-// operating system's by default).
+// docs/architecture.md ("Redundancy is a filesystem") describes the repair
+// and what it costs; docs/performance.md ("Redundancy") has the measured
+// throughput.
 func WithRedundancy(dirs ...string) Option {
 	return func(c *config) {
 		if len(dirs) == 0 {

@@ -85,7 +85,7 @@ func TestMissingLogDirectory(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("ProveInclusion: %v", err)
 	}
-	_, err = audit.ProveConsistency(vfs.OS(), dir, 1, 2)
+	_, err = audit.ProveConsistency(ctx, vfs.OS(), dir, 1, 2)
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("ProveConsistency: %v", err)
 	}

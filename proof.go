@@ -78,8 +78,11 @@ func ProveInclusion(ctx context.Context, fsys vfs.FS, dir string, seq uint64, ch
 
 // ProveConsistency builds a self-contained proof that the stored signed
 // checkpoint of tree size size2 extends the one of size size1 (the log only
-// grew between them).
-func ProveConsistency(fsys vfs.FS, dir string, size1, size2 uint64) (*integrity.ConsistencyBundle, error) {
+// grew between them). It stops with ctx.Err() when ctx ends.
+func ProveConsistency(ctx context.Context, fsys vfs.FS, dir string, size1, size2 uint64) (*integrity.ConsistencyBundle, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if size1 > size2 {
 		return nil, fmt.Errorf("audit: --from %d is larger than --to %d", size1, size2)
 	}
@@ -116,7 +119,7 @@ func ProveConsistency(fsys vfs.FS, dir string, size1, size2 uint64) (*integrity.
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	b := integrity.NewConsistencyBundle(size1, size2, p, string(raw1), string(raw2))
-	rots, err := bundleRotations(context.Background(), fsys, dir, nodes, cp2.Epoch, cp2.Size)
+	rots, err := bundleRotations(ctx, fsys, dir, nodes, cp2.Epoch, cp2.Size)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/internal/benchref"
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
@@ -127,25 +128,10 @@ func files(t *testing.T, fsys vfs.FS, dir string) map[string]string {
 	out := map[string]string{}
 	for _, name := range names {
 		if replica.ManagedName(name) {
-			out[name] = string(readAll(t, fsys, filepath.Join(dir, name)))
+			out[name] = string(testutil.ReadFile(t, fsys, filepath.Join(dir, name)))
 		}
 	}
 	return out
-}
-
-func readAll(t *testing.T, fsys vfs.FS, path string) []byte {
-	t.Helper()
-	f, err := fsys.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	size, _ := f.Size()
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func sameCopies(t *testing.T, fsys vfs.FS, dirs ...string) {
@@ -163,23 +149,6 @@ func verifies(t *testing.T, fsys vfs.FS, dir string, opts ...VerifyOption) {
 	t.Helper()
 	if rep, err := VerifyFS(context.Background(), fsys, dir, opts...); err != nil || !rep.OK {
 		t.Fatalf("verify %s: %v", dir, err)
-	}
-}
-
-func flipAt(t *testing.T, fsys vfs.FS, path string, off int64) {
-	t.Helper()
-	f, err := fsys.OpenReadWrite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := []byte{0}
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x5a
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -247,17 +216,17 @@ func TestRedundancyRepairsDamage(t *testing.T) {
 	}
 	damages := []damage{
 		{"flip in a sealed segment", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
-			flipAt(t, fsys, segPath(dir, 2), batches(t, fsys, dir, 2)[1]+100)
+			testutil.XorByte(t, fsys, segPath(dir, 2), batches(t, fsys, dir, 2)[1]+100, 0x5a)
 			return wal.SegmentName(2), RepairReplaced
 		}},
 		{"flip in the last segment", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
 			st, _ := fsys.List(dir)
 			last := lastSegOf(st)
-			flipAt(t, fsys, segPath(dir, last), 512+70)
+			testutil.XorByte(t, fsys, segPath(dir, last), 512+70, 0x5a)
 			return wal.SegmentName(last), RepairReplaced
 		}},
 		{"flip in a segment header", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
-			flipAt(t, fsys, segPath(dir, 1), 20)
+			testutil.XorByte(t, fsys, segPath(dir, 1), 20, 0x5a)
 			return wal.SegmentName(1), RepairReplaced
 		}},
 		{"deleted middle segment", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
@@ -281,7 +250,7 @@ func TestRedundancyRepairsDamage(t *testing.T) {
 			return wal.SegmentName(1), RepairAdded
 		}},
 		{"flip in the checkpoints", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
-			flipAt(t, fsys, filepath.Join(dir, checkpointsFile), 30)
+			testutil.XorByte(t, fsys, filepath.Join(dir, checkpointsFile), 30, 0x5a)
 			return checkpointsFile, RepairReplaced
 		}},
 		{"flip in the last checkpoint", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
@@ -289,11 +258,11 @@ func TestRedundancyRepairsDamage(t *testing.T) {
 			f, _ := fsys.Open(path)
 			size, _ := f.Size()
 			f.Close()
-			flipAt(t, fsys, path, size-5) // looks like a checkpoint torn by a crash
+			testutil.XorByte(t, fsys, path, size-5, 0x5a) // looks like a checkpoint torn by a crash
 			return checkpointsFile, RepairReplaced
 		}},
 		{"flip in the tree nodes", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
-			flipAt(t, fsys, filepath.Join(dir, nodesFile), 32*5+3)
+			testutil.XorByte(t, fsys, filepath.Join(dir, nodesFile), 32*5+3, 0x5a)
 			return nodesFile, RepairReplaced
 		}},
 		{"truncated segment", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
@@ -405,8 +374,8 @@ func TestRedundancyBothDamaged(t *testing.T) {
 	}
 	t.Run("different segments", func(t *testing.T) {
 		fsys, acked, opts, _ := setup(t)
-		flipAt(t, fsys, segPath("/p", 2), batches(t, fsys, "/p", 2)[2]+60)
-		flipAt(t, fsys, segPath("/m", 3), batches(t, fsys, "/m", 3)[1]+60)
+		testutil.XorByte(t, fsys, segPath("/p", 2), batches(t, fsys, "/p", 2)[2]+60, 0x5a)
+		testutil.XorByte(t, fsys, segPath("/m", 3), batches(t, fsys, "/m", 3)[1]+60, 0x5a)
 		rep := check(t, fsys, opts, acked)
 		want := map[string]string{"/p": wal.SegmentName(2), "/m": wal.SegmentName(3)}
 		for _, a := range rep.Actions {
@@ -421,8 +390,8 @@ func TestRedundancyBothDamaged(t *testing.T) {
 	t.Run("different batches of one segment", func(t *testing.T) {
 		fsys, acked, opts, _ := setup(t)
 		offs := batches(t, fsys, "/p", 2)
-		flipAt(t, fsys, segPath("/p", 2), offs[1]+60)
-		flipAt(t, fsys, segPath("/m", 2), offs[len(offs)-2]+60)
+		testutil.XorByte(t, fsys, segPath("/p", 2), offs[1]+60, 0x5a)
+		testutil.XorByte(t, fsys, segPath("/m", 2), offs[len(offs)-2]+60, 0x5a)
 		rep := check(t, fsys, opts, acked)
 		if len(rep.Actions) != 2 || !strings.Contains(rep.Actions[0].From, " + ") {
 			t.Errorf("want both copies of segment 2 replaced by a spliced version:\n%s", rep)
@@ -431,8 +400,8 @@ func TestRedundancyBothDamaged(t *testing.T) {
 	t.Run("same batch", func(t *testing.T) {
 		fsys, _, opts, rec := setup(t)
 		off := batches(t, fsys, "/p", 2)[1]
-		flipAt(t, fsys, segPath("/p", 2), off+60)
-		flipAt(t, fsys, segPath("/m", 2), off+61)
+		testutil.XorByte(t, fsys, segPath("/p", 2), off+60, 0x5a)
+		testutil.XorByte(t, fsys, segPath("/m", 2), off+61, 0x5a)
 		before := [2]map[string]string{files(t, fsys, "/p"), files(t, fsys, "/m")}
 		_, err := New(opts...)
 		var ce *wal.CorruptError
@@ -868,7 +837,7 @@ func TestRepairFromMirrorOffline(t *testing.T) {
 	sk, vk, _ := integrity.GenerateKey("audit.test/offline")
 	acked := writeLog(t, 150, WithWAL(p, WithSegmentSize(8192)), WithRedundancy(m), WithSigningKey(sk))
 	osfs := vfs.OS()
-	flipAt(t, osfs, segPath(p, 1), batches(t, osfs, p, 1)[3]+40)
+	testutil.XorByte(t, osfs, segPath(p, 1), batches(t, osfs, p, 1)[3]+40, 0x5a)
 	if err := osfs.Remove(segPath(p, 3)); err != nil {
 		t.Fatal(err)
 	}
@@ -909,8 +878,8 @@ func TestRepairFromMirrorOffline(t *testing.T) {
 	sameCopies(t, osfs, restored, m)
 	// Both damaged in the same place: refused with the damage named.
 	off := batches(t, osfs, p, 2)[1]
-	flipAt(t, osfs, segPath(p, 2), off+7)
-	flipAt(t, osfs, segPath(m, 2), off+9)
+	testutil.XorByte(t, osfs, segPath(p, 2), off+7, 0x5a)
+	testutil.XorByte(t, osfs, segPath(m, 2), off+9, 0x5a)
 	if _, err := RepairFromMirror(context.Background(), osfs, p, m); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "offset") {
 		t.Fatalf("unrepairable damage: err = %v, want ErrCorrupt naming the offset", err)
 	}

@@ -392,7 +392,7 @@ func TestEmitEventFailClosed(t *testing.T) {
 }
 
 // TestPrealloc checks that zeros are filled ahead of the records by default
-// and not at all with WithPrealloc(0).
+// and not at all with WithPrealloc(PreallocOff).
 func TestPrealloc(t *testing.T) {
 	segSize := func(t *testing.T, dir string) int64 {
 		t.Helper()
@@ -425,19 +425,22 @@ func TestPrealloc(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
-	t.Run("off", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "audit")
-		s, _ := newSink(t, audit.WithWAL(dir, audit.WithPrealloc(0)))
-		write(t, s)
-		time.Sleep(200 * time.Millisecond) // time enough for a fill to show, were one started
-		if n := segSize(t, dir); n >= 64<<10 {
-			t.Fatalf("segment is %d bytes with WithPrealloc(0): zeros were filled ahead", n)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if rep, err := audit.Verify(context.Background(), dir); err != nil || rep.Events != 10 {
-			t.Fatalf("verify: %v %+v", err, rep)
-		}
-	})
+	// PreallocOff, and the deprecated negative sizes, turn it off.
+	for _, bytes := range []int64{audit.PreallocOff, -1} {
+		t.Run(fmt.Sprintf("off/%d", bytes), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "audit")
+			s, _ := newSink(t, audit.WithWAL(dir, audit.WithPrealloc(bytes)))
+			write(t, s)
+			time.Sleep(200 * time.Millisecond) // time enough for a fill to show, were one started
+			if n := segSize(t, dir); n >= 64<<10 {
+				t.Fatalf("segment is %d bytes with WithPrealloc(%d): zeros were filled ahead", n, bytes)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if rep, err := audit.Verify(context.Background(), dir); err != nil || rep.Events != 10 {
+				t.Fatalf("verify: %v %+v", err, rep)
+			}
+		})
+	}
 }

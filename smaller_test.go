@@ -14,6 +14,7 @@ import (
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -197,7 +198,7 @@ func TestRepairFromMirrorKeylessChecksStoredRoots(t *testing.T) {
 		return nil
 	})
 	primary := copyDir(t, dir)
-	flip(t, filepath.Join(primary, wal.SegmentName(seg)), off+48+28+8) // inside the record's payload
+	testutil.XorByte(t, vfs.OS(), filepath.Join(primary, wal.SegmentName(seg)), off+48+28+8, 0x10) // inside the record's payload
 	rep, err := audit.RepairFromMirror(context.Background(), vfs.OS(), primary, mirror)
 	if err == nil || !strings.Contains(err.Error(), "could not verify") {
 		t.Fatalf("keyless repair from a forged mirror: %v\n%s", err, rep)

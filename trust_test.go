@@ -73,7 +73,7 @@ func TestForwardSecureAnchorsAndProofsWithGenesisKey(t *testing.T) {
 	}
 	first := cpBody(cps[0])
 	for _, from := range []integrity.Checkpoint{first, cpBody(cps[len(cps)/2])} {
-		b, err := audit.ProveConsistency(vfs.OS(), dir, from.Size, last.Size)
+		b, err := audit.ProveConsistency(ctx, vfs.OS(), dir, from.Size, last.Size)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -356,5 +356,10 @@ func replay(ctx context.Context, r *wal.Reader, from, to time.Time) iter.Seq2[*E
 // [from, to) (a zero bound is open; any other time.Time, of any year, is
 // exact), without opening it for writing.
 func Replay(ctx context.Context, dir string, from, to time.Time) iter.Seq2[*Event, error] {
-	return replay(ctx, wal.NewReader(vfs.OS(), dir), from, to)
+	return ReplayFS(ctx, vfs.OS(), dir, from, to)
+}
+
+// ReplayFS is Replay on the given filesystem.
+func ReplayFS(ctx context.Context, fsys vfs.FS, dir string, from, to time.Time) iter.Seq2[*Event, error] {
+	return replay(ctx, wal.NewReader(fsys, dir), from, to)
 }

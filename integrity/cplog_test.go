@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -41,15 +42,6 @@ func wantEntries(t *testing.T, got, want [][]byte) {
 			t.Fatalf("entry %d = %q, want %q", i, got[i], want[i])
 		}
 	}
-}
-
-func fileSize(t *testing.T, fsys vfs.FS, path string) int64 {
-	t.Helper()
-	fi, err := fsys.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
 }
 
 func TestCheckpointLogRoundTrip(t *testing.T) {
@@ -188,14 +180,14 @@ func TestCheckpointLogTornTail(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			offs := writeLog(t, fsys, "d/cp", entries, tail)
 			end := int64(offs[len(offs)-1])
-			before := fileSize(t, fsys, "d/cp")
+			before := testutil.FileSize(t, fsys, "d/cp")
 
 			got, err := ReadCheckpointLog(fsys, "d/cp")
 			if err != nil {
 				t.Fatalf("ReadCheckpointLog: %v", err)
 			}
 			wantEntries(t, got, entries)
-			if fileSize(t, fsys, "d/cp") != before {
+			if testutil.FileSize(t, fsys, "d/cp") != before {
 				t.Fatal("ReadCheckpointLog modified the file")
 			}
 
@@ -204,11 +196,11 @@ func TestCheckpointLogTornTail(t *testing.T) {
 				t.Fatalf("OpenCheckpointLog: %v", err)
 			}
 			wantEntries(t, l.Entries(), entries)
-			if size := fileSize(t, fsys, "d/cp"); size != end {
+			if size := testutil.FileSize(t, fsys, "d/cp"); size != end {
 				t.Fatalf("size after open = %d, want the torn tail cut at %d", size, end)
 			}
 			// The cut is durable.
-			if size := fileSize(t, fsys.CrashClone(vfs.CrashOptions{}), "d/cp"); size != end {
+			if size := testutil.FileSize(t, fsys.CrashClone(vfs.CrashOptions{}), "d/cp"); size != end {
 				t.Fatalf("size after a crash = %d, want %d: the truncation was not synced", size, end)
 			}
 			next := cpEntry(9, 77)
@@ -255,7 +247,7 @@ func TestCheckpointLogCorrupt(t *testing.T) {
 			data = tc.damage(data, offs)
 			_ = fsys.Remove("d/cp")
 			writeTestFile(t, fsys, "d/cp", string(data))
-			before := fileSize(t, fsys, "d/cp")
+			before := testutil.FileSize(t, fsys, "d/cp")
 			for _, open := range []func() error{
 				func() error { _, err := ReadCheckpointLog(fsys, "d/cp"); return err },
 				func() error {
@@ -274,7 +266,7 @@ func TestCheckpointLogCorrupt(t *testing.T) {
 				if !errors.As(err, &ce) || ce.Offset != int64(tc.wantOff(offs)) || ce.Path != "d/cp" {
 					t.Fatalf("err = %v, want offset %d", err, tc.wantOff(offs))
 				}
-				if fileSize(t, fsys, "d/cp") != before {
+				if testutil.FileSize(t, fsys, "d/cp") != before {
 					t.Fatal("a corrupt log was modified")
 				}
 			}

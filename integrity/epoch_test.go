@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -219,7 +220,7 @@ func TestEpochKeys(t *testing.T) {
 		t.Fatalf("Current() = %d, %s", e, vk)
 	}
 	ekSignsFor(t, s0, vk)
-	data := readAll(t, fsys, "d/epoch.key")
+	data := testutil.ReadFile(t, fsys, "d/epoch.key")
 	if string(data) != "epoch 0\n"+cpSKeyA+"\n" {
 		t.Fatalf("epoch.key = %q", data)
 	}
@@ -244,7 +245,7 @@ func TestEpochKeys(t *testing.T) {
 	if name, _, _, _ := vkeyParts(nvk); name != cpOrigin || next.Name() != cpOrigin || next.KeyHash() == s0.KeyHash() {
 		t.Fatalf("next key %s is not a new key named %s", nvk, cpOrigin)
 	}
-	if !strings.HasPrefix(string(readAll(t, fsys, "d/epoch.key.next")), "epoch 1\nPRIVATE+KEY+"+cpOrigin+"+") {
+	if !strings.HasPrefix(string(testutil.ReadFile(t, fsys, "d/epoch.key.next")), "epoch 1\nPRIVATE+KEY+"+cpOrigin+"+") {
 		t.Fatal("epoch.key.next does not hold epoch 1's key")
 	}
 	stmt, err := SignRotation(Rotation{Origin: cpOrigin, Epoch: 1, Size: 0, Root: EmptyRoot(), NextKey: nvk}, s0)
@@ -273,7 +274,7 @@ func TestEpochKeys(t *testing.T) {
 	if _, err := fsys.Stat("d/epoch.key.next"); err == nil {
 		t.Fatal("epoch.key.next survives Commit")
 	}
-	if bytes.Contains(readAll(t, fsys, "d/epoch.key"), []byte(cpSKeyA)) {
+	if bytes.Contains(testutil.ReadFile(t, fsys, "d/epoch.key"), []byte(cpSKeyA)) {
 		t.Fatal("epoch.key still holds the genesis key")
 	}
 
@@ -389,20 +390,6 @@ func TestEpochKeysDamagedFiles(t *testing.T) {
 	if fmt.Sprint(names) != "[epoch.key]" {
 		t.Fatalf("directory holds %v", names)
 	}
-}
-
-func readAll(t *testing.T, fsys vfs.FS, path string) []byte {
-	t.Helper()
-	f, err := fsys.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b, err := readWhole(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // TestEpochKeysCrash simulates a power loss before every operation of the

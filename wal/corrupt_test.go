@@ -10,6 +10,7 @@ import (
 	"path"
 	"testing"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -122,7 +123,7 @@ func detectedInSealedBody(t *testing.T, fsys vfs.FS, seg uint64) bool {
 	files := segmentFiles(t, fsys)
 	before := make([][]byte, len(files)-1)
 	for i := range before {
-		before[i] = readAll(t, fsys, files[i])
+		before[i] = testutil.ReadFile(t, fsys, files[i])
 	}
 	w, err := Open(fsys, testDir, Options{})
 	if err != nil {
@@ -141,7 +142,7 @@ func detectedInSealedBody(t *testing.T, fsys vfs.FS, seg uint64) bool {
 		t.Fatal(err)
 	}
 	for i := range before {
-		if !bytes.Equal(before[i], readAll(t, fsys, files[i])) {
+		if !bytes.Equal(before[i], testutil.ReadFile(t, fsys, files[i])) {
 			t.Fatalf("Open changed sealed segment %s", files[i])
 		}
 	}
@@ -200,12 +201,7 @@ func TestEveryByteFlipIsDetected(t *testing.T) {
 			for off := int64(0); off < size; off++ {
 				c := base.CrashClone(vfs.CrashOptions{KeepSectorProb: 1, KeepDirOpProb: 1})
 				x := byte(1 + rng.IntN(255))
-				mutate(t, c, name, func(f vfs.File, _ int64) {
-					var b [1]byte
-					f.ReadAt(b[:], off)
-					b[0] ^= x
-					f.WriteAt(b[:], off)
-				})
+				testutil.XorByte(t, c, name, off, x)
 				if off >= end {
 					got, err := Check(context.Background(), c, testDir, nil)
 					if off < end+SectorSize && errors.Is(err, ErrCorrupt) {
@@ -285,17 +281,13 @@ func fakeBatch(t *testing.T, fsys vfs.FS, name string, off int64, bodyLen uint32
 	})
 }
 
+// readSegHeader decodes the header of segment file name; a header that does
+// not decode fails the test with its reason.
 func readSegHeader(t *testing.T, fsys vfs.FS, name string) segHeader {
-	f, err := fsys.Open(name)
+	t.Helper()
+	h, err := decodeSegHeader(testutil.ReadFile(t, fsys, name))
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, segHeaderSize)
-	f.ReadAt(b, 0)
-	h, err := decodeSegHeader(b)
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	return h
 }
@@ -355,7 +347,7 @@ func TestLeftoverTmpAndStaleSegment(t *testing.T) {
 	otherFiles := segmentFiles(t, other)
 	files := segmentFiles(t, base)
 	next, _ := parseSegmentName(path.Base(files[len(files)-1]))
-	data := readAll(t, other, otherFiles[1])
+	data := testutil.ReadFile(t, other, otherFiles[1])
 	// Rewrite its header so the number matches its new name (as an
 	// attacker or a careless restore might): the chain still rejects it.
 	hdr, _ := decodeSegHeader(data)
@@ -376,18 +368,6 @@ func TestLeftoverTmpAndStaleSegment(t *testing.T) {
 	}
 }
 
-func readAll(t *testing.T, fsys vfs.FS, name string) []byte {
-	f, err := fsys.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	size, _ := f.Size()
-	b := make([]byte, size)
-	f.ReadAt(b, 0)
-	return b
-}
-
 // TestUnknownVersion: a segment written by a newer format is refused with
 // ErrUnknownVersion, not treated as corruption and not modified.
 func TestUnknownVersion(t *testing.T) {
@@ -400,12 +380,12 @@ func TestUnknownVersion(t *testing.T) {
 		binary.LittleEndian.PutUint32(b[segHeaderFields-4:], crc32.Checksum(b[:segHeaderFields-4], castagnoli))
 		f.WriteAt(b, 0)
 	})
-	before := readAll(t, base, name)
+	before := testutil.ReadFile(t, base, name)
 	_, err := Open(base, testDir, Options{})
 	if !errors.Is(err, ErrUnknownVersion) || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("open of a version-7 segment: %v", err)
 	}
-	if string(before) != string(readAll(t, base, name)) {
+	if string(before) != string(testutil.ReadFile(t, base, name)) {
 		t.Fatal("open modified a segment it could not read")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -49,17 +50,6 @@ func (fa *followAll) has(seq uint64) bool {
 	fa.mu.Lock()
 	defer fa.mu.Unlock()
 	return len(fa.recs) > 0 && fa.recs[len(fa.recs)-1].Seq >= seq || fa.err != nil
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestFollowLive: Follow, reading a log that is being written from
@@ -104,7 +94,7 @@ func TestFollowLive(t *testing.T) {
 			}
 			wg.Wait()
 			last := w.LastSeq()
-			waitUntil(t, fmt.Sprintf("record %d", last), func() bool { return fa.has(last) })
+			testutil.WaitFor(t, fmt.Sprintf("record %d", last), func() bool { return fa.has(last) })
 			cancel()
 			<-fa.done
 			if !errors.Is(fa.err, context.Canceled) {
@@ -152,7 +142,7 @@ func TestFollowFromSeqAndDamage(t *testing.T) {
 	last := w.LastSeq()
 	ctx, cancel := context.WithCancel(t.Context())
 	fa := startFollow(ctx, dir, 40)
-	waitUntil(t, "the last record", func() bool { return fa.has(last) })
+	testutil.WaitFor(t, "the last record", func() bool { return fa.has(last) })
 	// More records after a reopen: after the last segment's seal, or in a
 	// new segment when that one is full.
 	w, err = Open(vfs.OS(), dir, Options{SegmentSize: 4 << 10})
@@ -163,7 +153,7 @@ func TestFollowFromSeqAndDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the record after reopen", func() bool { return fa.has(seq) })
+	testutil.WaitFor(t, "the record after reopen", func() bool { return fa.has(seq) })
 	cancel()
 	<-fa.done
 	if !errors.Is(fa.err, context.Canceled) || fa.recs[0].Seq != 40 || fa.recs[len(fa.recs)-1].Seq != seq {
@@ -191,7 +181,7 @@ func TestFollowFromSeqAndDamage(t *testing.T) {
 	// it, is skipped by its seal, not read.
 	ctx, cancel = context.WithCancel(t.Context())
 	fa = startFollowOpts(ctx, dir, 0, FollowOptions{Poll: time.Millisecond, SkipBefore: 55})
-	waitUntil(t, "the record after reopen", func() bool { return fa.has(seq) })
+	testutil.WaitFor(t, "the record after reopen", func() bool { return fa.has(seq) })
 	cancel()
 	<-fa.done
 	if !errors.Is(fa.err, context.Canceled) || fa.recs[0].Segment == 1 {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -80,7 +81,7 @@ func FuzzOpenDir(f *testing.F) {
 				if !errors.As(after, &is) || is.Segment != 1 || is.Offset != was.Offset {
 					t.Fatalf("damage in sealed segment 1 (%v) reads differently after an open and an append: %v", before, after)
 				}
-				if got := readAll(t, fsys, path.Join(testDir, segmentName(1))); !bytes.Equal(got, a) {
+				if got := testutil.ReadFile(t, fsys, path.Join(testDir, segmentName(1))); !bytes.Equal(got, a) {
 					t.Fatal("Open changed sealed segment 1")
 				}
 				return

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -132,22 +133,7 @@ func TestLiveDamageStillFound(t *testing.T) {
 	path := filepath.Join("log", segmentName(1))
 	lfs := &landFS{FS: fsys, path: path, land: func() {}}
 	lfs.held.Store(true)
-	flip := func(off int64) {
-		t.Helper()
-		f, err := fsys.OpenReadWrite(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		b := make([]byte, 1)
-		if _, err := f.ReadAt(b, off); err != nil {
-			t.Fatal(err)
-		}
-		b[0] ^= 0x10
-		if _, err := f.WriteAt(b, off); err != nil {
-			t.Fatal(err)
-		}
-	}
+	flip := func(off int64) { t.Helper(); testutil.XorByte(t, fsys, path, off, 0x10) }
 	// Batches are one sector each here; the third starts at 3*512.
 	flip(3*SectorSize + 60)
 	_, err := Check(context.Background(), lfs, "log", nil)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -82,15 +83,10 @@ func TestOpenSealedSegmentDamage(t *testing.T) {
 	base, _ := buildLogOpts(t, 60, Options{SegmentSize: 4096}, true)
 	files := segmentFiles(t, base)
 	name := files[1]
-	size := int64(len(readAll(t, base, name)))
+	size := int64(len(testutil.ReadFile(t, base, name)))
 	flipAt := func(off int64) *vfs.CrashFS {
 		c := base.CrashClone(vfs.CrashOptions{KeepSectorProb: 1, KeepDirOpProb: 1})
-		mutate(t, c, name, func(f vfs.File, _ int64) {
-			b := make([]byte, 1)
-			f.ReadAt(b, off)
-			b[0] ^= 0x40
-			f.WriteAt(b, off)
-		})
+		testutil.XorByte(t, c, name, off, 0x40)
 		return c
 	}
 	openErr := func(fsys vfs.FS) *CorruptError {
@@ -110,7 +106,7 @@ func TestOpenSealedSegmentDamage(t *testing.T) {
 	// Inside the batches: Open succeeds without changing the segment, and
 	// the log stays usable; every full read fails at the damaged batch.
 	c := flipAt(SectorSize + batchHeaderSize + recHeaderSize + 3)
-	before := readAll(t, c, name)
+	before := testutil.ReadFile(t, c, name)
 	w, err := Open(c, testDir, Options{})
 	if err != nil {
 		t.Fatalf("Open with damage inside a sealed segment's batches: %v", err)
@@ -132,7 +128,7 @@ func TestOpenSealedSegmentDamage(t *testing.T) {
 			t.Fatalf("a full read: %v, want a *CorruptError in segment 2 at offset %d", err, SectorSize)
 		}
 	}
-	if string(before) != string(readAll(t, c, name)) {
+	if string(before) != string(testutil.ReadFile(t, c, name)) {
 		t.Fatal("Open changed the damaged sealed segment")
 	}
 

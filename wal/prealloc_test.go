@@ -9,22 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
-
-func fileSize(t *testing.T, fsys vfs.FS, name string) int64 {
-	t.Helper()
-	f, err := fsys.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	n, err := f.Size()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // TestPreallocFillsAheadAndCloseCuts: the active segment is filled with
 // zeros ahead of its records (so batches overwrite allocated blocks), a
@@ -48,7 +35,7 @@ func TestPreallocFillsAheadAndCloseCuts(t *testing.T) {
 		acked[seq] = p
 		files := segmentFiles(t, fsys)
 		last := files[len(files)-1]
-		ahead = ahead || fileSize(t, fsys, last) > dataEnd(t, fsys, last)
+		ahead = ahead || testutil.FileSize(t, fsys, last) > dataEnd(t, fsys, last)
 	}
 	if !ahead {
 		t.Fatal("the active segment was never filled ahead of its records")
@@ -61,7 +48,7 @@ func TestPreallocFillsAheadAndCloseCuts(t *testing.T) {
 		t.Fatalf("want a rotation, got %d segment(s)", len(files))
 	}
 	for _, name := range files {
-		if size, end := fileSize(t, fsys, name), dataEnd(t, fsys, name); size != end {
+		if size, end := testutil.FileSize(t, fsys, name), dataEnd(t, fsys, name); size != end {
 			t.Fatalf("closed log: %s holds %d bytes, its records end at %d", name, size, end)
 		}
 	}
@@ -92,7 +79,7 @@ func TestPreallocTailAfterCrash(t *testing.T) {
 	// Wait for the fill in flight to be durable, so that the crash keeps it.
 	deadline := time.Now().Add(10 * time.Second)
 	var crashed *vfs.CrashFS
-	for crashed == nil || fileSize(t, crashed, name) <= dataEnd(t, crashed, name) {
+	for crashed == nil || testutil.FileSize(t, crashed, name) <= dataEnd(t, crashed, name) {
 		if time.Now().After(deadline) {
 			t.Fatal("no zeros ahead of the records survived the crash")
 		}
@@ -158,7 +145,7 @@ func TestSealCutLost(t *testing.T) {
 	for _, s := range shots {
 		files := segmentFiles(t, s.fs)
 		last := files[len(files)-1]
-		if fileSize(t, s.fs, last) > dataEnd(t, s.fs, last) {
+		if testutil.FileSize(t, s.fs, last) > dataEnd(t, s.fs, last) {
 			clone, at = s.fs, s.acked
 			break
 		}
@@ -215,7 +202,7 @@ func TestCloseCutsFillInFlight(t *testing.T) {
 	w.Close()
 	fsys.SetLatency(0)
 	for _, name := range segmentFiles(t, crash) {
-		if size, end := fileSize(t, crash, name), dataEnd(t, crash, name); size != end {
+		if size, end := testutil.FileSize(t, crash, name), dataEnd(t, crash, name); size != end {
 			t.Fatalf("after Close %s holds %d bytes, its records end at %d", name, size, end)
 		}
 	}
@@ -252,7 +239,7 @@ func TestPartialFillThenSeal(t *testing.T) {
 	fsys.SetWriteBudget(batchSpan(recHeaderSize+len(big)) + 2000)
 	appendP(big)
 	// Wait until the fill has run into the full disk.
-	for deadline := time.Now().Add(10 * time.Second); fileSize(t, crash, segmentFiles(t, crash)[0]) <= dataEnd(t, crash, segmentFiles(t, crash)[0]); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); testutil.FileSize(t, crash, segmentFiles(t, crash)[0]) <= dataEnd(t, crash, segmentFiles(t, crash)[0]); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the fill wrote nothing before the disk was full")
 		}
@@ -263,7 +250,7 @@ func TestPartialFillThenSeal(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := segmentFiles(t, crash)[0]
-	if size, end := fileSize(t, crash, first), dataEnd(t, crash, first); size != end {
+	if size, end := testutil.FileSize(t, crash, first), dataEnd(t, crash, first); size != end {
 		t.Fatalf("sealed segment %s holds %d bytes, its records end at %d", first, size, end)
 	}
 	w, err = Open(crash, testDir, opts)
@@ -327,7 +314,7 @@ func shortWriteIntoZeros(t *testing.T, size int, k int64) {
 	}
 	// Let the fill finish, so that the next batch lands in zeros.
 	name := segmentFiles(t, crash)[0]
-	for deadline := time.Now().Add(10 * time.Second); fileSize(t, crash, name) < 16<<10; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); testutil.FileSize(t, crash, name) < 16<<10; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the fill did not run")
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -43,7 +44,7 @@ func TestRestartsContinueTheLastSegment(t *testing.T) {
 		}
 		var total int64
 		for _, name := range files {
-			total += fileSize(t, vfs.OS(), name)
+			total += testutil.FileSize(t, vfs.OS(), name)
 		}
 		maxFiles := 1
 		if segSize > 0 {
@@ -131,7 +132,7 @@ func checkEveryReader(t *testing.T, dir string, want map[uint64][]byte) {
 
 	fctx, cancel := context.WithCancel(ctx)
 	fa := startFollow(fctx, dir, 1)
-	waitUntil(t, "Follow to reach the last record", func() bool { return fa.has(rep.LastSeq) })
+	testutil.WaitFor(t, "Follow to reach the last record", func() bool { return fa.has(rep.LastSeq) })
 	cancel()
 	<-fa.done
 	if !errors.Is(fa.err, context.Canceled) {
@@ -177,7 +178,7 @@ func reopenedLog(t *testing.T, crash bool) (*vfs.CrashFS, map[uint64][]byte, int
 	t.Helper()
 	fsys, acked := buildLog(t, 10, 1<<20, true)
 	name := segmentFiles(t, fsys)[0]
-	sealEnd := fileSize(t, fsys, name)
+	sealEnd := testutil.FileSize(t, fsys, name)
 	w, err := Open(fsys, testDir, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -214,8 +215,8 @@ func TestReopenedSegmentRecovery(t *testing.T) {
 		// Zeros filled ahead after the batches that follow the seal.
 		fsys, acked, _, offs := reopenedLog(t, true)
 		name := segmentFiles(t, fsys)[0]
-		if end := offs[len(offs)-1] + SectorSize; fileSize(t, fsys, name) <= end {
-			t.Fatalf("no zeros filled ahead after the batches (file %d bytes, batches end at %d)", fileSize(t, fsys, name), end)
+		if end := offs[len(offs)-1] + SectorSize; testutil.FileSize(t, fsys, name) <= end {
+			t.Fatalf("no zeros filled ahead after the batches (file %d bytes, batches end at %d)", testutil.FileSize(t, fsys, name), end)
 		}
 		checkRecovered(t, 1, fsys, acked, Options{})
 	})
@@ -225,7 +226,7 @@ func TestReopenedSegmentRecovery(t *testing.T) {
 		// first batch.
 		fsys, acked := buildLog(t, 10, 1<<20, true)
 		name := segmentFiles(t, fsys)[0]
-		sealEnd := fileSize(t, fsys, name)
+		sealEnd := testutil.FileSize(t, fsys, name)
 		mutate(t, fsys, name, func(f vfs.File, size int64) { f.WriteAt(make([]byte, 8<<10), size) })
 		rep, err := Check(t.Context(), fsys, testDir, nil)
 		if err != nil || rep.TornTail != nil || !rep.Sealed {
@@ -235,7 +236,7 @@ func TestReopenedSegmentRecovery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := fileSize(t, fsys, name); got != sealEnd {
+		if got := testutil.FileSize(t, fsys, name); got != sealEnd {
 			t.Fatalf("Open left %d bytes, want the segment cut at its seal (%d)", got, sealEnd)
 		}
 		w.Close()
@@ -244,7 +245,7 @@ func TestReopenedSegmentRecovery(t *testing.T) {
 	t.Run("torn batch after the seal", func(t *testing.T) {
 		fsys, acked := buildLog(t, 10, 1<<20, true)
 		name := segmentFiles(t, fsys)[0]
-		sealEnd := fileSize(t, fsys, name)
+		sealEnd := testutil.FileSize(t, fsys, name)
 		// A batch header whose body runs past the end of the file.
 		fakeBatch(t, fsys, name, sealEnd, 4<<10, uint64(sealEnd))
 		rep, err := Check(t.Context(), fsys, testDir, nil)
@@ -252,7 +253,7 @@ func TestReopenedSegmentRecovery(t *testing.T) {
 			t.Fatalf("Check: %v, %+v", err, rep)
 		}
 		checkRecovered(t, 3, fsys, acked, Options{})
-		if got := fileSize(t, fsys, name); got != sealEnd {
+		if got := testutil.FileSize(t, fsys, name); got != sealEnd {
 			t.Fatalf("Open left %d bytes, want the torn batch cut at %d", got, sealEnd)
 		}
 	})
@@ -260,7 +261,7 @@ func TestReopenedSegmentRecovery(t *testing.T) {
 		// A later batch vouches that the damaged one was durable.
 		fsys, _, _, offs := reopenedLog(t, true)
 		name := segmentFiles(t, fsys)[0]
-		xorByte(t, fsys, name, offs[1]+batchHeaderSize+3)
+		testutil.XorByte(t, fsys, name, offs[1]+batchHeaderSize+3, 0x5a)
 		if !detected(fsys) {
 			t.Fatal("damage in a batch after an interior seal was not reported")
 		}
@@ -268,7 +269,7 @@ func TestReopenedSegmentRecovery(t *testing.T) {
 	t.Run("damage after the seal in a closed log", func(t *testing.T) {
 		fsys, acked, _, offs := reopenedLog(t, false)
 		name := segmentFiles(t, fsys)[0]
-		xorByte(t, fsys, name, offs[1]+batchHeaderSize+3)
+		testutil.XorByte(t, fsys, name, offs[1]+batchHeaderSize+3, 0x5a)
 		// Open checks the sealed segment by its seal; every full read
 		// fails at the damage.
 		if !detectedInSealedBody(t, fsys, 1) {
@@ -296,24 +297,13 @@ func TestReopenedSegmentRecovery(t *testing.T) {
 	})
 }
 
-// xorByte flips the bits of one byte of a file.
-func xorByte(t *testing.T, fsys vfs.FS, name string, off int64) {
-	t.Helper()
-	mutate(t, fsys, name, func(f vfs.File, _ int64) {
-		var b [1]byte
-		f.ReadAt(b[:], off)
-		b[0] ^= 0x5a
-		f.WriteAt(b[:], off)
-	})
-}
-
 // TestReopenOnlyWhenItFits: a sealed last segment without room for a batch
 // and another seal is left as it is, and the next record starts a new
 // segment.
 func TestReopenOnlyWhenItFits(t *testing.T) {
 	fsys, _ := buildLog(t, 10, 1<<20, true)
 	name := segmentFiles(t, fsys)[0]
-	size := fileSize(t, fsys, name)
+	size := testutil.FileSize(t, fsys, name)
 	for _, c := range []struct {
 		segSize int64
 		files   int
@@ -331,7 +321,7 @@ func TestReopenOnlyWhenItFits(t *testing.T) {
 		if got := len(segmentFiles(t, fsys)); got != c.files {
 			t.Fatalf("segment size %d, sealed segment of %d bytes: %d files, want %d", c.segSize, size, got, c.files)
 		}
-		size = fileSize(t, fsys, segmentFiles(t, fsys)[c.files-1])
+		size = testutil.FileSize(t, fsys, segmentFiles(t, fsys)[c.files-1])
 	}
 	if _, err := Check(t.Context(), fsys, testDir, nil); err != nil {
 		t.Fatal(err)
@@ -358,7 +348,7 @@ func TestFollowAcrossReopen(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	fa := startFollow(ctx, dir, 1)
-	waitUntil(t, "the seal", func() bool { return fa.has(w.LastSeq()) })
+	testutil.WaitFor(t, "the seal", func() bool { return fa.has(w.LastSeq()) })
 	var last uint64
 	for round := range 3 {
 		w, err = Open(vfs.OS(), dir, Options{})
@@ -370,12 +360,12 @@ func TestFollowAcrossReopen(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		waitUntil(t, "the records after the reopen", func() bool { return fa.has(last) })
+		testutil.WaitFor(t, "the records after the reopen", func() bool { return fa.has(last) })
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "the last seal", func() bool { return fa.has(last + 1) })
+	testutil.WaitFor(t, "the last seal", func() bool { return fa.has(last + 1) })
 	cancel()
 	<-fa.done
 	if !errors.Is(fa.err, context.Canceled) {

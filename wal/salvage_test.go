@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -204,74 +205,6 @@ func slvBefore(r *slvRec, dmg []slvDamage) bool {
 
 func slvPath(dir string, seg uint64) string { return filepath.Join(dir, segmentName(seg)) }
 
-func slvWriteAt(t *testing.T, fsys vfs.FS, name string, p []byte, off int64) {
-	t.Helper()
-	f, err := fsys.OpenReadWrite(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(p, off); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func slvXor(t *testing.T, fsys vfs.FS, name string, off int64, x byte) {
-	t.Helper()
-	f, err := fsys.OpenReadWrite(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var b [1]byte
-	if _, err := f.ReadAt(b[:], off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= x
-	if _, err := f.WriteAt(b[:], off); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func slvReadAll(t *testing.T, fsys vfs.FS, name string) []byte {
-	t.Helper()
-	f, err := fsys.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && size > 0 {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func slvReadHeader(t *testing.T, fsys vfs.FS, name string) segHeader {
-	t.Helper()
-	h, err := decodeSegHeader(slvReadAll(t, fsys, name))
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return h
-}
-
-func slvTruncate(t *testing.T, fsys vfs.FS, name string, size int64) {
-	t.Helper()
-	f, err := fsys.OpenReadWrite(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // slvSnapshot returns every file of dir with its bytes (and, on the OS, its
 // modification time), to prove that Salvage changed nothing.
 func slvSnapshot(t *testing.T, fsys vfs.FS, dir string) map[string]string {
@@ -403,14 +336,14 @@ func slvCases() []slvCase {
 			seg := mid(l)
 			at := l.sizes[seg] / 2
 			for _, o := range []int64{at, at + 1, at + 300} {
-				slvXor(t, fsys, slvPath(dir, seg), o, 0x5a)
+				testutil.XorByte(t, fsys, slvPath(dir, seg), o, 0x5a)
 			}
 			return []slvDamage{{seg, at, at + 301}}
 		}},
 		{"zero 4 KiB", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
 			seg := mid(l)
 			at := l.sizes[seg]/3 + 77
-			slvWriteAt(t, fsys, slvPath(dir, seg), make([]byte, 4096), at)
+			testutil.WriteAt(t, fsys, slvPath(dir, seg), make([]byte, 4096), at)
 			return []slvDamage{{seg, at, at + 4096}}
 		}},
 		{"truncate mid-segment inside a record", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
@@ -422,19 +355,19 @@ func slvCases() []slvCase {
 					break
 				}
 			}
-			slvTruncate(t, fsys, slvPath(dir, seg), at)
+			testutil.Truncate(t, fsys, slvPath(dir, seg), at)
 			return []slvDamage{{seg, at, math.MaxInt64}}
 		}},
 		{"truncate mid-segment in padding", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
 			seg := mid(l)
 			at := batchAt(l, seg, 12) - 3
-			slvTruncate(t, fsys, slvPath(dir, seg), at)
+			testutil.Truncate(t, fsys, slvPath(dir, seg), at)
 			return []slvDamage{{seg, at, math.MaxInt64}}
 		}},
 		{"truncate mid-segment at a batch boundary", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
 			seg := mid(l)
 			at := batchAt(l, seg, 10)
-			slvTruncate(t, fsys, slvPath(dir, seg), at)
+			testutil.Truncate(t, fsys, slvPath(dir, seg), at)
 			return []slvDamage{{seg, at, math.MaxInt64}}
 		}},
 		{"delete a middle segment", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
@@ -453,41 +386,41 @@ func slvCases() []slvCase {
 		{"flip segment header fields", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
 			seg := mid(l)
 			for _, o := range []int64{17, 26, 35} { // number, first sequence, salt
-				slvXor(t, fsys, slvPath(dir, seg), o, 0x01)
+				testutil.XorByte(t, fsys, slvPath(dir, seg), o, 0x01)
 			}
 			return []slvDamage{{seg, 0, segHeaderSize}}
 		}},
 		{"zero segment header", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
 			seg := mid(l)
-			slvWriteAt(t, fsys, slvPath(dir, seg), make([]byte, segHeaderSize), 0)
+			testutil.WriteAt(t, fsys, slvPath(dir, seg), make([]byte, segHeaderSize), 0)
 			return []slvDamage{{seg, 0, segHeaderSize}}
 		}},
 		{"header and first batch header", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
 			seg := mid(l)
-			slvWriteAt(t, fsys, slvPath(dir, seg), bytes.Repeat([]byte{0xee}, segHeaderSize+40), 0)
+			testutil.WriteAt(t, fsys, slvPath(dir, seg), bytes.Repeat([]byte{0xee}, segHeaderSize+40), 0)
 			return []slvDamage{{seg, 0, segHeaderSize + 40}}
 		}},
 		{"zero a whole segment", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
 			seg := mid(l)
-			slvWriteAt(t, fsys, slvPath(dir, seg), make([]byte, l.sizes[seg]), 0)
+			testutil.WriteAt(t, fsys, slvPath(dir, seg), make([]byte, l.sizes[seg]), 0)
 			return []slvDamage{{seg, 0, math.MaxInt64}}
 		}},
 		{"damage a seal", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
 			seg := l.segs[1]
 			at := l.sizes[seg] - SectorSize + batchHeaderSize + 5
-			slvXor(t, fsys, slvPath(dir, seg), at, 0x80)
+			testutil.XorByte(t, fsys, slvPath(dir, seg), at, 0x80)
 			return []slvDamage{{seg, at, at + 1}}
 		}},
 		{"damage padding only", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
 			seg := l.segs[1]
 			at := l.sizes[seg] - 3 // the seal batch's padding
-			slvXor(t, fsys, slvPath(dir, seg), at, 0x80)
+			testutil.XorByte(t, fsys, slvPath(dir, seg), at, 0x80)
 			return []slvDamage{{seg, at, at + 1}}
 		}},
 		{"several at once", func(t *testing.T, fsys vfs.FS, dir string, l *slvLog) []slvDamage {
 			a, b, c := l.segs[0], mid(l), l.segs[len(l.segs)-2]
-			slvXor(t, fsys, slvPath(dir, a), 2000, 0xff)
-			slvWriteAt(t, fsys, slvPath(dir, b), bytes.Repeat([]byte{0x33}, 1500), 5000)
+			testutil.XorByte(t, fsys, slvPath(dir, a), 2000, 0xff)
+			testutil.WriteAt(t, fsys, slvPath(dir, b), bytes.Repeat([]byte{0x33}, 1500), 5000)
 			if err := fsys.Remove(slvPath(dir, c)); err != nil {
 				t.Fatal(err)
 			}
@@ -508,7 +441,7 @@ func slvCases() []slvCase {
 			}
 			at += 60
 			n := min(700, seal-at)
-			slvWriteAt(t, fsys, slvPath(dir, seg), make([]byte, n), at)
+			testutil.WriteAt(t, fsys, slvPath(dir, seg), make([]byte, n), at)
 			return []slvDamage{{seg, at, at + n}}
 		}},
 	}
@@ -669,16 +602,16 @@ func TestSalvageTornTail(t *testing.T) {
 		name  string
 		write func(c *vfs.CrashFS)
 	}{
-		{"zero sector", func(c *vfs.CrashFS) { slvWriteAt(t, c, slvPath(testDir, last), make([]byte, SectorSize), size) }},
+		{"zero sector", func(c *vfs.CrashFS) { testutil.WriteAt(t, c, slvPath(testDir, last), make([]byte, SectorSize), size) }},
 		{"batch past the end", func(c *vfs.CrashFS) {
-			hdr := slvReadHeader(t, c, slvPath(testDir, last))
+			hdr := readSegHeader(t, c, slvPath(testDir, last))
 			b := make([]byte, SectorSize)
 			h := batchHeader{Count: 3, Salt: hdr.Salt, Offset: uint64(size), SyncedOff: uint64(size), FirstSeq: l.recs[len(l.recs)-1].Seq + 1, BodyLen: 4000}
 			h.put(b)
 			for i := batchHeaderSize; i < len(b); i++ {
 				b[i] = 0xa5
 			}
-			slvWriteAt(t, c, slvPath(testDir, last), b, size)
+			testutil.WriteAt(t, c, slvPath(testDir, last), b, size)
 		}},
 	} {
 		c := crashed.CrashClone(vfs.CrashOptions{KeepSectorProb: 1, KeepDirOpProb: 1})
@@ -706,7 +639,7 @@ func TestSalvageForeignSegment(t *testing.T) {
 	other := vfs.NewCrashFS()
 	slvWrite(t, other, testDir, 700, slvSegSize, 5_000_000) // another log: its seals differ
 	seg := l.segs[3]
-	data := slvReadAll(t, other, slvPath(testDir, seg))
+	data := testutil.ReadFile(t, other, slvPath(testDir, seg))
 	hdr, err := decodeSegHeader(data)
 	if err != nil {
 		t.Fatal(err)
@@ -791,9 +724,9 @@ func TestSalvageErrors(t *testing.T) {
 		t.Fatal("ParseSalvageMode accepted nonsense")
 	}
 	// A segment of a newer format version is not guessed at.
-	hdr := slvReadHeader(t, fsys, slvPath(dir, 2))
+	hdr := readSegHeader(t, fsys, slvPath(dir, 2))
 	hdr.Version = 9
-	slvWriteAt(t, fsys, slvPath(dir, 2), hdr.encode(), 0)
+	testutil.WriteAt(t, fsys, slvPath(dir, 2), hdr.encode(), 0)
 	if _, err := Salvage(context.Background(), fsys, dir, SalvageAggressive, nil, nil); !errors.Is(err, ErrUnknownVersion) {
 		t.Fatalf("newer version: %v", err)
 	}
@@ -818,7 +751,7 @@ func TestSalvageRandomDamage(t *testing.T) {
 			if _, err := fsys.Stat(name); err != nil {
 				continue
 			}
-			size := int64(len(slvReadAll(t, fsys, name)))
+			size := int64(len(testutil.ReadFile(t, fsys, name)))
 			if size == 0 {
 				continue
 			}
@@ -826,18 +759,18 @@ func TestSalvageRandomDamage(t *testing.T) {
 			switch op := rng.IntN(10); {
 			case op < 4:
 				for j := 0; j < 1+rng.IntN(8); j++ {
-					slvXor(t, fsys, name, min(at+rng.Int64N(64), size-1), byte(1+rng.IntN(255)))
+					testutil.XorByte(t, fsys, name, min(at+rng.Int64N(64), size-1), byte(1+rng.IntN(255)))
 				}
 			case op < 6:
-				slvWriteAt(t, fsys, name, make([]byte, 1+rng.IntN(8192)), at)
+				testutil.WriteAt(t, fsys, name, make([]byte, 1+rng.IntN(8192)), at)
 			case op == 6:
 				g := make([]byte, 1+rng.IntN(2048))
 				for i := range g {
 					g[i] = byte(rng.Uint32())
 				}
-				slvWriteAt(t, fsys, name, g, at)
+				testutil.WriteAt(t, fsys, name, g, at)
 			case op == 7:
-				slvTruncate(t, fsys, name, at)
+				testutil.Truncate(t, fsys, name, at)
 			case op == 8:
 				fsys.Remove(name)
 			default: // a sector copied over another, from this or another segment
@@ -845,9 +778,9 @@ func TestSalvageRandomDamage(t *testing.T) {
 				if _, err := fsys.Stat(srcName); err != nil {
 					continue
 				}
-				if src := slvReadAll(t, fsys, srcName); len(src) >= SectorSize {
+				if src := testutil.ReadFile(t, fsys, srcName); len(src) >= SectorSize {
 					from := rng.IntN(len(src)/SectorSize) * SectorSize
-					slvWriteAt(t, fsys, name, src[from:from+SectorSize], at&^(SectorSize-1))
+					testutil.WriteAt(t, fsys, name, src[from:from+SectorSize], at&^(SectorSize-1))
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -51,12 +52,7 @@ func TestSummarize(t *testing.T) {
 		}
 		// Damage in the first segment's records: only readAll reads it.
 		first := segmentFiles(t, fsys)[0]
-		mutate(t, fsys, first, func(f vfs.File, _ int64) {
-			b := make([]byte, 1)
-			f.ReadAt(b, SectorSize+100)
-			b[0] ^= 1
-			f.WriteAt(b, SectorSize+100)
-		})
+		testutil.XorByte(t, fsys, first, SectorSize+100, 1)
 		segs, err := Summarize(context.Background(), fsys, testDir, false, nil)
 		if err != nil || segs[0].Problem != "" || !segs[0].FromSeal {
 			t.Errorf("clean=%v: cheap summary of a damaged sealed segment: %v %+v", clean, err, segs[0])

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
 
@@ -121,13 +122,8 @@ func TestTagHook(t *testing.T) {
 	// A flipped bit in a tag is damage like any other.
 	files := segmentFiles(t, fsys)
 	c := fsys.CrashClone(vfs.CrashOptions{KeepSectorProb: 1, KeepDirOpProb: 1})
-	mutate(t, c, files[0], func(f vfs.File, _ int64) {
-		var b [1]byte
-		off := int64(segHeaderSize + batchHeaderSize + recHeaderSize + len(testPayload(0, 0, rand.New(rand.NewPCG(1, 2)))) + 3)
-		f.ReadAt(b[:], off)
-		b[0] ^= 0x10
-		f.WriteAt(b[:], off)
-	})
+	off := int64(segHeaderSize + batchHeaderSize + recHeaderSize + len(testPayload(0, 0, rand.New(rand.NewPCG(1, 2)))) + 3)
+	testutil.XorByte(t, c, files[0], off, 0x10)
 	if _, err := Check(context.Background(), c, testDir, nil); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("a flipped tag bit must be damage: %v", err)
 	}

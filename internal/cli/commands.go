@@ -87,7 +87,7 @@ of stored signed checkpoints ('mtlog-audit checkpoint --all' lists them).`,
 			if from > to {
 				return usageErr("--from %d is larger than --to %d", from, to)
 			}
-			b, err := audit.ProveConsistency(vfs.OS(), dir, from, to)
+			b, err := audit.ProveConsistency(cmd.Context(), vfs.OS(), dir, from, to)
 			if err != nil {
 				return proveErr(dir, err)
 			}

@@ -16,6 +16,7 @@ import (
 
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/internal/cli"
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
@@ -57,19 +58,6 @@ func followSeqs(t *testing.T, out string) []uint64 {
 		seqs = append(seqs, ev.Seq)
 	}
 	return seqs
-}
-
-// waitFor polls cond until it holds or a deadline generous enough for a
-// loaded machine passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // writeLive writes events to s from several goroutines until each has
@@ -155,7 +143,7 @@ func TestFollowLiveRotations(t *testing.T) {
 	}()
 	acked := writeLive(t, s, 4, 150, 0)
 	last := maxSeq(acked)
-	waitFor(t, fmt.Sprintf("seq %d in the output", last), func() bool { return hasSeq(out.String(), last) })
+	testutil.WaitFor(t, fmt.Sprintf("seq %d in the output", last), func() bool { return hasSeq(out.String(), last) })
 	cancel()
 	if code := <-done; code != 0 || errb.String() != "" {
 		t.Fatalf("exit %d\n%s", code, errb.String())
@@ -186,7 +174,7 @@ func TestFollowOtherProcess(t *testing.T) {
 	defer cmd.Process.Kill()
 	acked := writeLive(t, s, 3, 0, 3*time.Second)
 	last := maxSeq(acked)
-	waitFor(t, fmt.Sprintf("seq %d in the output", last), func() bool { return hasSeq(out.String(), last) || errb.String() != "" })
+	testutil.WaitFor(t, fmt.Sprintf("seq %d in the output", last), func() bool { return hasSeq(out.String(), last) || errb.String() != "" })
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +251,7 @@ func TestFollowCancel(t *testing.T) {
 		go func() {
 			done <- cli.Run(ctx, append([]string{"replay", "--wal", dir, "--follow", "--json"}, tc.args...), nil, &out, &errb)
 		}()
-		waitFor(t, "the fixture's events", func() bool { return len(followSeqs(t, out.String())) >= tc.want })
+		testutil.WaitFor(t, "the fixture's events", func() bool { return len(followSeqs(t, out.String())) >= tc.want })
 		cancel()
 		if code := <-done; code != 0 || errb.String() != "" {
 			t.Fatalf("%v: exit %d\n%s", tc.args, code, errb.String())
