@@ -260,7 +260,7 @@ func (r *Reader) account(rep *Report, seg *segment) {
 	}
 	rep.Sealed = seg.sealed
 	rep.LastSegmentStart = seg.hdr.FirstSeq
-	rep.LastInteriorSeal = seg.interior
+	rep.LastInteriorSeal = seg.midSeal
 }
 
 // open loads a segment, bounding the active segment of a live log.

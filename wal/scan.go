@@ -120,24 +120,24 @@ func (c *chunkReader) at(off int64, n int) ([]byte, error) {
 
 // segment is what a scan learned about one segment file.
 type segment struct {
-	num      uint64
-	path     string
-	hdr      segHeader
-	size     int64
-	end      int64  // offset just past the last intact batch
-	nextSeq  uint64 // sequence number after the last intact record
-	count    uint64 // intact records
-	events   uint64 // intact records of type RecordEvent
-	sealed   bool
-	seal     sealInfo
-	minTime  int64
-	maxTime  int64
-	last     [32]byte // SHA-256 of the last intact record's frame
-	hasLast  bool
-	bad      *badSpot // first batch that did not parse, nil if none
-	skipped  bool     // accounted for by its seal alone (a reader skipped it)
-	sealOff  int64    // offset of the batch holding seal alone (0: none, or a seal that ends a longer batch)
-	interior uint64   // sequence number of the last seal that records follow (0: none)
+	num     uint64
+	path    string
+	hdr     segHeader
+	size    int64
+	end     int64  // offset just past the last intact batch
+	nextSeq uint64 // sequence number after the last intact record
+	count   uint64 // intact records
+	events  uint64 // intact records of type RecordEvent
+	sealed  bool
+	seal    sealInfo
+	minTime int64
+	maxTime int64
+	last    [32]byte // SHA-256 of the last intact record's frame
+	hasLast bool
+	bad     *badSpot // first batch that did not parse, nil if none
+	skipped bool     // accounted for by its seal alone (a reader skipped it)
+	sealOff int64    // offset of the batch holding seal alone (0: none, or a seal that ends a longer batch)
+	midSeal uint64   // sequence number of the last seal that records follow (0: none)
 }
 
 // badSpot is the first batch of a segment that does not verify: its offset
@@ -222,7 +222,7 @@ func scanOn(f vfs.File, seg *segment, fromSeq uint64, visit func(Record) error) 
 		// (docs/wal-format.md, "Seal record"). The segment is sealed again
 		// only if this batch ends with a seal.
 		if seg.sealed {
-			seg.interior = seg.seal.FirstSeq + seg.seal.Count - 1
+			seg.midSeal = seg.seal.FirstSeq + seg.seal.Count - 1
 		}
 		seg.sealed = false
 		for i, r := range recs {
