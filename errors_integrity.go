@@ -1,9 +1,6 @@
 package audit
 
-import (
-	"github.com/willibrandon/mtlog-audit/integrity"
-	"github.com/willibrandon/mtlog-audit/internal/ledger"
-)
+import "github.com/willibrandon/mtlog-audit/internal/ledger"
 
 var (
 	// ErrIntegrity is matched by errors that report a log whose records,
@@ -23,13 +20,3 @@ var (
 	// with it would produce checkpoints the log's own verifiers reject.
 	ErrEpochKeyMismatch = ledger.ErrEpochKeyMismatch
 )
-
-// The integrity layer's files, as verify.go and proof.go name them.
-const (
-	nodesFile       = integrity.NodesFile
-	checkpointsFile = integrity.CheckpointsFile
-)
-
-// parseStored parses a stored signed checkpoint without checking its
-// signatures.
-func parseStored(raw []byte) (integrity.Checkpoint, error) { return ledger.ParseStored(raw) }

@@ -23,6 +23,7 @@ func TestLayers(t *testing.T) {
 		"integrity":       {"vfs"},
 		"internal/ledger": {"integrity", "wal", "vfs"},
 		"replica":         {"integrity", "internal/ledger", "wal", "vfs"},
+		"internal/verify": {"event", "integrity", "internal/ledger", "replica", "wal", "vfs"},
 	}
 	for dir, ok := range allowed {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))

@@ -250,20 +250,20 @@ func TestRedundancyRepairsDamage(t *testing.T) {
 			return wal.SegmentName(1), RepairAdded
 		}},
 		{"flip in the checkpoints", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
-			testutil.XorByte(t, fsys, filepath.Join(dir, checkpointsFile), 30, 0x5a)
-			return checkpointsFile, RepairReplaced
+			testutil.XorByte(t, fsys, filepath.Join(dir, integrity.CheckpointsFile), 30, 0x5a)
+			return integrity.CheckpointsFile, RepairReplaced
 		}},
 		{"flip in the last checkpoint", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
-			path := filepath.Join(dir, checkpointsFile)
+			path := filepath.Join(dir, integrity.CheckpointsFile)
 			f, _ := fsys.Open(path)
 			size, _ := f.Size()
 			f.Close()
 			testutil.XorByte(t, fsys, path, size-5, 0x5a) // looks like a checkpoint torn by a crash
-			return checkpointsFile, RepairReplaced
+			return integrity.CheckpointsFile, RepairReplaced
 		}},
 		{"flip in the tree nodes", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
-			testutil.XorByte(t, fsys, filepath.Join(dir, nodesFile), 32*5+3, 0x5a)
-			return nodesFile, RepairReplaced
+			testutil.XorByte(t, fsys, filepath.Join(dir, integrity.NodesFile), 32*5+3, 0x5a)
+			return integrity.NodesFile, RepairReplaced
 		}},
 		{"truncated segment", func(t *testing.T, fsys vfs.FS, dir string) (string, RepairOp) {
 			f, err := fsys.OpenReadWrite(segPath(dir, 2))

@@ -28,6 +28,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/internal/idem"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
+	"github.com/willibrandon/mtlog-audit/internal/verify"
 	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
@@ -420,7 +421,7 @@ func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 // to leaves that end open; any other time.Time, of any year, is an exact
 // bound. It stops at the first error (damage, or ctx done).
 func (s *Sink) Replay(ctx context.Context, from, to time.Time) iter.Seq2[*Event, error] {
-	return replay(ctx, s.w.Reader(), from, to)
+	return verify.Replay(ctx, s.w.Reader(), from, to)
 }
 
 // LastSeq returns the sequence number of the last record written.

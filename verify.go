@@ -1,19 +1,12 @@
 package audit
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
 	"iter"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/internal/verify"
 	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
@@ -44,25 +37,10 @@ type Problem struct {
 // NoRecord reports whether the problem implicates no record: every record
 // is proven good, and the problem lies elsewhere (a stored checkpoint that
 // cannot be parsed).
-func (p *Problem) NoRecord() bool { return !p.Exact && p.RangeEnd <= p.Index }
+func (p *Problem) NoRecord() bool { return (*verify.Problem)(p).NoRecord() }
 
 // Error describes the problem.
-func (p *Problem) Error() string {
-	where := fmt.Sprintf("at index %d", p.Index)
-	switch {
-	case p.NoRecord():
-		where = fmt.Sprintf("(no record implicated; the %d records are proven good)", p.Index)
-	case !p.Exact:
-		where = fmt.Sprintf("in indexes [%d, %d)", p.Index, p.RangeEnd)
-	}
-	switch p.Code {
-	case integrity.CodeRecordCorrupt:
-		where = fmt.Sprintf("in segment %d at offset %d (index %d)", p.Segment, p.Offset, p.Index)
-	case integrity.CodeEventUndecodable:
-		where = fmt.Sprintf("at index %d (sequence number %d) in the batch at segment %d offset %d", p.Index, p.Index+1, p.Segment, p.Offset)
-	}
-	return fmt.Sprintf("%s %s: %s", p.Code, where, p.Detail)
-}
+func (p *Problem) Error() string { return (*verify.Problem)(p).Error() }
 
 // IntegrityReport is the result of verifying a log.
 type IntegrityReport struct {
@@ -160,7 +138,7 @@ func (s *Sink) VerifyIntegrity() (*IntegrityReport, error) {
 			opts = append(opts, WithTrustedKeys(vkey))
 		}
 	}
-	return verify(context.Background(), s.cfg.fs, s.w.Dir(), s.w.Reader, opts)
+	return verifyLog(context.Background(), s.cfg.fs, s.w.Dir(), s.w.Reader, opts)
 }
 
 // Verify checks the log in dir without opening it for writing (it may be a
@@ -173,183 +151,26 @@ func Verify(ctx context.Context, dir string, opts ...VerifyOption) (*IntegrityRe
 
 // VerifyFS is Verify on the given filesystem.
 func VerifyFS(ctx context.Context, fsys vfs.FS, dir string, opts ...VerifyOption) (*IntegrityReport, error) {
-	return verify(ctx, fsys, dir, func() *wal.Reader { return wal.NewReader(fsys, dir) }, opts)
+	return verifyLog(ctx, fsys, dir, func() *wal.Reader { return wal.NewReader(fsys, dir) }, opts)
 }
 
-// verify reads the checkpoints first, then opens the stored tree, and only
-// then reads the records, so that on a live log every checkpoint read is
-// covered by the records read (a checkpoint is written only after the
-// records it covers, and the tree nodes it covers are durable before it is
-// signed): a checkpoint written after the read began is not seen, and
-// cannot be taken for a sign of truncation.
-func verify(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader, opts []VerifyOption) (*IntegrityReport, error) {
+// verifyLog runs verify.Run with the options opts.
+func verifyLog(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader, opts []VerifyOption) (*IntegrityReport, error) {
 	var cfg verifyConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	vo := integrity.VerifyOptions{Anchor: cfg.anchor, RotationType: uint8(wal.RecordMeta)}
-	// A torn last entry, or one being appended, is left out: only an
-	// entry followed by intact data is damage (ReadCheckpointLog).
-	cps, cpErr := integrity.ReadCheckpointLog(fsys, filepath.Join(dir, checkpointsFile))
-	if cpErr != nil && !errors.Is(cpErr, fs.ErrNotExist) && len(cfg.keys) == 0 {
-		cps, cpErr = nil, nil // without keys the checkpoints serve only as sizes (nodesDurable)
+	var progress func(verify.Progress)
+	if cfg.progress != nil {
+		progress = func(p verify.Progress) { cfg.progress(Progress(p)) }
 	}
-	if len(cfg.keys) > 0 {
-		trusted, err := integrity.NewGenesisVerifiers(cfg.keys...)
-		if err != nil {
-			return nil, fmt.Errorf("audit: trusted keys: %w", err)
-		}
-		vo.Trusted = trusted
-		if cpErr != nil && !errors.Is(cpErr, fs.ErrNotExist) {
-			return nil, fmt.Errorf("audit: read checkpoints: %w", cpErr)
-		}
-		vo.Checkpoints = cps
-	} else if cfg.anchor != nil {
-		return nil, errors.New("audit: an anchor checkpoint needs the trusted public key that signed it (WithTrustedKeys)")
+	r, err := verify.Run(ctx, fsys, dir, reader, verify.Config{Keys: cfg.keys, Anchor: cfg.anchor, Progress: progress, StoredRoots: cfg.storedRoots, ExtraRoots: cfg.extraRoots})
+	if r == nil {
+		return nil, err
 	}
-	if nodes, err := integrity.OpenNodeReader(fsys, filepath.Join(dir, nodesFile)); err == nil {
-		defer nodes.Close()
-		vo.Nodes, vo.NodesLeaves = nodes, nodes.Leaves()
-		if f, err := fsys.Open(filepath.Join(dir, nodesFile)); err == nil {
-			defer f.Close()
-			if size, err := f.Size(); err == nil {
-				vo.NodeStream = bufio.NewReaderSize(io.NewSectionReader(f, 0, size), int(min(max(size, 16), 1<<20)))
-			}
-		}
-	}
-	v, err := integrity.NewVerifier(vo)
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	var roots *replica.RootChecker
-	if cfg.storedRoots != nil && len(cfg.keys) == 0 {
-		if roots, err = replica.NewRootChecker(fsys, dir, cfg.storedRoots, cfg.extraRoots); err != nil {
-			return nil, err
-		}
-	}
-	var rootProblem *integrity.Problem
-	rep := &IntegrityReport{}
-	var stopped bool
-	var n uint64
-	var undecodable *Problem // the first event that cannot be decoded
-	var decodeErr error
-	wr, werr := reader().Check(ctx, func(rec wal.Record) error {
-		if rec.Type == wal.RecordEvent {
-			// "Verified" means readable: replay and export decode every
-			// event, so verify proves that they can.
-			if err := event.Validate(rec.Payload); err != nil && v.Failed() == nil {
-				undecodable = &Problem{Code: integrity.CodeEventUndecodable, Index: rec.Seq - 1, Exact: true, Segment: rec.Segment, Offset: rec.Offset,
-					Detail: fmt.Sprintf("event %d (sequence number %d) passes its checksums but cannot be decoded, so replay and export cannot read it: %v", rec.Seq-1, rec.Seq, err)}
-				decodeErr = err
-				stopped = true
-				return errStopVerify
-			}
-		}
-		if p := v.Add(rec.Seq-1, rec.Time, uint8(rec.Type), rec.Payload); p != nil {
-			stopped = true
-			return errStopVerify
-		}
-		if roots != nil {
-			if rootProblem = roots.Add(rec); rootProblem != nil {
-				stopped = true
-				return errStopVerify
-			}
-		}
-		if cfg.progress != nil {
-			n++
-			cfg.progress(Progress{Records: n, Segment: rec.Segment, Offset: rec.Offset})
-		}
-		return nil
-	})
-	if wr != nil {
-		rep.Segments, rep.Records, rep.Events = wr.Segments, wr.Records, wr.Events
-		rep.FirstSeq, rep.LastSeq, rep.Bytes, rep.TornTail = wr.FirstSeq, wr.LastSeq, wr.Bytes, wr.TornTail
-	}
-	if wr != nil {
-		v.SetNodesDurable(nodesDurable(cps, wr))
-	}
-	ir := v.Finish()
-	if roots != nil && werr == nil && rootProblem == nil && ir.Problem == nil {
-		rootProblem = roots.Finish()
-	}
-	rep.Checkpoints, rep.Covered, rep.Latest, rep.Epoch, rep.NodesChecked = ir.Checkpoints, ir.Covered, ir.Latest, ir.Epoch, ir.NodesChecked
-	var ce *wal.CorruptError
-	switch {
-	case werr != nil && !stopped && errors.As(werr, &ce):
-		rep.Problem = &Problem{Code: integrity.CodeRecordCorrupt, Index: ir.Records, Exact: true, Segment: ce.Segment, Offset: ce.Offset, Detail: ce.Reason}
-		return rep, fmt.Errorf("%w: %w: %s", ErrIntegrity, ErrCorrupt, rep.Problem)
-	case werr != nil && !stopped:
-		return rep, fmt.Errorf("audit: verify %s: %w", dir, werr)
-	case rootProblem != nil:
-		p := rootProblem
-		rep.Problem = &Problem{Code: p.Code, Index: p.Index, Exact: p.Exact, RangeEnd: p.RangeEnd, Detail: p.Detail}
-		return rep, fmt.Errorf("%w: %s", ErrIntegrity, rep.Problem)
-	case undecodable != nil:
-		rep.Problem = undecodable
-		return rep, fmt.Errorf("%w: %s: %w", ErrIntegrity, rep.Problem, decodeErr)
-	case ir.Problem != nil:
-		p := ir.Problem
-		rep.Problem = &Problem{Code: p.Code, Index: p.Index, Exact: p.Exact, RangeEnd: p.RangeEnd, Detail: p.Detail}
-		if p.Code == integrity.CodeUntrustedKey {
-			rep.Problem.Detail += "; the keys given are " + strings.Join(integrity.KeyIDs(cfg.keys...), ", ")
-		}
-		return rep, fmt.Errorf("%w: %s", ErrIntegrity, rep.Problem)
-	}
-	rep.OK = true
-	return rep, nil
-}
-
-var errStopVerify = errors.New("stop")
-
-// nodesDurable returns how many leaves' stored tree nodes the writer had
-// made durable: those of every record before the last segment (the ledger
-// syncs tree.nodes when a segment is sealed, before the next one is
-// created), those up to the last interior seal of the last segment, and
-// those covered by a stored checkpoint (tree.nodes is synced
-// before each is signed). Later stored nodes may be the torn remains of
-// writes a crash interrupted, which the writer recomputes on open: a
-// difference there is not damage. cps are the stored checkpoints, read
-// before the records; they serve only as sizes, so their signatures do not
-// matter.
-func nodesDurable(cps [][]byte, wr *wal.Report) uint64 {
-	var n uint64
-	if wr.LastSegmentStart > 0 {
-		n = wr.LastSegmentStart - 1
-	}
-	// Up to an interior seal too: the ledger syncs tree.nodes at every seal
-	// and again on the open that continues after it, before any record
-	// follows it.
-	n = max(n, wr.LastInteriorSeal)
-	for _, raw := range cps {
-		if cp, err := parseStored(raw); err == nil {
-			n = max(n, cp.Size)
-		}
-	}
-	return n
-}
-
-func replay(ctx context.Context, r *wal.Reader, from, to time.Time) iter.Seq2[*Event, error] {
-	win := wal.Window{From: from, To: to}
-	lo, hi := win.Bounds()
-	return func(yield func(*Event, error) bool) {
-		for rec, err := range r.Between(ctx, lo, hi) {
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			ev, err := event.Decode(rec.Payload)
-			if err != nil {
-				yield(nil, fmt.Errorf("audit: event %d in segment %d: %w", rec.Seq, rec.Segment, err))
-				return
-			}
-			if !win.Contains(ev.Timestamp) { // Bounds select more where a stored time is at an extreme (see wal.Window)
-				continue
-			}
-			if !yield(ev, nil) {
-				return
-			}
-		}
-	}
+	return &IntegrityReport{Segments: r.Segments, Records: r.Records, Events: r.Events, FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, Bytes: r.Bytes,
+		TornTail: r.TornTail, Checkpoints: r.Checkpoints, Covered: r.Covered, Latest: r.Latest, Epoch: r.Epoch, NodesChecked: r.NodesChecked,
+		OK: r.OK, Problem: (*Problem)(r.Problem)}, err
 }
 
 // Replay reads the events of the log in dir whose timestamps lie in
@@ -361,5 +182,5 @@ func Replay(ctx context.Context, dir string, from, to time.Time) iter.Seq2[*Even
 
 // ReplayFS is Replay on the given filesystem.
 func ReplayFS(ctx context.Context, fsys vfs.FS, dir string, from, to time.Time) iter.Seq2[*Event, error] {
-	return replay(ctx, wal.NewReader(fsys, dir), from, to)
+	return verify.Replay(ctx, wal.NewReader(fsys, dir), from, to)
 }
