@@ -169,26 +169,10 @@ func ensureDir(fsys vfs.FS, dir string) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("wal: cannot use %s as the log directory (is a parent a file, or is permission denied?): %w", dir, err)
 	}
-	// Find the directories that MkdirAll is about to create: each one's
-	// entry in its parent must be made durable before anything in it is
-	// acknowledged.
-	var created []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := fsys.Stat(d); err == nil {
-			break
-		}
-		created = append(created, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	if err := fsys.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("wal: create directory %s: %w (check the path and its permissions)", dir, err)
-	}
-	for i := len(created) - 1; i >= 0; i-- {
-		if err := fsys.SyncDir(filepath.Dir(created[i])); err != nil {
-			return fmt.Errorf("wal: sync parent of %s: %w", created[i], err)
-		}
+	// Each new directory's entry in its parent must be durable before
+	// anything in it is acknowledged.
+	if err := vfs.MkdirAllDurable(fsys, dir, 0o750); err != nil {
+		return fmt.Errorf("wal: create directory %s durably: %w (check the path and its permissions)", dir, err)
 	}
 	return nil
 }
