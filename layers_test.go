@@ -24,6 +24,8 @@ func TestLayers(t *testing.T) {
 		"internal/ledger": {"integrity", "wal", "vfs"},
 		"replica":         {"integrity", "internal/ledger", "wal", "vfs"},
 		"internal/verify": {"event", "integrity", "internal/ledger", "replica", "wal", "vfs"},
+		"protect":         {"event"},
+		"backends":        nil,
 	}
 	for dir, ok := range allowed {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))

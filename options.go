@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
+	"github.com/willibrandon/mtlog-audit/protect"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
@@ -48,10 +49,24 @@ type config struct {
 	policy    failurePolicy
 	ledger    ledger.Config
 	mirrors   []string
-	idemKeys  int      // idempotency window (WithIdempotencyWindow); 0: off
-	policies  []string // the failure-policy options given, to refuse two
-	errs      []error  // problems of the options, reported together by New
+	idemKeys  int                       // idempotency window (WithIdempotencyWindow); 0: off
+	stages    [stageCount]protect.Stage // data-protection stages by rank; nil: off
+	protect   protect.Pipeline          // the non-nil stages, in rank order (built by check)
+	policies  []string                  // the failure-policy options given, to refuse two
+	errs      []error                   // problems of the options, reported together by New
 }
+
+// The ranks of the data-protection stages: whatever the order of the
+// options, they run in this order, so that what is dropped is never
+// tokenized or encrypted first and what is encrypted is already masked.
+const (
+	stageDrop      = iota // sensitive authentication data (CVV, track, PIN) removed
+	stageMask             // WithMaskSensitive
+	stageCards            // card numbers tokenized or truncated
+	stagePseudonym        // WithPseudonymize
+	stageEncrypt          // WithEncryption
+	stageCount
+)
 
 // Defaults of the options that are not the wal package's.
 const (
@@ -84,6 +99,11 @@ func (c *config) check() error {
 		c.optionError("WithSyncMode(%d, %v): unknown mode; use SyncDurable, SyncInterval or SyncNone", w.Sync, w.SyncInterval)
 	} else if w.SyncInterval < 0 {
 		c.optionError("WithSyncMode(%s, %v): negative interval; pass a positive one, or 0 for 100ms", mode[w.Sync], w.SyncInterval)
+	}
+	for _, st := range c.stages {
+		if st != nil {
+			c.protect = append(c.protect, st)
+		}
 	}
 	if len(c.policies) > 1 {
 		c.optionError("%s: pick one failure policy (without either, Emit fails closed)", strings.Join(c.policies, " and "))

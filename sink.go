@@ -29,6 +29,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/internal/idem"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
 	"github.com/willibrandon/mtlog-audit/internal/verify"
+	"github.com/willibrandon/mtlog-audit/protect"
 	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
@@ -236,6 +237,11 @@ func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
+	if len(s.cfg.protect) > 0 {
+		if ev, err = s.protect(ctx, ev); err != nil {
+			return Receipt{}, err
+		}
+	}
 	bp, err := s.encode(ev)
 	if err != nil {
 		return Receipt{}, err
@@ -266,6 +272,21 @@ func idempotencyKey(ev *Event) (string, error) {
 		return "", fmt.Errorf("%w: property %s is %d bytes long; use 1 to %d bytes (a UUID, or a hash of a longer key)", ErrUnwritable, IdempotencyKeyProperty, len(k), MaxIdempotencyKey)
 	}
 	return k, nil
+}
+
+// protect runs the data-protection stages on ev (see protect.Stage). A
+// transient error (protect.ErrUnavailable) is returned as it is, so that the
+// failure policy may retry; any other refuses the event for good.
+func (s *Sink) protect(ctx context.Context, ev *Event) (*Event, error) {
+	out, err := s.cfg.protect.Protect(ctx, ev)
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, protect.ErrUnavailable):
+		return nil, fmt.Errorf("audit: %w", err)
+	default:
+		return nil, fmt.Errorf("%w: %w", ErrUnwritable, err)
+	}
 }
 
 // encode encodes ev into a pooled buffer, refusing an event above the
