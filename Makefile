@@ -12,9 +12,19 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X github.com/willibrandon/mtlog-audit/internal/cli.Version=$(VERSION) -X github.com/willibrandon/mtlog-audit/internal/cli.Revision=$(REVISION)
 PREFIX ?= /usr/local
 
-.PHONY: test lint unit benchmarks durability torture-quick torture bench fuzz example build install clean
+.PHONY: servers servers-stop test lint unit benchmarks durability torture-quick torture bench fuzz example build install clean
 
-test: lint unit benchmarks durability torture-quick
+test: lint servers unit benchmarks durability torture-quick
+
+# The storage servers the backend tests use (MinIO, Azurite,
+# fake-gcs-server), installed into ./bin on first use and started on
+# 127.0.0.1; the tests find them through .servers/env. A developer without
+# them can run the rest with MTLOG_AUDIT_SKIP_SERVERS=1.
+servers:
+	scripts/servers.sh start
+
+servers-stop:
+	scripts/servers.sh stop
 
 # Formatting and static checks (also of the benchmarks/ module, so that an
 # API change that breaks it fails CI).
