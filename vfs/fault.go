@@ -10,9 +10,10 @@ import (
 )
 
 // FaultFS wraps an FS and injects faults into file writes and syncs: a full
-// disk, failing writes or syncs, short writes and latency. The faults can be
-// changed at any time, also while files are in use. Directory operations
-// other than SyncDir pass through unchanged.
+// disk, failing writes or syncs, short writes, latency, and a disk that
+// stops answering (Hang). The faults can be changed at any time, also while
+// files are in use. Directory operations other than SyncDir pass through
+// unchanged, except that Hang holds every mutation.
 //
 // Injected errors are *fs.PathError values wrapping the errno (or the error
 // given), so errors.Is(err, syscall.ENOSPC) and the like work.
@@ -28,6 +29,8 @@ type FaultFS struct {
 	shortProb float64
 	shortRand *rand.Rand
 	latency   time.Duration
+	hang      chan struct{} // non-nil while hung: closed by Release
+	blocked   chan struct{} // closed when the first call blocks on hang
 	stats     FaultStats
 }
 
@@ -39,6 +42,7 @@ type FaultStats struct {
 	BytesWritten int64 // bytes the inner FS reported written
 	Syncs        int64 // Sync, Datasync and SyncDir calls that reached the inner FS
 	Faults       int64 // errors injected
+	Hung         int64 // calls that blocked on Hang
 }
 
 // NewFaultFS returns a FaultFS over inner that injects no faults until told
@@ -98,6 +102,59 @@ func (f *FaultFS) SetLatency(d time.Duration) {
 	f.mu.Unlock()
 }
 
+// Hang makes every mutation block until Release: WriteAt, Truncate, Sync,
+// Datasync and SyncDir of its files, and Create, CreatePrivate,
+// OpenReadWrite, Remove, Rename and MkdirAll, as a disk or NFS server that
+// stops answering does. Reads (Open, ReadAt, Size, List, Stat) and Lock
+// still answer. The returned channel is closed when the first call blocks,
+// so that a test can wait for it instead of sleeping. Calling Hang while
+// hung returns the same channel.
+func (f *FaultFS) Hang() (blocked <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hang == nil {
+		f.hang, f.blocked = make(chan struct{}), make(chan struct{})
+	}
+	return f.blocked
+}
+
+// Release lets every call blocked by Hang proceed (each then runs as if it
+// had just been called) and stops the hang.
+func (f *FaultFS) Release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hang != nil {
+		close(f.hang)
+		f.hang, f.blocked = nil, nil
+	}
+}
+
+// wait blocks while the FaultFS is hung.
+func (f *FaultFS) wait() {
+	f.mu.Lock()
+	hang, blocked := f.hang, f.blocked
+	if hang != nil {
+		f.stats.Hung++
+		if !isClosed(blocked) {
+			close(blocked)
+		}
+	}
+	f.mu.Unlock()
+	if hang != nil {
+		<-hang
+	}
+}
+
+// isClosed reports whether c is closed.
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 // Stats returns the counts so far.
 func (f *FaultFS) Stats() FaultStats {
 	f.mu.Lock()
@@ -152,6 +209,7 @@ func (f *FaultFS) wrote(planned, n int) {
 // planSync returns the error a sync must fail with, or nil to let it
 // through.
 func (f *FaultFS) planSync() error {
+	f.wait()
 	f.sleep()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -179,10 +237,14 @@ func (f *FaultFS) wrap(file File, err error) (File, error) {
 }
 
 // Create creates a file through the inner FS.
-func (f *FaultFS) Create(name string) (File, error) { return f.wrap(f.inner.Create(name)) }
+func (f *FaultFS) Create(name string) (File, error) {
+	f.wait()
+	return f.wrap(f.inner.Create(name))
+}
 
 // CreatePrivate creates an owner-only file through the inner FS.
 func (f *FaultFS) CreatePrivate(name string) (File, error) {
+	f.wait()
 	return f.wrap(CreatePrivate(f.inner, name))
 }
 
@@ -191,17 +253,27 @@ func (f *FaultFS) Open(name string) (File, error) { return f.wrap(f.inner.Open(n
 
 // OpenReadWrite opens a file for reading and writing through the inner FS.
 func (f *FaultFS) OpenReadWrite(name string) (File, error) {
+	f.wait()
 	return f.wrap(f.inner.OpenReadWrite(name))
 }
 
 // Remove removes name through the inner FS.
-func (f *FaultFS) Remove(name string) error { return f.inner.Remove(name) }
+func (f *FaultFS) Remove(name string) error {
+	f.wait()
+	return f.inner.Remove(name)
+}
 
 // Rename renames through the inner FS.
-func (f *FaultFS) Rename(oldname, newname string) error { return f.inner.Rename(oldname, newname) }
+func (f *FaultFS) Rename(oldname, newname string) error {
+	f.wait()
+	return f.inner.Rename(oldname, newname)
+}
 
 // MkdirAll creates directories through the inner FS.
-func (f *FaultFS) MkdirAll(dir string, perm fs.FileMode) error { return f.inner.MkdirAll(dir, perm) }
+func (f *FaultFS) MkdirAll(dir string, perm fs.FileMode) error {
+	f.wait()
+	return f.inner.MkdirAll(dir, perm)
+}
 
 // List lists dir through the inner FS.
 func (f *FaultFS) List(dir string) ([]string, error) { return f.inner.List(dir) }
@@ -228,6 +300,7 @@ type faultFile struct {
 
 // WriteAt writes through the inner file unless a write fault applies.
 func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.wait()
 	f.fs.sleep()
 	planned, fault := f.fs.planWrite(len(p))
 	if planned == 0 && fault != nil {
@@ -258,4 +331,10 @@ func (f *faultFile) Datasync() error {
 		return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
 	}
 	return f.File.Datasync()
+}
+
+// Truncate truncates the inner file (blocking while the FaultFS is hung).
+func (f *faultFile) Truncate(size int64) error {
+	f.fs.wait()
+	return f.File.Truncate(size)
 }
