@@ -29,8 +29,9 @@ type FaultFS struct {
 	shortProb float64
 	shortRand *rand.Rand
 	latency   time.Duration
-	hang      chan struct{} // non-nil while hung: closed by Release
-	blocked   chan struct{} // closed when the first call blocks on hang
+	hang      chan struct{}  // non-nil while hung: closed by Release
+	blocked   chan struct{}  // closed when the first call blocks on hang
+	released  sync.WaitGroup // calls blocked on hang, until they return
 	stats     FaultStats
 }
 
@@ -119,30 +120,35 @@ func (f *FaultFS) Hang() (blocked <-chan struct{}) {
 }
 
 // Release lets every call blocked by Hang proceed (each then runs as if it
-// had just been called) and stops the hang.
+// had just been called), stops the hang, and returns once every such call
+// has returned, so that nothing a hung call does lands later.
 func (f *FaultFS) Release() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.hang != nil {
 		close(f.hang)
 		f.hang, f.blocked = nil, nil
 	}
+	f.mu.Unlock()
+	f.released.Wait()
 }
 
-// wait blocks while the FaultFS is hung.
-func (f *FaultFS) wait() {
+// wait blocks while the FaultFS is hung. The caller calls the function it
+// returns when its call is done: defer f.wait()().
+func (f *FaultFS) wait() (done func()) {
 	f.mu.Lock()
 	hang, blocked := f.hang, f.blocked
-	if hang != nil {
-		f.stats.Hung++
-		if !isClosed(blocked) {
-			close(blocked)
-		}
+	if hang == nil {
+		f.mu.Unlock()
+		return func() {}
 	}
+	f.stats.Hung++
+	if !isClosed(blocked) {
+		close(blocked)
+	}
+	f.released.Add(1)
 	f.mu.Unlock()
-	if hang != nil {
-		<-hang
-	}
+	<-hang
+	return f.released.Done
 }
 
 // isClosed reports whether c is closed.
@@ -209,7 +215,6 @@ func (f *FaultFS) wrote(planned, n int) {
 // planSync returns the error a sync must fail with, or nil to let it
 // through.
 func (f *FaultFS) planSync() error {
-	f.wait()
 	f.sleep()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -238,13 +243,13 @@ func (f *FaultFS) wrap(file File, err error) (File, error) {
 
 // Create creates a file through the inner FS.
 func (f *FaultFS) Create(name string) (File, error) {
-	f.wait()
+	defer f.wait()()
 	return f.wrap(f.inner.Create(name))
 }
 
 // CreatePrivate creates an owner-only file through the inner FS.
 func (f *FaultFS) CreatePrivate(name string) (File, error) {
-	f.wait()
+	defer f.wait()()
 	return f.wrap(CreatePrivate(f.inner, name))
 }
 
@@ -253,25 +258,25 @@ func (f *FaultFS) Open(name string) (File, error) { return f.wrap(f.inner.Open(n
 
 // OpenReadWrite opens a file for reading and writing through the inner FS.
 func (f *FaultFS) OpenReadWrite(name string) (File, error) {
-	f.wait()
+	defer f.wait()()
 	return f.wrap(f.inner.OpenReadWrite(name))
 }
 
 // Remove removes name through the inner FS.
 func (f *FaultFS) Remove(name string) error {
-	f.wait()
+	defer f.wait()()
 	return f.inner.Remove(name)
 }
 
 // Rename renames through the inner FS.
 func (f *FaultFS) Rename(oldname, newname string) error {
-	f.wait()
+	defer f.wait()()
 	return f.inner.Rename(oldname, newname)
 }
 
 // MkdirAll creates directories through the inner FS.
 func (f *FaultFS) MkdirAll(dir string, perm fs.FileMode) error {
-	f.wait()
+	defer f.wait()()
 	return f.inner.MkdirAll(dir, perm)
 }
 
@@ -283,6 +288,7 @@ func (f *FaultFS) Stat(name string) (fs.FileInfo, error) { return f.inner.Stat(n
 
 // SyncDir syncs dir through the inner FS unless a sync fault applies.
 func (f *FaultFS) SyncDir(dir string) error {
+	defer f.wait()()
 	if err := f.planSync(); err != nil {
 		return &fs.PathError{Op: "sync", Path: dir, Err: err}
 	}
@@ -300,7 +306,7 @@ type faultFile struct {
 
 // WriteAt writes through the inner file unless a write fault applies.
 func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
-	f.fs.wait()
+	defer f.fs.wait()()
 	f.fs.sleep()
 	planned, fault := f.fs.planWrite(len(p))
 	if planned == 0 && fault != nil {
@@ -319,6 +325,7 @@ func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
 
 // Sync syncs the inner file unless a sync fault applies.
 func (f *faultFile) Sync() error {
+	defer f.fs.wait()()
 	if err := f.fs.planSync(); err != nil {
 		return &fs.PathError{Op: "sync", Path: f.Name(), Err: err}
 	}
@@ -327,6 +334,7 @@ func (f *faultFile) Sync() error {
 
 // Datasync syncs the inner file's data unless a sync fault applies.
 func (f *faultFile) Datasync() error {
+	defer f.fs.wait()()
 	if err := f.fs.planSync(); err != nil {
 		return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
 	}
@@ -335,6 +343,6 @@ func (f *faultFile) Datasync() error {
 
 // Truncate truncates the inner file (blocking while the FaultFS is hung).
 func (f *faultFile) Truncate(size int64) error {
-	f.fs.wait()
+	defer f.fs.wait()()
 	return f.File.Truncate(size)
 }

@@ -79,6 +79,10 @@ type MirrorStatus struct {
 	State MirrorState // current or stale
 	Since time.Time   // when the Mirror was made (current) or the copy went stale
 	Err   error       // why the copy is stale (nil while current); names the copy
+	// Blocked counts the calls on the copy that missed their deadline and
+	// have not returned yet: while it is above 0 the copy still hangs,
+	// and a call may still land in it.
+	Blocked int
 }
 
 var (
@@ -92,7 +96,8 @@ var (
 
 // copyState is the state of one mirror copy under a quorum policy.
 type copyState struct {
-	stale atomic.Bool // set once, under mu, never cleared
+	stale   atomic.Bool  // set once, under mu, never cleared
+	blocked atomic.Int64 // calls abandoned that have not returned
 	mu    sync.Mutex
 	since time.Time
 	err   error
@@ -132,6 +137,7 @@ func (m *Mirror) Status() []MirrorStatus {
 				st.State, st.Since, st.Err = MirrorStale, s.since, s.err
 			}
 			s.mu.Unlock()
+			st.Blocked = int(s.blocked.Load())
 		}
 		out = append(out, st)
 	}
@@ -221,8 +227,11 @@ func (m *Mirror) startMirrors(op, name string, fn func(i int) error, late func(i
 		calls[i] = c
 		go func() {
 			c.err = fn(i)
-			if !c.state.CompareAndSwap(callPending, callDone) && late != nil {
-				late(i)
+			if !c.state.CompareAndSwap(callPending, callDone) {
+				if late != nil {
+					late(i)
+				}
+				m.state[i].blocked.Add(-1)
 			}
 			close(c.done)
 		}()
@@ -243,7 +252,7 @@ func (m *Mirror) startMirrors(op, name string, fn func(i int) error, late func(i
 					expired = true
 				}
 			}
-			if expired && c.state.CompareAndSwap(callPending, callAbandoned) {
+			if expired && m.abandon(i, c) {
 				outcome[i] = callAbandoned
 				m.markStale(i, m.mirrorErr(i, fmt.Errorf("%s %s: %w (%v)", op, name, ErrMirrorTimeout, m.policy.Timeout)))
 				continue
@@ -256,6 +265,18 @@ func (m *Mirror) startMirrors(op, name string, fn func(i int) error, late func(i
 		}
 		return outcome, m.quorumErr()
 	}
+}
+
+// abandon gives up on c, mirror i's call, unless it has returned. The call
+// is counted in the copy's Blocked before it can see that it was
+// abandoned (it then uncounts itself), so that the count is never below 0.
+func (m *Mirror) abandon(i int, c *mirrorCall) bool {
+	m.state[i].blocked.Add(1)
+	if c.state.CompareAndSwap(callPending, callAbandoned) {
+		return true
+	}
+	m.state[i].blocked.Add(-1)
+	return false
 }
 
 // onMirrors runs fn on every current mirror under a quorum policy and
