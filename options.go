@@ -454,7 +454,9 @@ type quorumPolicy struct {
 //     stale: it is no longer written, the failure handler is called once
 //     with a nil event and a *MirrorStaleError naming it (matching
 //     ErrMirrorStale and the cause, such as vfs.ErrMirrorTimeout or
-//     syscall.EIO), and Sink.Mirrors reports it. Acknowledgements go on
+//     syscall.EIO), and Sink.Mirrors reports it. The handler is called on
+//     the goroutine that writes the log: keep it quick (hand the alert to
+//     another goroutine if it may block). Acknowledgements go on
 //     while copies copies are current; below that, writes fail with an
 //     error matching vfs.ErrMirrorQuorum (and ErrFailed once the log has
 //     failed), as any write error does.

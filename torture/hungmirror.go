@@ -100,7 +100,7 @@ func (HungMirror) Run(ctx context.Context, it Iteration) Outcome {
 	rng := it.Rand()
 	skey, vkey := keyPair(it.Seed)
 	mirrors := 2 + rng.IntN(2)
-	quorum := 1 + rng.IntN(mirrors)         // copies, the primary included
+	quorum := 1 + rng.IntN(mirrors)          // copies, the primary included
 	faulty := 1 + rng.IntN(mirrors+1-quorum) // leaves at least quorum copies healthy
 	if rng.IntN(5) == 0 {
 		faulty = 1 + rng.IntN(mirrors) // may leave too few: writes must then fail, not block

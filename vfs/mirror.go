@@ -74,6 +74,7 @@ type Replica struct {
 // exist and already hold the same files (audit.New with
 // audit.WithRedundancy creates the directories of a new log, and reconciles
 // the copies and repairs damage before it opens the log through a Mirror).
+//
 // A hung mirror (a disk or NFS server that stops answering) blocks every
 // operation that reaches it, and so the log's acknowledgements, for as
 // long as it hangs: every copy is waited for. WithPolicy sets a quorum of

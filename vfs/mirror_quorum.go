@@ -98,9 +98,9 @@ var (
 type copyState struct {
 	stale   atomic.Bool  // set once, under mu, never cleared
 	blocked atomic.Int64 // calls abandoned that have not returned
-	mu    sync.Mutex
-	since time.Time
-	err   error
+	mu      sync.Mutex
+	since   time.Time
+	err     error
 }
 
 // WithPolicy returns a Mirror of the same copies that applies p. The copies
