@@ -31,6 +31,19 @@ func staleOf(errs []error) []*MirrorStaleError {
 	return out
 }
 
+// ackWrites writes events from to to-1 through s and records each one in
+// acked; every write must be acknowledged.
+func ackWrites(t *testing.T, s *Sink, from, to int, acked map[uint64][]byte) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		r, err := s.Write(context.Background(), redEvent(i))
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		acked[r.Seq] = encoded(t, redEvent(i))
+	}
+}
+
 // TestRedundancyQuorumHungMirror: with two mirrors and a quorum of two
 // copies, a mirror whose disk stops answering is left behind after its
 // timeout: Write goes on acknowledging, the failure handler is told once
@@ -59,24 +72,12 @@ func hungMirror(t *testing.T, base vfs.FS, root string, crash *vfs.CrashFS) {
 	}
 	defer s.Close()
 	acked := map[uint64][]byte{}
-	write := func(i int) {
-		t.Helper()
-		r, err := s.Write(context.Background(), redEvent(i))
-		if err != nil {
-			t.Fatalf("write %d: %v", i, err)
-		}
-		acked[r.Seq] = encoded(t, redEvent(i))
-	}
-	for i := range 10 {
-		write(i)
-	}
+	ackWrites(t, s, 0, 10, acked)
 	if errs := rec.take(); len(errs) != 0 {
 		t.Fatalf("healthy copies reported: %v", errs)
 	}
 	fault.Hang()
-	for i := 10; i < 60; i++ { // several segments: creates and renames too
-		write(i)
-	}
+	ackWrites(t, s, 10, 60, acked) // several segments: creates and renames too
 	stale := staleOf(rec.take())
 	if len(stale) != 1 || stale[0].Dir != m1 || !errors.Is(stale[0], ErrMirrorStale) || !errors.Is(stale[0], vfs.ErrMirrorTimeout) || !strings.Contains(stale[0].Error(), m1) {
 		t.Fatalf("failure handler got %v, want one *MirrorStaleError for %s matching ErrMirrorStale and vfs.ErrMirrorTimeout", stale, m1)
@@ -115,9 +116,7 @@ func hungMirror(t *testing.T, base vfs.FS, root string, crash *vfs.CrashFS) {
 	if st := s.Mirrors(); st[0].State != MirrorCurrent || st[1].State != MirrorCurrent {
 		t.Fatalf("after the repair Mirrors() = %+v, want both current", st)
 	}
-	for i := 60; i < 70; i++ {
-		write(i)
-	}
+	ackWrites(t, s, 60, 70, acked)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -179,13 +178,7 @@ func TestRedundancyQuorumLost(t *testing.T) {
 	fsys := routeFS{base: c, alt: fault, prefix: "/m"}
 	s := openRedundant(t, fsys, rec, WithRedundancyQuorum(2, quorumTimeout), WithFailOpen())
 	acked := map[uint64][]byte{}
-	for i := range 5 {
-		r, err := s.Write(context.Background(), redEvent(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		acked[r.Seq] = encoded(t, redEvent(i))
-	}
+	ackWrites(t, s, 0, 5, acked)
 	fault.Hang()
 	_, err := s.Write(context.Background(), redEvent(5))
 	if !errors.Is(err, vfs.ErrMirrorQuorum) || !errors.Is(err, vfs.ErrMirrorTimeout) || !strings.Contains(err.Error(), "/m") {
@@ -217,11 +210,7 @@ func TestRedundancyQuorumFailingMirror(t *testing.T) {
 	s := openRedundant(t, routeFS{base: c, alt: fault, prefix: "/m"}, rec, WithRedundancyQuorum(1, quorumTimeout))
 	defer s.Close()
 	fault.FailSyncs(syscall.EIO)
-	for i := range 5 {
-		if _, err := s.Write(context.Background(), redEvent(i)); err != nil {
-			t.Fatalf("write %d with a failing mirror and a quorum of 1: %v", i, err)
-		}
-	}
+	ackWrites(t, s, 0, 5, map[uint64][]byte{}) // with a failing mirror and a quorum of 1
 	stale := staleOf(rec.take())
 	if len(stale) != 1 || !errors.Is(stale[0], syscall.EIO) || !errors.Is(stale[0], ErrMirrorStale) {
 		t.Fatalf("failure handler got %v, want one *MirrorStaleError with EIO", stale)
