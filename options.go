@@ -49,6 +49,7 @@ type config struct {
 	policy    failurePolicy
 	ledger    ledger.Config
 	mirrors   []string
+	quorum    *quorumPolicy
 	idemKeys  int                       // idempotency window (WithIdempotencyWindow); 0: off
 	stages    [stageCount]protect.Stage // data-protection stages by rank; nil: off
 	protect   protect.Pipeline          // the non-nil stages, in rank order (built by check)
@@ -105,6 +106,18 @@ func (c *config) check() error {
 			c.protect = append(c.protect, st)
 		}
 	}
+	if q := c.quorum; q != nil {
+		n := 1 + len(c.mirrors)
+		switch {
+		case len(c.mirrors) == 0:
+			c.optionError("WithRedundancyQuorum(%d, %v): give the mirror directories with WithRedundancy too", q.copies, q.timeout)
+		case q.copies < 1 || q.copies > n:
+			c.optionError("WithRedundancyQuorum(%d, %v): the quorum counts the primary and the %d mirrors: use 1 to %d", q.copies, q.timeout, len(c.mirrors), n)
+		}
+		if q.timeout <= 0 {
+			c.optionError("WithRedundancyQuorum(%d, %v): the timeout per copy must be positive, such as 5*time.Second", q.copies, q.timeout)
+		}
+	}
 	if len(c.policies) > 1 {
 		c.optionError("%s: pick one failure policy (without either, Emit fails closed)", strings.Join(c.policies, " and "))
 	}
@@ -118,7 +131,7 @@ func defaultConfig() config {
 		ledger:   ledger.DefaultConfig(),
 		idemKeys: defaultIdempotencyWindow,
 		onFailure: func(ev *core.LogEvent, err error) {
-			if ev == nil && errors.Is(err, ErrRepaired) {
+			if ev == nil && (errors.Is(err, ErrRepaired) || errors.Is(err, ErrMirrorStale)) {
 				fmt.Fprintf(os.Stderr, "mtlog-audit: %v\n", err)
 				return
 			}
@@ -404,6 +417,10 @@ func WithClock(now func() time.Time) Option {
 //     (a failed fsync fails the log, a full mirror fails writes with
 //     ENOSPC); the primary is never rolled back. Reads come from the
 //     primary (the WithWAL directory).
+//   - A copy that stops answering (a hung disk or NFS mount) therefore
+//     blocks every acknowledgement for as long as it hangs. To bound that,
+//     add WithRedundancyQuorum: a copy that fails or misses its deadline
+//     is then marked stale and left behind.
 //   - Before it opens the log, New builds the verified log with the most
 //     records from the copies and writes it into each copy that differs.
 //     Each repair is reported once to the failure handler, as a
@@ -439,4 +456,45 @@ func WithRedundancy(dirs ...string) Option {
 		}
 		c.mirrors = append(c.mirrors, dirs...)
 	}
+}
+
+// quorumPolicy is what WithRedundancyQuorum set (config.quorum; nil: every
+// copy, with no time limit).
+type quorumPolicy struct {
+	copies  int
+	timeout time.Duration
+}
+
+// WithRedundancyQuorum changes how WithRedundancy waits for its copies: an
+// event is acknowledged once it is durable in the primary (the WithWAL
+// directory, always required, never timed out) and in enough mirrors that
+// copies copies, the primary included, hold it; each mirror has
+// perCopyTimeout for each write, sync or directory operation. The contract:
+//   - A mirror that fails an operation or misses its deadline is marked
+//     stale: it is no longer written, the failure handler is called once
+//     with a nil event and a *MirrorStaleError naming it (matching
+//     ErrMirrorStale and the cause, such as vfs.ErrMirrorTimeout or
+//     syscall.EIO), and Sink.Mirrors reports it. The handler is called on
+//     the goroutine that writes the log: keep it quick (hand the alert to
+//     another goroutine if it may block). Acknowledgements go on
+//     while copies copies are current; below that, writes fail with an
+//     error matching vfs.ErrMirrorQuorum (and ErrFailed once the log has
+//     failed), as any write error does.
+//   - An operation blocked on a stale mirror is not cancelled (the kernel
+//     cannot cancel a write to a hung NFS mount): its goroutine stays
+//     blocked until the call returns, and what it finally writes is
+//     discarded by the next repair. It holds no lock of the Sink.
+//   - A stale mirror stays stale until the log is next opened: New then
+//     repairs it from the other copies, as it repairs any out-of-date copy
+//     (and reports the repair). New reads every copy to do so; a copy that
+//     still hangs then blocks New.
+//   - Every current mirror holds every acknowledged event, so after a
+//     crash each of them, and the primary, holds every acknowledged event.
+//
+// copies ranges from 1 (the mirrors are best effort) to the number of
+// directories (every copy, but a hung mirror fails writes after
+// perCopyTimeout instead of blocking them). It requires WithRedundancy.
+// Without this option every copy is required with no time limit.
+func WithRedundancyQuorum(copies int, perCopyTimeout time.Duration) Option {
+	return func(c *config) { c.quorum = &quorumPolicy{copies: copies, timeout: perCopyTimeout} }
 }

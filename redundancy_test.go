@@ -886,8 +886,9 @@ func TestRepairFromMirrorOffline(t *testing.T) {
 }
 
 // BenchmarkRedundancy measures durable Sink.Write of a ~256-byte event with
-// 64 writers without a mirror and with one mirror on the same disk, in the
-// same run (TMPDIR picks the disk).
+// 64 writers without a mirror, with one mirror on the same disk, and with
+// one mirror under WithRedundancyQuorum(2, 10s) (both copies, each with a
+// deadline), in the same run (TMPDIR picks the disk).
 func BenchmarkRedundancy(b *testing.B) {
 	ev := &Event{
 		Timestamp:       time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC),
@@ -899,12 +900,18 @@ func BenchmarkRedundancy(b *testing.B) {
 			"Count": 250, "TraceId": strings.Repeat("f", 32), "Ip": "203.0.113.7",
 		},
 	}
-	for _, mirrors := range []int{0, 1} {
-		b.Run(fmt.Sprintf("mirrors=%d/writers=64", mirrors), func(b *testing.B) {
+	for _, cfg := range []struct {
+		name            string
+		mirrors, quorum int
+	}{{"mirrors=0", 0, 0}, {"mirrors=1", 1, 0}, {"mirrors=1,quorum=2", 1, 2}} {
+		b.Run(cfg.name+"/writers=64", func(b *testing.B) {
 			root := b.TempDir()
 			opts := []Option{WithWAL(filepath.Join(root, "wal"))}
-			if mirrors > 0 {
+			if cfg.mirrors > 0 {
 				opts = append(opts, WithRedundancy(filepath.Join(root, "mirror")))
+			}
+			if cfg.quorum > 0 {
+				opts = append(opts, WithRedundancyQuorum(cfg.quorum, 10*time.Second))
 			}
 			s, err := New(opts...)
 			if err != nil {

@@ -105,8 +105,10 @@ func RepairFromMirror(ctx context.Context, fsys vfs.FS, dir, mirror string, opts
 
 // openMirrors is the repair-on-open step of New with WithRedundancy: it
 // creates missing copies, reconciles and repairs them, and switches cfg to a
-// vfs.Mirror of the copies. It returns the report when it changed anything.
-func openMirrors(cfg *config) (*RepairReport, error) {
+// vfs.Mirror of the copies (with the WithRedundancyQuorum policy, stale
+// copies reported to the failure handler). It returns the mirror, and the
+// report when it changed anything.
+func openMirrors(cfg *config) (*vfs.Mirror, *RepairReport, error) {
 	var vopts []VerifyOption
 	if cfg.ledger.SigningKey != "" {
 		if vkey, err := integrity.PublicKeyOf(cfg.ledger.SigningKey); err == nil {
@@ -115,10 +117,19 @@ func openMirrors(cfg *config) (*RepairReport, error) {
 	}
 	m, rep, err := replica.OpenMirror(context.Background(), cfg.fs, cfg.dir, cfg.mirrors, replica.Options{Verify: verifier(vopts), Owner: cfg.wal.Owner})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if q := cfg.quorum; q != nil {
+		onFailure := cfg.onFailure
+		p := vfs.MirrorPolicy{Quorum: q.copies, Timeout: q.timeout, Now: cfg.wal.Now, OnStale: func(st vfs.MirrorStatus) {
+			onFailure(nil, &MirrorStaleError{Dir: st.Dir, Since: st.Since, Err: st.Err})
+		}}
+		if m, err = m.WithPolicy(p); err != nil {
+			return nil, nil, fmt.Errorf("audit: WithRedundancyQuorum: %w", err)
+		}
 	}
 	cfg.fs = m
-	return rep, nil
+	return m, rep, nil
 }
 
 // verifier is VerifyFS with opts, as package replica needs it.

@@ -31,6 +31,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/internal/verify"
 	"github.com/willibrandon/mtlog-audit/protect"
 	"github.com/willibrandon/mtlog-audit/replica"
+	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
 )
@@ -124,6 +125,7 @@ type Sink struct {
 	once   sync.Once
 	bufs   sync.Pool
 	repair *RepairReport         // what New repaired (WithRedundancy), nil if nothing
+	mirror *vfs.Mirror           // the copies (WithRedundancy), nil without
 	idem   *idem.Window[Receipt] // nil: no idempotency window
 
 	closeErr error // what Close returned; written inside once
@@ -145,9 +147,10 @@ func New(opts ...Option) (*Sink, error) {
 		return nil, errors.New("audit: no WAL directory: pass audit.WithWAL(\"/path/to/audit-wal\")")
 	}
 	var repaired *RepairReport
+	var mirror *vfs.Mirror
 	if len(cfg.mirrors) > 0 {
 		var err error
-		if repaired, err = openMirrors(&cfg); err != nil {
+		if mirror, repaired, err = openMirrors(&cfg); err != nil {
 			return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
 		}
 		if repaired != nil { // reported at once: even if opening fails below
@@ -189,7 +192,7 @@ func New(opts ...Option) (*Sink, error) {
 		w.Release()
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
 	}
-	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired}
+	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired, mirror: mirror}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if cfg.idemKeys > 0 {
 		s.idem = idem.New[Receipt](cfg.idemKeys)

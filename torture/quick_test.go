@@ -23,6 +23,8 @@ const (
 	quickRaceTmpfs     = 40
 	quickForged        = 500 // ForgedTail: a small sample (make torture runs 1,000,000)
 	quickRaceForged    = 100
+	quickHung          = 200 // HungMirror: each iteration waits out a copy's timeout (about 0.25 s)
+	quickRaceHung      = 50
 )
 
 // quickCounts returns the quick pass's iterations of each scenario.
@@ -41,6 +43,11 @@ func quickCounts() map[string]int {
 			counts[s.Name()] = quickTmpfs
 			if raceEnabled {
 				counts[s.Name()] = quickRaceTmpfs
+			}
+		case "HungMirror":
+			counts[s.Name()] = quickHung
+			if raceEnabled {
+				counts[s.Name()] = quickRaceHung
 			}
 		default:
 			counts[s.Name()] = quickInProcess

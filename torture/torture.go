@@ -111,6 +111,7 @@ func All() []Scenario {
 		ClockJump{},
 		ConcurrentCorruption{},
 		ForgedTail{},
+		HungMirror{},
 	}
 }
 

@@ -10,9 +10,10 @@ import (
 )
 
 // FaultFS wraps an FS and injects faults into file writes and syncs: a full
-// disk, failing writes or syncs, short writes and latency. The faults can be
-// changed at any time, also while files are in use. Directory operations
-// other than SyncDir pass through unchanged.
+// disk, failing writes or syncs, short writes, latency, and a disk that
+// stops answering (Hang). The faults can be changed at any time, also while
+// files are in use. Directory operations other than SyncDir pass through
+// unchanged, except that Hang holds every mutation.
 //
 // Injected errors are *fs.PathError values wrapping the errno (or the error
 // given), so errors.Is(err, syscall.ENOSPC) and the like work.
@@ -28,6 +29,9 @@ type FaultFS struct {
 	shortProb float64
 	shortRand *rand.Rand
 	latency   time.Duration
+	hang      chan struct{}  // non-nil while hung: closed by Release
+	blocked   chan struct{}  // closed when the first call blocks on hang
+	released  sync.WaitGroup // calls blocked on hang, until they return
 	stats     FaultStats
 }
 
@@ -39,6 +43,7 @@ type FaultStats struct {
 	BytesWritten int64 // bytes the inner FS reported written
 	Syncs        int64 // Sync, Datasync and SyncDir calls that reached the inner FS
 	Faults       int64 // errors injected
+	Hung         int64 // calls that blocked on Hang
 }
 
 // NewFaultFS returns a FaultFS over inner that injects no faults until told
@@ -96,6 +101,64 @@ func (f *FaultFS) SetLatency(d time.Duration) {
 	f.mu.Lock()
 	f.latency = d
 	f.mu.Unlock()
+}
+
+// Hang makes every mutation block until Release: WriteAt, Truncate, Sync,
+// Datasync and SyncDir of its files, and Create, CreatePrivate,
+// OpenReadWrite, Remove, Rename and MkdirAll, as a disk or NFS server that
+// stops answering does. Reads (Open, ReadAt, Size, List, Stat) and Lock
+// still answer. The returned channel is closed when the first call blocks,
+// so that a test can wait for it instead of sleeping. Calling Hang while
+// hung returns the same channel.
+func (f *FaultFS) Hang() (blocked <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hang == nil {
+		f.hang, f.blocked = make(chan struct{}), make(chan struct{})
+	}
+	return f.blocked
+}
+
+// Release lets every call blocked by Hang proceed (each then runs as if it
+// had just been called), stops the hang, and returns once every such call
+// has returned, so that nothing a hung call does lands later.
+func (f *FaultFS) Release() {
+	f.mu.Lock()
+	if f.hang != nil {
+		close(f.hang)
+		f.hang, f.blocked = nil, nil
+	}
+	f.mu.Unlock()
+	f.released.Wait()
+}
+
+// wait blocks while the FaultFS is hung. The caller calls the function it
+// returns when its call is done: defer f.wait()().
+func (f *FaultFS) wait() (done func()) {
+	f.mu.Lock()
+	hang, blocked := f.hang, f.blocked
+	if hang == nil {
+		f.mu.Unlock()
+		return func() {}
+	}
+	f.stats.Hung++
+	if !isClosed(blocked) {
+		close(blocked)
+	}
+	f.released.Add(1)
+	f.mu.Unlock()
+	<-hang
+	return f.released.Done
+}
+
+// isClosed reports whether c is closed.
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // Stats returns the counts so far.
@@ -179,10 +242,14 @@ func (f *FaultFS) wrap(file File, err error) (File, error) {
 }
 
 // Create creates a file through the inner FS.
-func (f *FaultFS) Create(name string) (File, error) { return f.wrap(f.inner.Create(name)) }
+func (f *FaultFS) Create(name string) (File, error) {
+	defer f.wait()()
+	return f.wrap(f.inner.Create(name))
+}
 
 // CreatePrivate creates an owner-only file through the inner FS.
 func (f *FaultFS) CreatePrivate(name string) (File, error) {
+	defer f.wait()()
 	return f.wrap(CreatePrivate(f.inner, name))
 }
 
@@ -191,17 +258,27 @@ func (f *FaultFS) Open(name string) (File, error) { return f.wrap(f.inner.Open(n
 
 // OpenReadWrite opens a file for reading and writing through the inner FS.
 func (f *FaultFS) OpenReadWrite(name string) (File, error) {
+	defer f.wait()()
 	return f.wrap(f.inner.OpenReadWrite(name))
 }
 
 // Remove removes name through the inner FS.
-func (f *FaultFS) Remove(name string) error { return f.inner.Remove(name) }
+func (f *FaultFS) Remove(name string) error {
+	defer f.wait()()
+	return f.inner.Remove(name)
+}
 
 // Rename renames through the inner FS.
-func (f *FaultFS) Rename(oldname, newname string) error { return f.inner.Rename(oldname, newname) }
+func (f *FaultFS) Rename(oldname, newname string) error {
+	defer f.wait()()
+	return f.inner.Rename(oldname, newname)
+}
 
 // MkdirAll creates directories through the inner FS.
-func (f *FaultFS) MkdirAll(dir string, perm fs.FileMode) error { return f.inner.MkdirAll(dir, perm) }
+func (f *FaultFS) MkdirAll(dir string, perm fs.FileMode) error {
+	defer f.wait()()
+	return f.inner.MkdirAll(dir, perm)
+}
 
 // List lists dir through the inner FS.
 func (f *FaultFS) List(dir string) ([]string, error) { return f.inner.List(dir) }
@@ -211,6 +288,7 @@ func (f *FaultFS) Stat(name string) (fs.FileInfo, error) { return f.inner.Stat(n
 
 // SyncDir syncs dir through the inner FS unless a sync fault applies.
 func (f *FaultFS) SyncDir(dir string) error {
+	defer f.wait()()
 	if err := f.planSync(); err != nil {
 		return &fs.PathError{Op: "sync", Path: dir, Err: err}
 	}
@@ -228,6 +306,7 @@ type faultFile struct {
 
 // WriteAt writes through the inner file unless a write fault applies.
 func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
+	defer f.fs.wait()()
 	f.fs.sleep()
 	planned, fault := f.fs.planWrite(len(p))
 	if planned == 0 && fault != nil {
@@ -246,6 +325,7 @@ func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
 
 // Sync syncs the inner file unless a sync fault applies.
 func (f *faultFile) Sync() error {
+	defer f.fs.wait()()
 	if err := f.fs.planSync(); err != nil {
 		return &fs.PathError{Op: "sync", Path: f.Name(), Err: err}
 	}
@@ -254,8 +334,15 @@ func (f *faultFile) Sync() error {
 
 // Datasync syncs the inner file's data unless a sync fault applies.
 func (f *faultFile) Datasync() error {
+	defer f.fs.wait()()
 	if err := f.fs.planSync(); err != nil {
 		return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
 	}
 	return f.File.Datasync()
+}
+
+// Truncate truncates the inner file (blocking while the FaultFS is hung).
+func (f *faultFile) Truncate(size int64) error {
+	defer f.fs.wait()()
+	return f.File.Truncate(size)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Replica is one copy of a mirrored directory: the directory Dir on the
@@ -73,9 +74,20 @@ type Replica struct {
 // exist and already hold the same files (audit.New with
 // audit.WithRedundancy creates the directories of a new log, and reconciles
 // the copies and repairs damage before it opens the log through a Mirror).
+//
+// A hung mirror (a disk or NFS server that stops answering) blocks every
+// operation that reaches it, and so the log's acknowledgements, for as
+// long as it hangs: every copy is waited for. WithPolicy sets a quorum of
+// copies and a time limit per mirror instead (see MirrorPolicy).
+//
 // A Mirror is safe for concurrent use if the underlying filesystems are.
 type Mirror struct {
 	reps []Replica // reps[0] is the primary; each Dir is cleaned
+
+	// Set by WithPolicy; state is nil without a quorum policy.
+	policy MirrorPolicy
+	since  time.Time
+	state  []*copyState // state[i] is reps[i]'s (state[0] unused)
 }
 
 var _ FS = (*Mirror)(nil)
@@ -191,6 +203,9 @@ func (m *Mirror) create(name string, private bool) (File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.quorum() {
+		return m.openQuorum(f0, "create", name, rel, func(fsys FS, p string) (File, error) { return mk(fsys, p) }, true)
+	}
 	mf := &mirrorFile{m: m, files: []File{f0}}
 	for i := 1; i < len(m.reps); i++ {
 		p := m.at(i, rel)
@@ -225,6 +240,9 @@ func (m *Mirror) OpenReadWrite(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.quorum() {
+		return m.openQuorum(f0, "open", name, rel, FS.OpenReadWrite, false)
+	}
 	mf := &mirrorFile{m: m, files: []File{f0}}
 	for i := 1; i < len(m.reps); i++ {
 		f, err := m.reps[i].FS.OpenReadWrite(m.at(i, rel))
@@ -248,6 +266,17 @@ func (m *Mirror) Remove(name string) error {
 	}
 	err0 := m.reps[0].FS.Remove(name)
 	if err0 != nil && !errors.Is(err0, fs.ErrNotExist) {
+		return err0
+	}
+	if m.quorum() {
+		if err := m.onMirrors("remove", name, func(i int) error {
+			if err := m.reps[i].FS.Remove(m.at(i, rel)); !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		return err0
 	}
 	var errs []error
@@ -274,6 +303,9 @@ func (m *Mirror) Rename(oldname, newname string) error {
 	if err := m.reps[0].FS.Rename(oldname, newname); err != nil || !okOld {
 		return err
 	}
+	if m.quorum() {
+		return m.onMirrors("rename", oldname, func(i int) error { return m.reps[i].FS.Rename(m.at(i, oldRel), m.at(i, newRel)) })
+	}
 	var errs []error
 	for i := 1; i < len(m.reps); i++ {
 		if err := m.reps[i].FS.Rename(m.at(i, oldRel), m.at(i, newRel)); err != nil {
@@ -291,6 +323,9 @@ func (m *Mirror) MkdirAll(dir string, perm fs.FileMode) error {
 	rel, ok := m.rel(dir)
 	if err := m.reps[0].FS.MkdirAll(dir, perm); err != nil || !ok {
 		return err
+	}
+	if m.quorum() {
+		return m.onMirrors("mkdir", dir, func(i int) error { return MkdirAllDurable(m.reps[i].FS, m.at(i, rel), perm) })
 	}
 	var errs []error
 	for i := 1; i < len(m.reps); i++ {
@@ -314,7 +349,7 @@ func (m *Mirror) SyncDir(dir string) error {
 	if !ok {
 		return m.reps[0].FS.SyncDir(dir)
 	}
-	return m.parallel(func(i int) error {
+	return m.parallel("syncdir", dir, func(i int) error {
 		if i == 0 {
 			return m.reps[0].FS.SyncDir(dir)
 		}
@@ -324,10 +359,20 @@ func (m *Mirror) SyncDir(dir string) error {
 
 // parallel runs fn for every copy, the mirrors on their own goroutines and
 // the primary on the caller's, and joins the errors (mirror errors wrapped).
-func (m *Mirror) parallel(fn func(i int) error) error {
+// Under a quorum policy it returns the primary's error, else quorumErr
+// (op and name describe the operation; see startMirrors).
+func (m *Mirror) parallel(op, name string, fn func(i int) error) error {
 	n := len(m.reps)
 	if n == 1 {
 		return fn(0)
+	}
+	if m.quorum() {
+		wait := m.startMirrors(op, name, fn, nil)
+		err0 := fn(0)
+		if _, errM := wait(); err0 == nil {
+			return errM
+		}
+		return err0
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -399,7 +444,7 @@ func (l mirrorLock) Close() error {
 // mirrorFile is a file open for writing in every copy.
 type mirrorFile struct {
 	m     *Mirror
-	files []File // files[i] is copy i's
+	files []File // files[i] is copy i's; nil for a mirror stale when it was opened (quorum policy)
 }
 
 // ReadAt reads from the primary's file.
@@ -413,6 +458,9 @@ func (f *mirrorFile) WriteAt(p []byte, off int64) (int, error) {
 	if err != nil {
 		return n, err
 	}
+	if f.m.quorum() {
+		return n, f.writeQuorum(p, off)
+	}
 	for i := 1; i < len(f.files); i++ {
 		k, err := f.files[i].WriteAt(p, off)
 		if err != nil {
@@ -424,6 +472,9 @@ func (f *mirrorFile) WriteAt(p []byte, off int64) (int, error) {
 
 // Close closes every copy's file.
 func (f *mirrorFile) Close() error {
+	if f.m.quorum() {
+		return f.closeQuorum()
+	}
 	errs := make([]error, len(f.files))
 	for i, g := range f.files {
 		if i == 0 {
@@ -438,12 +489,12 @@ func (f *mirrorFile) Close() error {
 // Sync syncs every copy's file, concurrently, and returns when all are
 // done: nil only if every copy's fsync succeeded.
 func (f *mirrorFile) Sync() error {
-	return f.m.parallel(func(i int) error { return f.files[i].Sync() })
+	return f.m.parallel("fsync", f.Name(), func(i int) error { return f.call(i, File.Sync) })
 }
 
 // Datasync is Sync with fdatasync.
 func (f *mirrorFile) Datasync() error {
-	return f.m.parallel(func(i int) error { return f.files[i].Datasync() })
+	return f.m.parallel("fdatasync", f.Name(), func(i int) error { return f.call(i, File.Datasync) })
 }
 
 // Truncate truncates every copy's file: the primary first (if that fails,
@@ -451,6 +502,9 @@ func (f *mirrorFile) Datasync() error {
 func (f *mirrorFile) Truncate(size int64) error {
 	if err := f.files[0].Truncate(size); err != nil {
 		return err
+	}
+	if f.m.quorum() {
+		return f.m.onMirrors("truncate", f.Name(), func(i int) error { return f.call(i, func(g File) error { return g.Truncate(size) }) })
 	}
 	var errs []error
 	for i := 1; i < len(f.files); i++ {
@@ -469,6 +523,12 @@ func (f *mirrorFile) Size() (int64, error) { return f.files[0].Size() }
 // copy whose file or directory was removed or replaced fails the check like
 // a copy whose disk fails a sync.
 func (f *mirrorFile) CheckLinked() error {
+	if f.m.quorum() {
+		if err := f.files[0].CheckLinked(); err != nil {
+			return err
+		}
+		return f.m.onMirrors("check", f.Name(), func(i int) error { return f.call(i, File.CheckLinked) })
+	}
 	for i, g := range f.files {
 		if err := g.CheckLinked(); err != nil {
 			if i == 0 {
