@@ -11,7 +11,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -69,7 +68,7 @@ func (r *Loop) flush() {
 		_, err := r.f.WriteAt(buf, r.off)
 		r.off += int64(len(buf))
 		if err == nil {
-			err = syscall.Fdatasync(int(r.f.Fd()))
+			err = datasync(r.f)
 		}
 		if err != nil {
 			r.mu.Lock()
