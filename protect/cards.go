@@ -180,18 +180,35 @@ var cardVisitors = sync.Pool{New: func() any { return new(cardVisitor) }}
 // cardVisitor is the state of one Protect call.
 type cardVisitor struct {
 	c       *Cards
-	field   string   // the event field or property being read
+	field   string   // the event field or property being read ("" while its name is)
+	inKey   bool     // track data was found in the name of the current property
 	removed []string // fields that held track data
 }
 
 func (v *cardVisitor) entry(k string, _ any, depth int) (string, entryOp, any) {
 	if depth == 0 {
-		v.field = k
+		// The property's name is known once rewritten: track data in the
+		// name itself is noted under the rewritten name.
+		v.field, v.inKey = "", false
 	}
-	if s, ok := v.text(k); ok {
-		return s, opKeep, nil
+	key, _ := v.text(k)
+	if depth == 0 {
+		v.field = key
+		if v.inKey {
+			v.note()
+		}
 	}
-	return k, opKeep, nil
+	return key, opKeep, nil
+}
+
+// note records that track data was removed from the current field.
+func (v *cardVisitor) note() {
+	switch {
+	case v.field == "":
+		v.inKey = true
+	case !slices.Contains(v.removed, v.field):
+		v.removed = append(v.removed, v.field)
+	}
 }
 
 func (v *cardVisitor) leaf(x any) (any, bool) {
@@ -309,9 +326,7 @@ func (v *cardVisitor) replaceAll(s string, first pan) string {
 		repl := ""
 		if ts, te, isTrack := trackSpan(s, &p); isTrack {
 			start, end, repl = ts, te, TrackDataRemoved
-			if !slices.Contains(v.removed, v.field) {
-				v.removed = append(v.removed, v.field)
-			}
+			v.note()
 		} else {
 			repl = v.c.replacement(&p)
 		}

@@ -13,11 +13,12 @@ import (
 	"github.com/willibrandon/mtlog-audit/event"
 )
 
-// Masked is the value that replaces a masked property.
+// Masked is the value that replaces a masked property, and its text in the
+// rendered message.
 const Masked = "[masked]"
 
 // Removed replaces, in the rendered message, the text of a value that was
-// masked or removed.
+// removed.
 const Removed = "[removed]"
 
 // RemovedProperty is the reserved property that lists, as a []any of
@@ -38,9 +39,9 @@ var ErrFieldName = errors.New("protect: empty field name")
 // case-insensitively and ignoring '_', '-', '.' and spaces, so "card_cvv"
 // matches "CardCVV". A masked value becomes Masked; a removed entry is
 // deleted and its name listed in RemovedProperty. The text of each masked
-// or removed value is also replaced by Removed in the rendered message
-// wherever it stands as a whole word (not inside a longer run of letters
-// or digits), since the message was rendered from it.
+// or removed value is also replaced in the rendered message, by Masked or
+// Removed, wherever it stands as a whole word (not inside a longer run of
+// letters or digits), since the message was rendered from it.
 //
 // A Mask is safe for concurrent use.
 type Mask struct {
@@ -82,7 +83,7 @@ func (m *Mask) Protect(_ context.Context, ev *event.Event) (*event.Event, error)
 		return ev, nil
 	}
 	v := maskVisitors.Get().(*maskVisitor)
-	*v = maskVisitor{m: m, removed: v.removed[:0], texts: v.texts[:0]}
+	*v = maskVisitor{m: m, removed: v.removed[:0], texts: v.texts[:0], masked: v.masked[:0]}
 	defer maskVisitors.Put(v)
 	props, changed, err := walkProps(ev.Properties, v)
 	if err != nil {
@@ -96,7 +97,8 @@ func (m *Mask) Protect(_ context.Context, ev *event.Event) (*event.Event, error)
 	if len(v.removed) > 0 {
 		addRemoved(props, v.removed)
 	}
-	out.Message = scrub(out.Message, v.texts)
+	out.Message = scrub(out.Message, v.masked, Masked)
+	out.Message = scrub(out.Message, v.texts, Removed)
 	return &out, nil
 }
 
@@ -108,11 +110,12 @@ var maskVisitors = sync.Pool{New: func() any { return new(maskVisitor) }}
 type maskVisitor struct {
 	m       *Mask
 	removed []string // names of removed entries
-	texts   []string // texts of masked and removed values
+	texts   []string // texts of removed values
+	masked  []string // texts of masked values
 }
 
 func (v *maskVisitor) entry(k string, x any, _ int) (string, entryOp, any) {
-	op := opKeep
+	op, texts := opKeep, &v.texts
 	switch {
 	case v.m.sad && isSAD(k), matchAny(v.m.drop, k):
 		op = opDrop
@@ -120,11 +123,11 @@ func (v *maskVisitor) entry(k string, x any, _ int) (string, entryOp, any) {
 			v.removed = append(v.removed, k)
 		}
 	case matchAny(v.m.mask, k):
-		op = opReplace
+		op, texts = opReplace, &v.masked
 	default:
 		return k, opKeep, nil
 	}
-	w := walker{vis: textCollector{&v.texts}}
+	w := walker{vis: textCollector{texts}}
 	w.top(x, 1)
 	return k, op, Masked
 }
@@ -169,8 +172,8 @@ func (c textCollector) leaf(x any) (any, bool) {
 }
 
 // scrub replaces in msg each whole-word occurrence of each text with
-// Removed, longest text first.
-func scrub(msg string, texts []string) string {
+// repl, longest text first.
+func scrub(msg string, texts []string, repl string) string {
 	slices.SortFunc(texts, func(a, b string) int { return len(b) - len(a) })
 	for _, t := range texts {
 		if !strings.Contains(msg, t) {
@@ -190,7 +193,7 @@ func scrub(msg string, texts []string) string {
 				continue
 			}
 			b.WriteString(rest[:i])
-			b.WriteString(Removed)
+			b.WriteString(repl)
 			rest = rest[j:]
 		}
 		b.WriteString(rest)

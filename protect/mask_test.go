@@ -82,7 +82,7 @@ func TestMask(t *testing.T) {
 	if !reflect.DeepEqual(out.Properties, want) {
 		t.Errorf("properties %v, want %v", out.Properties, want)
 	}
-	if want := `login "[removed]" by [removed]`; out.Message != want {
+	if want := `login "[masked]" by [removed]`; out.Message != want {
 		t.Errorf("message %q, want %q", out.Message, want)
 	}
 	if _, err := NewMask([]string{"_"}, nil); !errors.Is(err, ErrFieldName) {
@@ -100,7 +100,7 @@ func TestScrubWholeWords(t *testing.T) {
 		{"a-b a-bc", []string{"a-b"}, "[removed] a-bc"},
 		{"", []string{"x"}, ""},
 	} {
-		if got := scrub(c.msg, c.texts); got != c.want {
+		if got := scrub(c.msg, c.texts, Removed); got != c.want {
 			t.Errorf("scrub(%q, %q) = %q, want %q", c.msg, c.texts, got, c.want)
 		}
 	}
