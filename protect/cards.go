@@ -179,10 +179,12 @@ var cardVisitors = sync.Pool{New: func() any { return new(cardVisitor) }}
 
 // cardVisitor is the state of one Protect call.
 type cardVisitor struct {
-	c       *Cards
-	field   string   // the event field or property being read ("" while its name is)
-	inKey   bool     // track data was found in the name of the current property
-	removed []string // fields that held track data
+	c        *Cards
+	field    string // the event field or property being read ("" while its name is)
+	inKey    bool   // track data was found in the name of the current property
+	last     pan    // the last number replaced, and its replacement
+	lastRepl string
+	removed  []string // fields that held track data
 }
 
 func (v *cardVisitor) entry(k string, _ any, depth int) (string, entryOp, any) {
@@ -281,7 +283,7 @@ func (v *cardVisitor) integer(x any, u uint64) (any, bool) {
 	}
 	var p pan
 	p.n = copy(p.digits[:], d)
-	return v.c.replacement(&p), true
+	return v.replacement(&p), true
 }
 
 // json rewrites the card numbers in raw JSON, keeping it valid JSON: the
@@ -328,7 +330,7 @@ func (v *cardVisitor) replaceAll(s string, first pan) string {
 			start, end, repl = ts, te, TrackDataRemoved
 			v.note()
 		} else {
-			repl = v.c.replacement(&p)
+			repl = v.replacement(&p)
 		}
 		b.WriteString(s[last:start])
 		b.WriteString(repl)
@@ -337,6 +339,16 @@ func (v *cardVisitor) replaceAll(s string, first pan) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// replacement is the token or truncation of the number p. The last one is
+// kept: a number often appears in the message and in a property.
+func (v *cardVisitor) replacement(p *pan) string {
+	if p.n == v.last.n && p.digits == v.last.digits {
+		return v.lastRepl
+	}
+	v.last, v.lastRepl = *p, v.c.replacement(p)
+	return v.lastRepl
 }
 
 // replacement is the token or truncation of the number p.

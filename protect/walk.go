@@ -26,7 +26,7 @@ import (
 // nothing in it, the original value is kept.
 //
 // A walk deeper than walkMaxDepth, or longer than walkBudget values (a
-// cycle of maps, or a map shared many times over), stops and starts again
+// cycle of maps, or a map shared many times over), stops and starts over
 // on the normalized value of that property, which is finite: the encoder
 // cuts cycles and depth beyond its own limit into event.Unsupported
 // placeholders, so what the walk does not reach is not written either.
@@ -35,10 +35,14 @@ import (
 // every value it writes lies.
 const walkMaxDepth = 100
 
-// walkBudget bounds the values visited in one property before falling back
-// to its normalized form; the encoder writes at most 1<<18 values of one
-// event.
-const walkBudget = 1 << 19
+// Budgets of values visited in one property: a walk of the value as given
+// that meets more falls back to the normalized form, which holds at most
+// the 1<<18 values the encoder writes of one event, so the second budget
+// is never reached.
+const (
+	walkBudget       = 1 << 16
+	normalizedBudget = 1 << 19
+)
 
 // entryOp is what a visitor does with one map entry.
 type entryOp int
@@ -68,7 +72,8 @@ var errWalk = errors.New("protect: a property value is too deep or too large to 
 // walker holds the state of one walk.
 type walker struct {
 	vis      visitor
-	visits   int
+	visits   int // values visited in the current property
+	budget   int // the limit of visits (0: walkBudget)
 	overflow bool
 }
 
@@ -86,12 +91,12 @@ func walkProps(props map[string]any, v visitor) (out map[string]any, changed boo
 // top walks the value of one property, falling back to its normalized form
 // when the walk overflows.
 func (w *walker) top(v any, depth int) (any, bool) {
-	w.visits = 0
+	w.visits, w.budget = 0, walkBudget
 	out, changed := w.value(v, depth)
 	if !w.overflow {
 		return out, changed
 	}
-	w.overflow, w.visits = false, 0
+	w.overflow, w.visits, w.budget = false, 0, normalizedBudget
 	n := event.Normalize(v)
 	if out, changed = w.value(n, depth); w.overflow || changed {
 		return out, changed
@@ -101,7 +106,7 @@ func (w *walker) top(v any, depth int) (any, bool) {
 
 // value walks v, found at depth.
 func (w *walker) value(v any, depth int) (any, bool) {
-	if w.visits++; w.visits > walkBudget || depth > walkMaxDepth {
+	if w.visits++; w.visits > max(w.budget, walkBudget) || depth > walkMaxDepth {
 		w.overflow = true
 		return v, false
 	}
