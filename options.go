@@ -54,6 +54,7 @@ type config struct {
 	stages    [stageCount]protect.Stage // data-protection stages by rank; nil: off
 	protect   protect.Pipeline          // the non-nil stages, in rank order (built by check)
 	policies  []string                  // the failure-policy options given, to refuse two
+	cards     cardConfig                // card and masking options (options_cards.go)
 	errs      []error                   // problems of the options, reported together by New
 }
 
@@ -118,6 +119,7 @@ func (c *config) check() error {
 			c.optionError("WithRedundancyQuorum(%d, %v): the timeout per copy must be positive, such as 5*time.Second", q.copies, q.timeout)
 		}
 	}
+	c.checkCards()
 	if len(c.policies) > 1 {
 		c.optionError("%s: pick one failure policy (without either, Emit fails closed)", strings.Join(c.policies, " and "))
 	}
