@@ -29,12 +29,21 @@ const (
 )
 
 // Lines renders a snapshot as text lines, each at most width columns
-// (0: no limit): the title, the status, the problems, then the fields.
+// (0: no limit): the title, the status, the problems, then the fields. A
+// problem is wrapped, so that what to do is never cut off; other lines are
+// truncated with "…".
 func Lines(s Snapshot, width int) []Line {
 	var out []Line
 	add := func(k LineKind, format string, a ...any) {
 		text := fmt.Sprintf(format, a...)
-		if width > 0 {
+		switch {
+		case width <= 0:
+		case k == LineProblem:
+			for _, l := range strings.Split(ansi.Wrap(text, width-2, " /"), "\n") {
+				out = append(out, Line{k, l})
+			}
+			return
+		default:
 			text = ansi.Truncate(text, width, "…")
 		}
 		out = append(out, Line{k, text})
