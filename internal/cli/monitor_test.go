@@ -257,3 +257,42 @@ func TestMonitorReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestMonitorMetricsOnce (issue 20): monitor --metrics URL --once scrapes
+// a /metrics page twice and prints the sink's state, latencies and the
+// alerts that hold, as JSON or text.
+func TestMonitorMetricsOnce(t *testing.T) {
+	page, err := os.ReadFile("../monitor/testdata/metrics-2.prom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(page) }))
+	defer srv.Close()
+	r := run(t, "", "monitor", "--metrics", srv.URL+"/metrics", "--once", "--json", "--interval", "10ms")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	goldenJSON(t, "monitor-metrics.json", r.stdout, true)
+	var s struct {
+		Source  string `json:"source"`
+		Status  string `json:"status"`
+		Metrics struct {
+			State  string `json:"state"`
+			Alerts []struct {
+				Name string `json:"name"`
+			} `json:"alerts"`
+		} `json:"metrics"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Source != "metrics" || s.Status != "warning" || s.Metrics.State != "fail_open" || len(s.Metrics.Alerts) != 3 {
+		t.Errorf("%+v", s) // the same page twice: no drop since the last scrape
+	}
+	r = run(t, "", "monitor", "--metrics", srv.URL+"/metrics", "--once", "--interval", "10ms")
+	for _, want := range []string{"sink fail_open", "! AuditSinkFailOpen", "ack:         p50 ", "mirrors:     /mnt/a up, /mnt/b DOWN"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("text lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -29,7 +29,8 @@ var (
 
 // The thresholds of the monitor's own alerts (MetricsStatus.Alerts).
 const (
-	// FsyncP99Alert is the fsync p99 above which AuditFsyncSlow fires.
+	// FsyncP99Alert is the fsync p99 at or above which AuditFsyncSlow
+	// fires (a p99 in the +Inf bucket reads as the highest finite bound).
 	FsyncP99Alert = 0.1
 	// DiskWarnRatio and DiskCriticalRatio are the free-space ratios below
 	// which AuditDiskAbove80 and AuditDiskAbove95 fire.
@@ -69,14 +70,20 @@ type MetricsStatus struct {
 	Segments             *float64           `json:"segments,omitempty"`
 	CheckpointAgeSeconds *float64           `json:"checkpoint_age_seconds,omitempty"`
 	DiskFreeRatio        *float64           `json:"disk_free_ratio,omitempty"`
-	// Mirrors is each WithRedundancy copy and whether it is up.
-	Mirrors  map[string]bool `json:"mirrors"`
-	Backends []BackendInfo   `json:"backends"`
+	// Mirrors is each WithRedundancy copy and whether it is up, by name.
+	Mirrors  []MirrorInfo  `json:"mirrors"`
+	Backends []BackendInfo `json:"backends"`
 	Quorum   *bool           `json:"backend_quorum,omitempty"`
 	// Alerts are the conditions of docs/monitoring.md that hold in this
 	// scrape, as the monitor judges them (Prometheus evaluates the alert
 	// rules on its own).
 	Alerts []Alert `json:"alerts"`
+}
+
+// MirrorInfo is one WithRedundancy copy.
+type MirrorInfo struct {
+	Name string `json:"name"`
+	Up   bool   `json:"up"`
 }
 
 // BackendInfo is one shipping backend.
@@ -179,7 +186,7 @@ func read(cur, prev *scrape) *MetricsStatus {
 		Writes:      byLabel(cur.fam["mtlog_audit_writes_total"], "outcome"),
 		Dropped:     byLabel(cur.fam["mtlog_audit_dropped_total"], "reason"),
 		Corruptions: byLabel(cur.fam["mtlog_audit_corruptions_total"], "kind"),
-		Mirrors:     map[string]bool{},
+		Mirrors:     []MirrorInfo{},
 		Backends:    []BackendInfo{},
 		Alerts:      []Alert{},
 	}
@@ -208,8 +215,9 @@ func read(cur, prev *scrape) *MetricsStatus {
 	m.Segments = gauge(cur.fam["mtlog_audit_segments"])
 	m.CheckpointAgeSeconds = gauge(cur.fam["mtlog_audit_checkpoint_age_seconds"])
 	m.DiskFreeRatio = gauge(cur.fam["mtlog_audit_disk_free_ratio"])
-	for name, v := range byLabel(cur.fam["mtlog_audit_mirror_up"], "mirror") {
-		m.Mirrors[name] = v == 1
+	mirrors := byLabel(cur.fam["mtlog_audit_mirror_up"], "mirror")
+	for _, name := range sortedKeys(mirrors) {
+		m.Mirrors = append(m.Mirrors, MirrorInfo{name, mirrors[name] == 1})
 	}
 	up := byLabel(cur.fam["mtlog_audit_backend_up"], "backend")
 	lagSeg := byLabel(cur.fam["mtlog_audit_backend_lag_segments"], "backend")
@@ -257,8 +265,8 @@ func alerts(m *MetricsStatus, prevDropped map[string]float64) []Alert {
 	if dropped > 0 {
 		add("AuditEventsDropped", "%g event(s) dropped under fail-open since the last scrape (by reason: %s)", dropped, labels(m.Dropped))
 	}
-	if p := m.FsyncP99Seconds; p != nil && *p > FsyncP99Alert {
-		add("AuditFsyncSlow", "fsync p99 %s is above %s", seconds(*p), seconds(FsyncP99Alert))
+	if p := m.FsyncP99Seconds; p != nil && *p >= FsyncP99Alert {
+		add("AuditFsyncSlow", "fsync p99 %s is at or above %s", seconds(*p), seconds(FsyncP99Alert))
 	}
 	if r := m.DiskFreeRatio; r != nil {
 		switch {
@@ -275,9 +283,9 @@ func alerts(m *MetricsStatus, prevDropped map[string]float64) []Alert {
 	if corrupt > 0 {
 		add("AuditCorruptionDetected", "%g corruption(s) found (by kind: %s): run 'mtlog-audit verify'", corrupt, labels(m.Corruptions))
 	}
-	for _, name := range sortedKeys(m.Mirrors) {
-		if !m.Mirrors[name] {
-			add("AuditMirrorLost", "mirror %s is down", name)
+	for _, mi := range m.Mirrors {
+		if !mi.Up {
+			add("AuditMirrorLost", "mirror %s is down", mi.Name)
 		}
 	}
 	for _, b := range m.Backends {
@@ -352,10 +360,14 @@ func buckets(f *dto.MetricFamily) []bucket {
 		if h == nil {
 			continue
 		}
+		inf := false
 		for _, b := range h.GetBucket() {
 			sum[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+			inf = inf || math.IsInf(b.GetUpperBound(), 1)
 		}
-		sum[math.Inf(1)] += float64(h.GetSampleCount())
+		if !inf {
+			sum[math.Inf(1)] += float64(h.GetSampleCount())
+		}
 	}
 	out := make([]bucket, 0, len(sum))
 	for u, c := range sum {

@@ -154,8 +154,8 @@ func metricsFields(f func(name, format string, a ...any), m *MetricsStatus) {
 		f("disk", "%.1f%% free", 100**m.DiskFreeRatio)
 	}
 	var mirrors []string
-	for _, name := range sortedKeys(m.Mirrors) {
-		mirrors = append(mirrors, name+" "+upDown(m.Mirrors[name]))
+	for _, mi := range m.Mirrors {
+		mirrors = append(mirrors, mi.Name+" "+upDown(mi.Up))
 	}
 	f("mirrors", "%s", orNone(strings.Join(mirrors, ", ")))
 	var backends []string
