@@ -75,8 +75,9 @@ type WALStatus struct {
 	Disk         *DiskInfo          `json:"disk,omitempty"`
 }
 
-// EventInfo describes one event. Message is the rendered message, or the
-// template when the event has none.
+// EventInfo describes one event. Message is the rendered message (the
+// template rendered with the properties, as replay prints it, when the
+// event carries none).
 type EventInfo struct {
 	Seq     uint64    `json:"seq"`
 	Time    time.Time `json:"time"`

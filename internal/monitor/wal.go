@@ -15,6 +15,7 @@ import (
 
 	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/internal/export"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -192,11 +193,7 @@ func (w *WAL) add(rec wal.Record) {
 	default:
 		s.events++
 		s.levels[strings.ToLower(ev.Level.String())]++
-		msg := ev.Message
-		if msg == "" {
-			msg = ev.MessageTemplate
-		}
-		s.last = &EventInfo{Seq: rec.Seq, Time: ev.Timestamp, Level: ev.Level.String(), Message: msg}
+		s.last = &EventInfo{Seq: rec.Seq, Time: ev.Timestamp, Level: ev.Level.String(), Message: export.Render(ev)}
 	}
 	if s.unavailable != "" {
 		return
