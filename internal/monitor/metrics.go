@@ -73,7 +73,7 @@ type MetricsStatus struct {
 	// Mirrors is each WithRedundancy copy and whether it is up, by name.
 	Mirrors  []MirrorInfo  `json:"mirrors"`
 	Backends []BackendInfo `json:"backends"`
-	Quorum   *bool           `json:"backend_quorum,omitempty"`
+	Quorum   *bool         `json:"backend_quorum,omitempty"`
 	// Alerts are the conditions of docs/monitoring.md that hold in this
 	// scrape, as the monitor judges them (Prometheus evaluates the alert
 	// rules on its own).

@@ -60,7 +60,7 @@ type WALStatus struct {
 	LastSeq uint64 `json:"last_seq"`
 	// EventsPerSecond is the rate of new events over the last
 	// RateWindowSeconds (events already in the log when the watcher
-	// started do not count).
+	// started do not count; 0 once reading has stopped).
 	EventsPerSecond   float64 `json:"events_per_second"`
 	RateWindowSeconds float64 `json:"rate_window_seconds"`
 	// Levels counts the events read, by level name in lower case

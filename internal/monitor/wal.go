@@ -248,17 +248,33 @@ func (s *walState) check(p pendingCheck) {
 // watcher caught up, samples the event count for the rate, and takes in
 // checkpoints stored since the last call.
 func (w *WAL) idle() error {
+	w.mu.Lock()
+	if !w.s.caught {
+		w.s.caught, w.s.caughtAt = true, w.s.records
+	}
+	w.mu.Unlock()
+	w.refresh()
+	w.markCaughtUp()
+	return nil
+}
+
+// refresh samples the event count for the rate (once caught up) and
+// takes in the checkpoints stored since the last call. Follow calls it
+// (through idle) when it has read everything, Snapshot at every call: a
+// log written faster than it is read never lets Follow idle.
+func (w *WAL) refresh() {
 	now := w.opts.Now()
 	cps, size, cpErr := w.readCheckpoints()
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	s := &w.s
-	if !s.caught {
-		s.caught, s.caughtAt = true, s.records
-	}
-	s.samples = append(s.samples, sample{now, s.events})
-	if cut := now.Add(-w.opts.Window); len(s.samples) > 2 && s.samples[1].t.Before(cut) {
+	if s.caught && s.err == nil {
+		s.samples = append(s.samples, sample{now, s.events})
+		// Keep the newest sample at or before the window's start, as
+		// the base of the rate, and the ones after it.
+		cut := now.Add(-w.opts.Window)
 		i := 0
-		for i+1 < len(s.samples)-1 && s.samples[i+1].t.Before(cut) {
+		for i+1 < len(s.samples) && !s.samples[i+1].t.After(cut) {
 			i++
 		}
 		s.samples = slices.Delete(s.samples, 0, i)
@@ -270,9 +286,6 @@ func (w *WAL) idle() error {
 		s.cpFile = size
 		s.takeCheckpoints(cps)
 	}
-	w.mu.Unlock()
-	w.markCaughtUp()
-	return nil
 }
 
 // readCheckpoints reads the stored checkpoints when the file changed size
@@ -367,6 +380,7 @@ func signers(raw []byte) []string {
 // Snapshot returns what the watcher has seen so far, with the segment
 // files, the free disk space and the lock as they are now.
 func (w *WAL) Snapshot() Snapshot {
+	w.refresh()
 	now := w.opts.Now()
 	dir := w.opts.Dir
 	st := &WALStatus{Levels: map[string]uint64{}, RateWindowSeconds: w.opts.Window.Seconds()}
@@ -404,10 +418,10 @@ func (w *WAL) Snapshot() Snapshot {
 		ev := *s.last
 		st.LastEvent = &ev
 	}
-	if n := len(s.samples); n > 0 {
-		first := s.samples[0]
-		if dt := now.Sub(first.t).Seconds(); dt > 0 {
-			st.EventsPerSecond = float64(s.events-first.events) / dt
+	if n := len(s.samples); n > 1 && s.err == nil {
+		first, last := s.samples[0], s.samples[n-1]
+		if dt := last.t.Sub(first.t).Seconds(); dt > 0 {
+			st.EventsPerSecond = float64(last.events-first.events) / dt
 		}
 	}
 	if s.cpNewest != nil {
@@ -429,7 +443,9 @@ func (w *WAL) Snapshot() Snapshot {
 	v.State = "ok"
 	if !s.caught {
 		v.State = "catching-up"
-		snap.Status = StatusStarting
+		if rank(StatusStarting) > rank(snap.Status) {
+			snap.Status = StatusStarting
+		}
 	}
 	if s.unavailable != "" {
 		v.State, v.Detail = "unavailable", s.unavailable

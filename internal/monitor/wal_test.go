@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,5 +196,37 @@ func TestWALRemoved(t *testing.T) {
 	}
 	if text := monitor.Text(snap, 80); !strings.Contains(text, "status:      ERROR") {
 		t.Errorf("text:\n%s", text)
+	}
+}
+
+// TestWALRate (issue 20): events/s counts only the events written after
+// the watcher reached the end of the log, over the last window, by the
+// watcher's clock.
+func TestWALRate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "wal")
+	skey, _, err := integrity.GenerateKey("monitor.wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSink(t, dir, skey)
+	defer s.Close()
+	write(t, s, 10, "old")
+	var clock atomic.Int64
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	clock.Store(t0.UnixNano())
+	w := monitor.NewWAL(monitor.WALOptions{Dir: dir, Poll: time.Millisecond, Window: 10 * time.Second, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	go w.Run(ctx)
+	defer func() { cancel(); <-w.Done() }()
+	<-w.CaughtUp()
+	write(t, s, 50, "new")
+	testutil.WaitFor(t, "the new events read", func() bool { return w.Snapshot().WAL.Events == 60 })
+	clock.Store(t0.Add(5 * time.Second).UnixNano())
+	if got := w.Snapshot().WAL.EventsPerSecond; got != 10 {
+		t.Errorf("events/s %g after 50 new events in 5 s, want 10", got)
+	}
+	clock.Store(t0.Add(25 * time.Second).UnixNano())
+	if got := w.Snapshot().WAL.EventsPerSecond; got != 0 {
+		t.Errorf("events/s %g with no event in the last 10 s, want 0", got)
 	}
 }
