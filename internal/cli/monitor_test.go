@@ -190,6 +190,45 @@ func dirState(t *testing.T, dir string) map[string]string {
 	return out
 }
 
+// signedSink opens a sink on a new log, signing a checkpoint every n
+// records; it is closed at the end of the test.
+func signedSink(t *testing.T, n int) (string, *audit.Sink) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "wal")
+	skey, _, err := integrity.GenerateKey("monitor.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := audit.New(audit.WithWAL(dir, audit.WithSegmentSize(16<<10)), audit.WithSigningKey(skey), audit.WithCheckpoints(n, time.Hour, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return dir, s
+}
+
+// writeOn writes events to s in the background until stop is called (it
+// returns when the writer has stopped); acked is the last acknowledged
+// sequence number.
+func writeOn(t *testing.T, s *audit.Sink) (stop func(), acked *atomic.Uint64) {
+	t.Helper()
+	acked = new(atomic.Uint64)
+	var halt atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; !halt.Load(); i++ {
+			r, err := s.Write(t.Context(), &audit.Event{Timestamp: time.Now(), Level: audit.LevelError, MessageTemplate: "live event {I}", Properties: map[string]any{"I": i, "Pad": strings.Repeat("y", 300)}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			acked.Store(r.Seq)
+		}
+	}()
+	return func() { halt.Store(true); <-done }, acked
+}
+
 // TestMonitorReadOnly (issue 20): monitor never writes to the log's
 // directory. On a log a running sink holds open (idle meanwhile), every
 // file is byte-identical, with the same mode and time, after a run, and no
@@ -197,16 +236,7 @@ func dirState(t *testing.T, dir string) map[string]string {
 // without a false alarm, and the directory then holds only the sink's own
 // files.
 func TestMonitorReadOnly(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "wal")
-	skey, _, err := integrity.GenerateKey("monitor.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := audit.New(audit.WithWAL(dir, audit.WithSegmentSize(16<<10)), audit.WithSigningKey(skey), audit.WithCheckpoints(50, time.Hour, time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	dir, s := signedSink(t, 50)
 	writeLive(t, s, 2, 100, 0)
 	before := dirState(t, dir)
 	r := run(t, "", "monitor", "--wal", dir, "--once", "--json", "--interval", "10ms")
@@ -227,17 +257,7 @@ func TestMonitorReadOnly(t *testing.T) {
 	}
 
 	// Now while the sink writes.
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; !stop.Load(); i++ {
-			if _, err := s.Write(t.Context(), &audit.Event{Timestamp: time.Now(), Level: audit.LevelWarning, MessageTemplate: "live {I}", Properties: map[string]any{"I": i, "Pad": strings.Repeat("y", 300)}}); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
+	stop, _ := writeOn(t, s)
 	for range 3 {
 		r = run(t, "", "monitor", "--wal", dir, "--once", "--json", "--interval", "50ms")
 		snap := parseMonitor(t, r.stdout)
@@ -245,8 +265,7 @@ func TestMonitorReadOnly(t *testing.T) {
 			t.Errorf("while writing: exit %d status %q %q\n%s", r.code, snap.Status, snap.Problems, r.stderr)
 		}
 	}
-	stop.Store(true)
-	<-done
+	stop()
 	names, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)

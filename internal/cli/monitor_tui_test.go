@@ -8,12 +8,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	audit "github.com/willibrandon/mtlog-audit"
-	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -99,47 +96,24 @@ func screenSeq(screen string) uint64 {
 // closed, shows LOG DAMAGED on screen and does not end the UI; q quits
 // with status 0.
 func TestMonitorTUI(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "wal")
-	skey, _, err := integrity.GenerateKey("monitor.tui")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := audit.New(audit.WithWAL(dir, audit.WithSegmentSize(16<<10)), audit.WithSigningKey(skey), audit.WithCheckpoints(20, time.Hour, time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	dir, s := signedSink(t, 20)
 	writeLive(t, s, 2, 30, 0)
 	x := startTmux(t, 100, 30, fmt.Sprintf("%s monitor --wal %s --interval 100ms; echo monitor exited $?; sleep 3600", shellQuote(bin), shellQuote(dir)))
 	x.waitScreen("the first snapshot", func(sc string) bool {
 		return strings.Contains(sc, "status:      OK  live:") && screenSeq(sc) >= 60
 	})
 
-	var stop atomic.Bool
-	var acked atomic.Uint64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; !stop.Load(); i++ {
-			r, err := s.Write(t.Context(), &audit.Event{Timestamp: time.Now(), Level: audit.LevelError, MessageTemplate: "tui event {I}", Properties: map[string]any{"I": i}})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			acked.Store(r.Seq)
-		}
-	}()
+	stop, acked := writeOn(t, s)
 	testutil.WaitFor(t, "events written while monitored", func() bool { return acked.Load() > 200 })
 	target := acked.Load()
 	sc := x.waitScreen(fmt.Sprintf("seq %d on screen", target), func(sc string) bool { return screenSeq(sc) >= target })
-	for _, want := range []string{"mtlog-audit monitor", "events/s:", "error ", "last event:", "tui event", "segments:", "checkpoint:", "signed by: monitor.tui+", "verified:    ok:", "disk:", "q quit"} {
+	for _, want := range []string{"mtlog-audit monitor", "events/s:", "error ", "last event:", "live event", "segments:", "checkpoint:", "signed by: monitor.test+", "verified:    ok:", "disk:", "q quit"} {
 		if !strings.Contains(sc, want) {
 			t.Errorf("screen lacks %q", want)
 		}
 	}
 	t.Logf("screen while the sink writes (go test -v shows it):\n%s", sc)
-	stop.Store(true)
-	<-done
+	stop()
 
 	x.run("resize-window", "-t", "m", "-x", "60", "-y", "20")
 	sc = x.waitScreen("the UI redrawn at 60 columns", func(sc string) bool {

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -330,23 +331,13 @@ func (s *walState) takeCheckpoints(cps [][]byte) {
 			continue
 		}
 		if cp.Size > s.chain.Size() {
-			i, _ := slices.BinarySearchFunc(s.pending, p.size, func(a pendingCheck, n uint64) int { return cmpU64(a.size, n) })
+			i, _ := slices.BinarySearchFunc(s.pending, p.size, func(a pendingCheck, n uint64) int { return cmp.Compare(a.size, n) })
 			s.pending = slices.Insert(s.pending, i, p)
 			continue
 		}
 		s.check(p)
 	}
 	s.cpRead = len(cps)
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // parseCheckpoint parses the body of a signed checkpoint without checking

@@ -56,6 +56,16 @@ func (f *readOnlyFS) check(t *testing.T) {
 	}
 }
 
+// genKey returns a new private signing key.
+func genKey(t *testing.T) string {
+	t.Helper()
+	skey, _, err := integrity.GenerateKey("monitor.wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return skey
+}
+
 // newSink opens a signed sink on dir that checkpoints every 10 records.
 func newSink(t *testing.T, dir, skey string) *audit.Sink {
 	t.Helper()
@@ -97,10 +107,7 @@ func watch(t *testing.T, dir string, fsys vfs.FS) *monitor.WAL {
 // and never tries to change the directory.
 func TestWALLiveReadOnly(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "wal")
-	skey, _, err := integrity.GenerateKey("monitor.wal")
-	if err != nil {
-		t.Fatal(err)
-	}
+	skey := genKey(t)
 	s := newSink(t, dir, skey)
 	write(t, s, 5, "before")
 	ro := &readOnlyFS{FS: vfs.OS()}
@@ -141,10 +148,7 @@ func TestWALLiveReadOnly(t *testing.T) {
 // reproduce (those of another log, signed by the same key) show LOG
 // ALTERED and the damaged state.
 func TestWALAltered(t *testing.T) {
-	skey, _, err := integrity.GenerateKey("monitor.wal")
-	if err != nil {
-		t.Fatal(err)
-	}
+	skey := genKey(t)
 	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
 	for _, dir := range []string{a, b} {
 		s := newSink(t, dir, skey)
@@ -172,10 +176,7 @@ func TestWALAltered(t *testing.T) {
 // gives an error status that says reading stopped, not a crash.
 func TestWALRemoved(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "wal")
-	skey, _, err := integrity.GenerateKey("monitor.wal")
-	if err != nil {
-		t.Fatal(err)
-	}
+	skey := genKey(t)
 	s := newSink(t, dir, skey)
 	write(t, s, 20, "gone")
 	if err := s.Close(); err != nil {
@@ -204,10 +205,7 @@ func TestWALRemoved(t *testing.T) {
 // watcher's clock.
 func TestWALRate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "wal")
-	skey, _, err := integrity.GenerateKey("monitor.wal")
-	if err != nil {
-		t.Fatal(err)
-	}
+	skey := genKey(t)
 	s := newSink(t, dir, skey)
 	defer s.Close()
 	write(t, s, 10, "old")
