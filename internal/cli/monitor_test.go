@@ -192,14 +192,14 @@ func dirState(t *testing.T, dir string) map[string]string {
 
 // signedSink opens a sink on a new log, signing a checkpoint every n
 // records; it is closed at the end of the test.
-func signedSink(t *testing.T, n int) (string, *audit.Sink) {
+func signedSink(t *testing.T, n int, opts ...audit.WALOption) (string, *audit.Sink) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "wal")
 	skey, _, err := integrity.GenerateKey("monitor.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := audit.New(audit.WithWAL(dir, audit.WithSegmentSize(16<<10)), audit.WithSigningKey(skey), audit.WithCheckpoints(n, time.Hour, time.Hour))
+	s, err := audit.New(audit.WithWAL(dir, append([]audit.WALOption{audit.WithSegmentSize(16 << 10)}, opts...)...), audit.WithSigningKey(skey), audit.WithCheckpoints(n, time.Hour, time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +229,22 @@ func writeOn(t *testing.T, s *audit.Sink) (stop func(), acked *atomic.Uint64) {
 	return func() { halt.Store(true); <-done }, acked
 }
 
+// newestCheckpoint is the tree size of the newest stored checkpoint of
+// the log in dir, 0 if none.
+func newestCheckpoint(t *testing.T, dir string) uint64 {
+	t.Helper()
+	cps, err := integrity.ReadCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
+	if err != nil || len(cps) == 0 {
+		return 0
+	}
+	body, _, _ := strings.Cut(string(cps[len(cps)-1]), "\n\n")
+	cp, err := integrity.ParseCheckpointBody(body + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp.Size
+}
+
 // TestMonitorReadOnly (issue 20): monitor never writes to the log's
 // directory. On a log a running sink holds open (idle meanwhile), every
 // file is byte-identical, with the same mode and time, after a run, and no
@@ -236,8 +252,12 @@ func writeOn(t *testing.T, s *audit.Sink) (stop func(), acked *atomic.Uint64) {
 // without a false alarm, and the directory then holds only the sink's own
 // files.
 func TestMonitorReadOnly(t *testing.T) {
-	dir, s := signedSink(t, 50)
+	// No zeros filled ahead, and a checkpoint kicked at every commit: once
+	// the newest checkpoint covers the last record, the sink writes
+	// nothing more until it is written to.
+	dir, s := signedSink(t, 1, audit.WithPrealloc(audit.PreallocOff))
 	writeLive(t, s, 2, 100, 0)
+	testutil.WaitFor(t, "a checkpoint of every record", func() bool { return newestCheckpoint(t, dir) == s.LastSeq() })
 	before := dirState(t, dir)
 	r := run(t, "", "monitor", "--wal", dir, "--once", "--json", "--interval", "10ms")
 	if r.code != 0 {
