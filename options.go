@@ -54,6 +54,7 @@ type config struct {
 	protect   protect.Pipeline          // the non-nil stages, in rank order (built by check)
 	policies  []string                  // the failure-policy options given, to refuse two
 	errs      []error                   // problems of the options, reported together by New
+	ship      *shipping                 // WithShipping and its tuning (shipping.go); nil: off
 }
 
 // The ranks of the data-protection stages: whatever the order of the
@@ -100,6 +101,9 @@ func (c *config) check() error {
 	} else if w.SyncInterval < 0 {
 		c.optionError("WithSyncMode(%s, %v): negative interval; pass a positive one, or 0 for 100ms", mode[w.Sync], w.SyncInterval)
 	}
+	if w.SegmentMaxAge < 0 {
+		c.optionError("WithSegmentMaxAge: the age must be positive, such as time.Minute; omit the option to seal segments by size only")
+	}
 	for _, st := range c.stages {
 		if st != nil {
 			c.protect = append(c.protect, st)
@@ -118,7 +122,7 @@ func defaultConfig() config {
 		ledger:   ledger.DefaultConfig(),
 		idemKeys: defaultIdempotencyWindow,
 		onFailure: func(ev *core.LogEvent, err error) {
-			if ev == nil && errors.Is(err, ErrRepaired) {
+			if ev == nil && (errors.Is(err, ErrRepaired) || errors.Is(err, ErrShipping)) {
 				fmt.Fprintf(os.Stderr, "mtlog-audit: %v\n", err)
 				return
 			}

@@ -125,6 +125,9 @@ type Sink struct {
 	bufs   sync.Pool
 	repair *RepairReport         // what New repaired (WithRedundancy), nil if nothing
 	idem   *idem.Window[Receipt] // nil: no idempotency window
+	// shipper copies sealed segments and checkpoints off the box
+	// (WithShipping); nil: off.
+	shipper *replica.Shipper
 
 	closeErr error // what Close returned; written inside once
 }
@@ -180,6 +183,7 @@ func New(opts ...Option) (*Sink, error) {
 	// owns which file"): a directory holding only some of them is this
 	// log's, not someone else's.
 	cfg.wal.Owned = replica.ManagedName
+	hooks := hookShipping(&cfg)
 	w, err := wal.Open(cfg.fs, cfg.dir, cfg.wal)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
@@ -189,7 +193,14 @@ func New(opts ...Option) (*Sink, error) {
 		w.Release()
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
 	}
-	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired}
+	shipper, err := hooks.start(&cfg, w)
+	if err != nil {
+		led.StopRunner()
+		led.CloseFiles()
+		w.Release()
+		return nil, err
+	}
+	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired, shipper: shipper}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if cfg.idemKeys > 0 {
 		s.idem = idem.New[Receipt](cfg.idemKeys)
@@ -465,12 +476,16 @@ func (s *Sink) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
+		var serr error
+		if s.shipper != nil {
+			serr = s.shipper.Close()
+		}
 		s.led.StopRunner()
 		werr := s.w.Close()
 		if s.idem != nil {
 			s.idem.Close() // keyed writes in flight end with the log
 		}
-		s.closeErr = errors.Join(werr, s.led.Close())
+		s.closeErr = errors.Join(werr, s.led.Close(), serr)
 	})
 	return s.closeErr
 }
