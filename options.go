@@ -101,9 +101,6 @@ func (c *config) check() error {
 	} else if w.SyncInterval < 0 {
 		c.optionError("WithSyncMode(%s, %v): negative interval; pass a positive one, or 0 for 100ms", mode[w.Sync], w.SyncInterval)
 	}
-	if w.SegmentMaxAge < 0 {
-		c.optionError("WithSegmentMaxAge: the age must be positive, such as time.Minute; omit the option to seal segments by size only")
-	}
 	for _, st := range c.stages {
 		if st != nil {
 			c.protect = append(c.protect, st)

@@ -121,12 +121,13 @@ func WithShippingRetry(minBackoff, maxBackoff time.Duration) Option {
 // sealed when full (WithSegmentSize) and on Close. Sealing costs one fsync
 // and a small seal record per segment: a d below a second makes many small
 // segments. New refuses a d that is not positive.
-func WithSegmentMaxAge(d time.Duration) WALOption {
-	return func(o *wal.Options) {
+func WithSegmentMaxAge(d time.Duration) Option {
+	return func(c *config) {
 		if d <= 0 {
-			d = -1 // refused by wal.Options.fill through New
+			c.optionError("WithSegmentMaxAge(%v): pass a positive age, such as time.Minute; omit the option to seal segments by size only", d)
+			return
 		}
-		o.SegmentMaxAge = d
+		c.wal.SegmentMaxAge = d
 	}
 }
 

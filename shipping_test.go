@@ -214,7 +214,7 @@ func TestShippingBadInput(t *testing.T) {
 		"twice":         {audit.WithShipping(1, fbs[0]), audit.WithShipping(1, fbs[1])},
 		"alarm":         {audit.WithShipping(1, fbs[0]), audit.WithShippingAlarm(0)},
 		"retry":         {audit.WithShipping(1, fbs[0]), audit.WithShippingRetry(time.Second, time.Millisecond)},
-		"max age":       {audit.WithWAL(t.TempDir(), audit.WithSegmentMaxAge(0))},
+		"max age":       {audit.WithSegmentMaxAge(0)},
 	} {
 		_, err := audit.New(append([]audit.Option{audit.WithWAL(t.TempDir())}, opts...)...)
 		if !errors.Is(err, audit.ErrInvalidOption) {
@@ -312,7 +312,7 @@ func TestShippingSegmentMaxAge(t *testing.T) {
 	fbs := shipBackends(t, 1)
 	h := newHandlerErrors()
 	skey, _, _ := integrity.GenerateKey("ship.example/log")
-	s, err := audit.New(audit.WithWAL(dir, audit.WithSegmentMaxAge(time.Millisecond)), audit.WithSigningKey(skey),
+	s, err := audit.New(audit.WithWAL(dir), audit.WithSegmentMaxAge(time.Millisecond), audit.WithSigningKey(skey),
 		audit.WithShipping(1, asBackends(fbs)...), audit.WithFailureHandler(h.handle))
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ const cursorVersion = 1
 // the object and compares it), and one that claims more than a backend
 // holds is corrected by the shipper's periodic check (Shipper, List).
 type Cursor struct {
-	Version  int                     `json:"version"`
+	Version  int                      `json:"version"`
 	Backends map[string]BackendCursor `json:"backends"`
 }
 

@@ -17,7 +17,7 @@ func TestReadSealAndOnSeal(t *testing.T) {
 	seals := make(chan Seal, 16)
 	opts := Options{OnSeal: func(s Seal) { seals <- s }}
 	w := restarted(t, dir, 2, 3, opts) // 3 records, seal, 3 records, seal; reopened
-	first := <-seals                    // the first session's Close
+	first := <-seals                   // the first session's Close
 	second := <-seals
 	if first.Segment != 1 || first.LastSeq != 4 || second.LastSeq != 8 {
 		t.Fatalf("OnSeal gave %+v and %+v, want the seals of records 4 and 8 in segment 1", first, second)
