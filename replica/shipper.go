@@ -135,7 +135,8 @@ type target struct {
 	kick chan struct{}
 
 	// guarded by s.mu
-	err      error // the last attempt's error (nil: it succeeded)
+	err       error // the last attempt's error (nil: it succeeded)
+	rejecting bool  // a read-back failed since the last confirmed object
 	failing  time.Time
 	shipped  uint64
 	rejected uint64
@@ -310,7 +311,8 @@ func (t *target) run() {
 func (t *target) report(err error) {
 	s := t.s
 	s.mu.Lock()
-	tell := err != nil && t.err == nil
+	// A rejection was told when it happened (see ship).
+	tell := err != nil && t.err == nil && !errors.Is(err, ErrReadBack)
 	switch {
 	case err == nil:
 		t.failing = time.Time{}
@@ -374,7 +376,14 @@ func (t *target) ship(obj *object) error {
 			}
 			t.s.mu.Lock()
 			t.rejected++
+			first := !t.rejecting
+			t.rejecting = true
 			t.s.mu.Unlock()
+			if first && t.s.opts.OnError != nil {
+				// The backend's integrity is in doubt: say so at once,
+				// whatever it did before (once until it next confirms).
+				t.s.opts.OnError(&ShipError{Backend: t.name, Key: obj.key, Err: err})
+			}
 			return struct{}{}, err
 		}
 		return struct{}{}, nil
@@ -593,6 +602,7 @@ func (s *Shipper) confirm(t *target, obj *object) error {
 	}
 	s.cur.Backends[t.name] = bc
 	t.shipped++
+	t.rejecting = false
 	s.trimCheckpoints()
 	snap := s.cur.clone()
 	s.mu.Unlock()

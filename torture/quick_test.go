@@ -23,6 +23,8 @@ const (
 	quickRaceTmpfs     = 40
 	quickForged        = 500 // ForgedTail: a small sample (make torture runs 1,000,000)
 	quickRaceForged    = 100
+	quickShipping      = 100 // NetworkPartition, ByzantineBackend: real backend files (make torture runs 10,000)
+	quickRaceShipping  = 20
 )
 
 // quickCounts returns the quick pass's iterations of each scenario.
@@ -36,6 +38,11 @@ func quickCounts() map[string]int {
 			counts[s.Name()] = quickForged
 			if raceEnabled {
 				counts[s.Name()] = quickRaceForged
+			}
+		case "NetworkPartition", "ByzantineBackend":
+			counts[s.Name()] = quickShipping
+			if raceEnabled {
+				counts[s.Name()] = quickRaceShipping
 			}
 		case "DiskFullTmpfs":
 			counts[s.Name()] = quickTmpfs

@@ -111,6 +111,8 @@ func All() []Scenario {
 		ClockJump{},
 		ConcurrentCorruption{},
 		ForgedTail{},
+		NetworkPartition{},
+		ByzantineBackend{},
 	}
 }
 

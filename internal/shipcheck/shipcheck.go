@@ -33,12 +33,18 @@ type Held struct {
 
 // Check compares the objects of b (read directly: pass the honest store,
 // not a faulty wrapper) with the log in dir, and the cursor's claims for
-// b's name with what b holds. It returns an error for anything that must
+// b's name with what b holds (a shipper may be running). It returns an error for anything that must
 // never be: an object whose bytes do not match its name, a segment object
 // that is not a prefix of the local segment, two objects for one seal, or
 // a claim of an object that is not there.
 func Check(ctx context.Context, fsys vfs.FS, dir string, b backends.Backend) (Held, error) {
 	var h Held
+	// The cursor first: a shipper still running may confirm more after
+	// the listing, but what it claimed before must be listed.
+	cur, err := replica.ReadCursor(fsys, dir)
+	if err != nil {
+		return h, err
+	}
 	infos, err := b.List(ctx, "")
 	if err != nil {
 		return h, err
@@ -118,10 +124,6 @@ func Check(ctx context.Context, fsys vfs.FS, dir string, b backends.Backend) (He
 	}
 	for _, k := range cpKeys {
 		h.Complete = h.Complete && keys[k]
-	}
-	cur, err := replica.ReadCursor(fsys, dir)
-	if err != nil {
-		return h, err
 	}
 	bc, ok := cur.Backends[b.Name()]
 	if !ok {
