@@ -1,13 +1,17 @@
 package audit_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -324,4 +328,124 @@ func TestShippingSegmentMaxAge(t *testing.T) {
 		return err == nil && len(infos) > 0
 	})
 	checkBackend(t, dir, fbs[0])
+}
+
+// shipChildEnv makes the test binary a child that writes and ships until
+// killed (TestShippingSIGKILL): the log directory; the backends' and the
+// signing key follow in shipChildEnv+"_REMOTES" (separated by ':') and
+// shipChildEnv+"_KEY".
+const shipChildEnv = "MTLOG_AUDIT_SHIP_CHILD"
+
+func shipChild(dir string) {
+	var bs []backends.Backend
+	for _, r := range strings.Split(os.Getenv(shipChildEnv+"_REMOTES"), ":") {
+		b, err := fs.New(r)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(3)
+		}
+		bs = append(bs, b)
+	}
+	sink, err := audit.New(audit.WithWAL(dir, audit.WithSegmentSize(8<<10)), audit.WithSigningKey(os.Getenv(shipChildEnv+"_KEY")),
+		audit.WithCheckpoints(16, 5*time.Millisecond, time.Minute), audit.WithShipping(len(bs), bs...),
+		audit.WithFailureHandler(func(*core.LogEvent, error) {}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(3)
+	}
+	var mu sync.Mutex
+	for g := range 4 {
+		go func() {
+			for i := 0; ; i++ {
+				r, err := sink.Write(context.Background(), killEvent(g, i))
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "child write:", err)
+					os.Exit(4)
+				}
+				mu.Lock()
+				fmt.Printf("%d\n", r.Seq)
+				mu.Unlock()
+			}
+		}()
+	}
+	select {}
+}
+
+// A real process shipping to two backends is killed with SIGKILL while it
+// writes and ships; the next Sink on the directory resumes from the cursor:
+// every acknowledged event is there, both backends end up holding every
+// sealed segment and checkpoint, none holds two objects for one seal, and
+// the cursor claims nothing a backend lacks.
+func TestShippingSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		dir := filepath.Join(t.TempDir(), "wal")
+		fbs := shipBackends(t, 2)
+		var remotes []string
+		for _, b := range fbs {
+			remotes = append(remotes, strings.TrimPrefix(b.Name(), "file://"))
+		}
+		skey, _, err := integrity.GenerateKey("ship.example/log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		shipKeys.Store(dir, skey)
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), shipChildEnv+"="+dir, shipChildEnv+"_REMOTES="+strings.Join(remotes, ":"), shipChildEnv+"_KEY="+skey)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Kill once the child acknowledged enough to have sealed and
+		// shipped some segments (each holds a few dozen events), at a
+		// different count each round.
+		want := 300 + 200*round
+		var acked uint64
+		sc := bufio.NewScanner(out)
+		for n := 0; n < want && sc.Scan(); n++ {
+			seq, err := strconv.ParseUint(sc.Text(), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acked = max(acked, seq)
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for sc.Scan() { // what was acknowledged before the signal landed
+			if seq, err := strconv.ParseUint(sc.Text(), 10, 64); err == nil {
+				acked = max(acked, seq)
+			}
+		}
+		cmd.Wait()
+		if acked == 0 {
+			t.Fatalf("round %d: the child acknowledged nothing", round)
+		}
+		h := newHandlerErrors()
+		s := openShipping(t, dir, h, audit.WithShipping(2, asBackends(fbs)...))
+		if s.LastSeq() < acked {
+			t.Fatalf("round %d: the log ends at %d, but %d was acknowledged", round, s.LastSeq(), acked)
+		}
+		if err := s.WaitShipped(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range fbs {
+			if held := checkBackend(t, dir, b); !held.Complete || held.Segments == 0 {
+				t.Errorf("round %d: %s holds %+v after the resumed shipper caught up", round, b.Name(), held)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
