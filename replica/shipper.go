@@ -137,9 +137,9 @@ type target struct {
 	// guarded by s.mu
 	err       error // the last attempt's error (nil: it succeeded)
 	rejecting bool  // a read-back failed since the last confirmed object
-	failing  time.Time
-	shipped  uint64
-	rejected uint64
+	failing   time.Time
+	shipped   uint64
+	rejected  uint64
 }
 
 // StartShipper checks opts, reads the cursor and starts shipping. A
