@@ -476,16 +476,17 @@ func (s *Sink) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
-		var serr error
 		if s.shipper != nil {
-			serr = s.shipper.Close()
+			// A cursor it failed to write was told to the failure
+			// handler; it costs re-shipping, never the log.
+			_ = s.shipper.Close()
 		}
 		s.led.StopRunner()
 		werr := s.w.Close()
 		if s.idem != nil {
 			s.idem.Close() // keyed writes in flight end with the log
 		}
-		s.closeErr = errors.Join(werr, s.led.Close(), serr)
+		s.closeErr = errors.Join(werr, s.led.Close())
 	})
 	return s.closeErr
 }

@@ -254,7 +254,7 @@ func (s *Shipper) kickAll() {
 
 // Close stops shipping: attempts in flight are abandoned (and shipped again
 // by the next shipper, which finds what landed). It returns the last error
-// writing the cursor, if any.
+// writing the cursor, if any (OnError was told of it when it happened).
 func (s *Shipper) Close() error {
 	s.cancel()
 	s.wg.Wait()
@@ -273,13 +273,16 @@ func (t *target) run() {
 	defer check.Stop()
 	checkNow := true
 	for {
-		var err error
+		var cerr error
 		if checkNow {
-			err = t.check()
-			checkNow = false
+			cerr = t.check()
+			checkNow = cerr != nil // a failed check is tried again next round
 		}
+		// Shipping goes on when the listing fails (a backend may refuse
+		// List and take Put): its error is reported all the same.
+		err := t.catchUp()
 		if err == nil {
-			err = t.catchUp()
+			err = cerr
 		}
 		if s.ctx.Err() != nil {
 			return
