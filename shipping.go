@@ -163,7 +163,7 @@ func (h *shipHooks) start(c *config, w *wal.WAL) (*replica.Shipper, error) {
 		return nil, nil
 	}
 	s := c.ship
-	sh, err := replica.StartShipper(replica.ShipperOptions{
+	sh, err := replica.NewShipper(replica.ShipperOptions{
 		FS: c.fs, Dir: c.dir, Backends: s.backends, Quorum: s.quorum, Durable: w.DurableSeq,
 		Alarm: s.alarm, MinBackoff: s.minBackoff, MaxBackoff: s.maxBackoff, BreakerOpen: s.maxBackoff,
 		OnError: func(err error) { c.onFailure(nil, fmt.Errorf("audit: %w: %w", ErrShipping, err)) },
@@ -171,7 +171,8 @@ func (h *shipHooks) start(c *config, w *wal.WAL) (*replica.Shipper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: start shipping: %w", err)
 	}
-	h.p.Store(sh)
+	h.p.Store(sh) // before it starts: no seal is missed in between
+	sh.Start()
 	return sh, nil
 }
 

@@ -23,7 +23,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/wal"
 )
 
-// ShipperOptions configure StartShipper. Zero durations mean the defaults.
+// ShipperOptions configure NewShipper. Zero durations mean the defaults.
 type ShipperOptions struct {
 	// FS and Dir are the log's filesystem and directory. Required.
 	FS  vfs.FS
@@ -142,9 +142,11 @@ type target struct {
 	rejected  uint64
 }
 
-// StartShipper checks opts, reads the cursor and starts shipping. A
-// backend that is down does not fail it: it shows in Health and OnError.
-func StartShipper(opts ShipperOptions) (*Shipper, error) {
+// NewShipper checks opts and reads the cursor; Start starts shipping.
+// NoteSeal and NoteCheckpoint may be called from the moment it returns, so
+// that a seal between the two is not missed. A backend that is down does
+// not fail it: it shows in Health and OnError.
+func NewShipper(opts ShipperOptions) (*Shipper, error) {
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
@@ -170,21 +172,25 @@ func StartShipper(opts ShipperOptions) (*Shipper, error) {
 		})
 		s.targets = append(s.targets, t)
 	}
+	return s, nil
+}
+
+// Start starts a goroutine per backend and the alarm's. Call it once.
+func (s *Shipper) Start() {
 	for _, t := range s.targets {
 		s.wg.Add(1)
 		go t.run()
 	}
 	s.wg.Add(1)
 	go s.watch()
-	return s, nil
 }
 
 func (o *ShipperOptions) fill() error {
 	switch {
 	case o.FS == nil || o.Dir == "" || o.Durable == nil:
-		return errors.New("replica: StartShipper needs FS, Dir and Durable")
+		return errors.New("replica: NewShipper needs FS, Dir and Durable")
 	case len(o.Backends) == 0:
-		return errors.New("replica: StartShipper needs at least one backend")
+		return errors.New("replica: NewShipper needs at least one backend")
 	case o.Quorum < 1 || o.Quorum > len(o.Backends):
 		return fmt.Errorf("replica: quorum %d out of range: use 1 to %d (the number of backends)", o.Quorum, len(o.Backends))
 	}
@@ -683,6 +689,7 @@ func (t *target) check() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.Lock()
+	clear(s.noSeal) // a seal whose notification was missed is found now
 	bc, old := s.cur.Backends[t.name], s.cur.Backends[t.name]
 	if bc.SegmentKey != "" && !listed[bc.SegmentKey] {
 		bc.SegmentLast, bc.SegmentKey = 0, "" // ship segment bc.Segment again
