@@ -75,8 +75,9 @@ torture-quick:
 
 # The full torture run: 1,000,000 iterations of each in-process scenario,
 # 10,000 SIGKILL rounds, 10,000 disk-full rounds on a real tmpfs (root
-# only; reported as skipped otherwise) and 10,000 HungMirror rounds (each
-# waits out a copy's timeout, mostly idle: 8 at once), through the
+# only; reported as skipped otherwise), 10,000 HungMirror rounds (each
+# waits out a copy's timeout, mostly idle: 8 at once) and 10,000 rounds of
+# each shipping scenario (their backends are real files), through the
 # command, with HTML and JSON reports.
 torture:
 	$(GO) build -o ./mtlog-audit ./cmd/mtlog-audit
@@ -84,6 +85,7 @@ torture:
 	./mtlog-audit torture --iterations 10000 --scenarios Kill9DuringWrite -o torture-kill9.html -o torture-kill9.json --force
 	./mtlog-audit torture --iterations 10000 --scenarios DiskFullTmpfs -o torture-tmpfs.html -o torture-tmpfs.json --force
 	./mtlog-audit torture --iterations 10000 --workers 8 --scenarios HungMirror -o torture-hungmirror.html -o torture-hungmirror.json --force
+	./mtlog-audit torture --iterations 10000 --scenarios NetworkPartition,ByzantineBackend -o torture-shipping.html -o torture-shipping.json --force
 
 # Throughput against the minimal group-commit reference loop, same run.
 # Put TMPDIR on the disk you want to measure.

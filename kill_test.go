@@ -52,6 +52,10 @@ func TestMain(m *testing.M) {
 		liveChild(dir)
 		return
 	}
+	if dir := os.Getenv(shipChildEnv); dir != "" {
+		shipChild(dir)
+		return
+	}
 	os.Exit(m.Run())
 }
 

@@ -56,6 +56,7 @@ type config struct {
 	policies  []string                  // the failure-policy options given, to refuse two
 	cards     cardConfig                // card and masking options (options_cards.go)
 	errs      []error                   // problems of the options, reported together by New
+	ship      *shipping                 // WithShipping and its tuning (shipping.go); nil: off
 }
 
 // The ranks of the data-protection stages: whatever the order of the
@@ -133,7 +134,7 @@ func defaultConfig() config {
 		ledger:   ledger.DefaultConfig(),
 		idemKeys: defaultIdempotencyWindow,
 		onFailure: func(ev *core.LogEvent, err error) {
-			if ev == nil && (errors.Is(err, ErrRepaired) || errors.Is(err, ErrMirrorStale)) {
+			if ev == nil && (errors.Is(err, ErrRepaired) || errors.Is(err, ErrMirrorStale) || errors.Is(err, ErrShipping)) {
 				fmt.Fprintf(os.Stderr, "mtlog-audit: %v\n", err)
 				return
 			}

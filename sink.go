@@ -127,6 +127,9 @@ type Sink struct {
 	repair *RepairReport         // what New repaired (WithRedundancy), nil if nothing
 	mirror *vfs.Mirror           // the copies (WithRedundancy), nil without
 	idem   *idem.Window[Receipt] // nil: no idempotency window
+	// shipper copies sealed segments and checkpoints off the box
+	// (WithShipping); nil: off.
+	shipper *replica.Shipper
 
 	closeErr error // what Close returned; written inside once
 }
@@ -183,6 +186,7 @@ func New(opts ...Option) (*Sink, error) {
 	// owns which file"): a directory holding only some of them is this
 	// log's, not someone else's.
 	cfg.wal.Owned = replica.ManagedName
+	hooks := hookShipping(&cfg)
 	w, err := wal.Open(cfg.fs, cfg.dir, cfg.wal)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
@@ -192,7 +196,14 @@ func New(opts ...Option) (*Sink, error) {
 		w.Release()
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
 	}
-	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired, mirror: mirror}
+	shipper, err := hooks.start(&cfg, w)
+	if err != nil {
+		led.StopRunner()
+		led.CloseFiles()
+		w.Release()
+		return nil, err
+	}
+	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired, shipper: shipper, mirror: mirror}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if cfg.idemKeys > 0 {
 		s.idem = idem.New[Receipt](cfg.idemKeys)
@@ -468,6 +479,11 @@ func (s *Sink) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
+		if s.shipper != nil {
+			// A cursor it failed to write was told to the failure
+			// handler; it costs re-shipping, never the log.
+			_ = s.shipper.Close()
+		}
 		s.led.StopRunner()
 		werr := s.w.Close()
 		if s.idem != nil {

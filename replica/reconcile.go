@@ -152,8 +152,9 @@ func defaultOwner() string {
 const repairTemp = "audit.repair.tmp"
 
 // Owns reports whether a file name in a log directory is this package's
-// own: the temporary file of a repair.
-func Owns(name string) bool { return name == repairTemp }
+// own: the temporary file of a repair, and the shipper's cursor and its
+// temporary file (see Cursor).
+func Owns(name string) bool { return name == repairTemp || name == CursorFile || name == cursorTemp }
 
 // ManagedName reports whether a directory entry belongs to the log (and so
 // is compared, copied and repaired): the files of every layer that keeps

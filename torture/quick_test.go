@@ -25,6 +25,8 @@ const (
 	quickRaceForged    = 100
 	quickHung          = 200 // HungMirror: each iteration waits out a copy's timeout (about 0.25 s)
 	quickRaceHung      = 50
+	quickShipping      = 100 // NetworkPartition, ByzantineBackend: real backend files (make torture runs 10,000)
+	quickRaceShipping  = 20
 )
 
 // quickCounts returns the quick pass's iterations of each scenario.
@@ -38,6 +40,11 @@ func quickCounts() map[string]int {
 			counts[s.Name()] = quickForged
 			if raceEnabled {
 				counts[s.Name()] = quickRaceForged
+			}
+		case "NetworkPartition", "ByzantineBackend":
+			counts[s.Name()] = quickShipping
+			if raceEnabled {
+				counts[s.Name()] = quickRaceShipping
 			}
 		case "DiskFullTmpfs":
 			counts[s.Name()] = quickTmpfs

@@ -112,6 +112,8 @@ func All() []Scenario {
 		ConcurrentCorruption{},
 		ForgedTail{},
 		HungMirror{},
+		NetworkPartition{},
+		ByzantineBackend{},
 	}
 }
 

@@ -110,6 +110,30 @@ type Options struct {
 	// anything else means the directory is someone else's, and Open
 	// returns ErrNotWAL. Default nil: no other layer's files.
 	Owned func(name string) bool
+	// OnSeal, if set, is called by the committing goroutine each time a
+	// segment is sealed, after its seal is durable and was handed to
+	// OnCommit (by rotation, SegmentMaxAge or Close). It runs on the
+	// commit path and must not block: hand the Seal to another goroutine.
+	// Layers that copy sealed segments elsewhere use it to learn of a new
+	// seal without scanning the directory.
+	OnSeal func(Seal)
+	// SegmentMaxAge, if positive, seals the active segment once its first
+	// record written since it was created or reopened is SegmentMaxAge old
+	// (by the monotonic clock, not Now), so that no record stays in an
+	// unsealed segment much longer than that. Default 0: segments are
+	// sealed by size and on Close only.
+	SegmentMaxAge time.Duration
+}
+
+// Seal describes a seal record that a segment ends with, or that records
+// follow in a segment continued after a clean Close: the bytes [0, End) of
+// the segment's file are a complete, durable segment ending in the seal
+// record LastSeq.
+type Seal struct {
+	Segment  uint64 // the segment number
+	FirstSeq uint64 // its first record
+	LastSeq  uint64 // the seal record's sequence number
+	End      int64  // the offset just past the seal's batch
 }
 
 // Committed is a record handed to Options.OnCommit.
@@ -159,6 +183,9 @@ func (o *Options) fill() error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.SegmentMaxAge < 0 {
+		return fmt.Errorf("wal: negative SegmentMaxAge %v: pass a positive age, or 0 to seal by size only", o.SegmentMaxAge)
 	}
 	if o.Owner == "" {
 		host, _ := os.Hostname()

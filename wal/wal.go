@@ -52,6 +52,7 @@ type WAL struct {
 	syncReqs   []chan error  // Sync calls waiting for the committer
 	syncTimer  *time.Timer
 	syncDue    bool
+	ageDue     bool // SegmentMaxAge: the age timer fired (see sealIfOld)
 	done       chan struct{}
 	closeDone  chan struct{} // closed when the first Close or Release returns
 	closeErr   error         // what it returned; set before closeDone is closed
@@ -66,6 +67,10 @@ type WAL struct {
 		lastSync  time.Time
 		committed []Committed // reused for OnCommit
 		filler    *zeroFiller // nil when Prealloc is off
+		// SegmentMaxAge: when the active segment's first unsealed record
+		// was written, and the timer that wakes the committer then.
+		firstAt  time.Time
+		ageTimer *time.Timer
 	}
 
 	lastSeal Mark // set by Open, read-only after (see LastSeal)
@@ -344,15 +349,20 @@ func (w *WAL) commitLoop() {
 	defer close(w.done)
 	for {
 		w.mu.Lock()
-		for w.cur.count == 0 && !w.closing && !w.syncDue && len(w.syncReqs) == 0 {
+		for w.cur.count == 0 && !w.closing && !w.syncDue && !w.ageDue && len(w.syncReqs) == 0 {
 			w.work.Wait()
 		}
+		aged := w.ageDue
+		w.ageDue = false
 		if w.cur.count == 0 {
 			closing := w.closing
 			w.syncDue = false
 			reqs := w.syncReqs
 			w.syncReqs = nil
 			w.mu.Unlock()
+			if aged && !closing {
+				w.sealIfOld()
+			}
 			w.syncIfDue(true)
 			for _, r := range reqs {
 				r <- w.Err()
@@ -380,6 +390,9 @@ func (w *WAL) commitLoop() {
 			b.err = failed
 		} else {
 			b.err = w.commit(b)
+		}
+		if aged && b.err == nil {
+			b.err = w.sealIfOld()
 		}
 		// Publish the new durable end before waking the appenders, so that
 		// a reader made after an acknowledgement sees the record.
@@ -474,6 +487,9 @@ func (w *WAL) commit(b *batch) error {
 			w.dropRecords(recs, nil)
 		}
 		return err
+	}
+	if w.opts.SegmentMaxAge > 0 && (w.committer.seg.sealed || w.committer.ageTimer == nil) {
+		w.armAge()
 	}
 	w.committer.seg.sealed = false // a reopened segment's seal is now an interior one
 	w.extendIfLow()
@@ -707,16 +723,58 @@ func (w *WAL) seal() error {
 	w.lastSeq.Store(w.committer.nextSeq - 1)
 	w.durableSeq.Store(w.committer.nextSeq - 1)
 	s.sealed, s.reopened = true, false
+	if t := w.committer.ageTimer; t != nil {
+		t.Stop()
+		w.committer.ageTimer = nil
+	}
 	if w.opts.OnCommit != nil {
 		if recs == nil {
 			recs = w.records(rec, nil, 1, w.committer.nextSeq-1)
 		}
-		return w.runHook(recs, nil)
-	}
-	if recs != nil {
+		if err := w.runHook(recs, nil); err != nil {
+			return err
+		}
+	} else if recs != nil {
 		w.dropRecords(recs, nil)
 	}
+	if w.opts.OnSeal != nil {
+		w.opts.OnSeal(Seal{Segment: s.num, FirstSeq: s.firstSeq, LastSeq: w.committer.nextSeq - 1, End: s.off})
+	}
 	return nil
+}
+
+// armAge starts the SegmentMaxAge timer for the active segment, whose
+// first unsealed record was just written.
+func (w *WAL) armAge() {
+	w.committer.firstAt = time.Now()
+	w.committer.ageTimer = time.AfterFunc(w.opts.SegmentMaxAge, w.ageFired)
+}
+
+// ageFired is the SegmentMaxAge timer: it wakes the committer.
+func (w *WAL) ageFired() {
+	w.mu.Lock()
+	w.ageDue = true
+	w.work.Signal()
+	w.mu.Unlock()
+}
+
+// sealIfOld seals the active segment if its first unsealed record is
+// SegmentMaxAge old, and re-arms the timer for the rest if it is not yet
+// (the timer may belong to a segment sealed since).
+func (w *WAL) sealIfOld() error {
+	s := w.committer.seg
+	if w.Err() != nil || s.f == nil || s.sealed || s.count == 0 {
+		return nil
+	}
+	if left := w.opts.SegmentMaxAge - time.Since(w.committer.firstAt); left > 0 {
+		if w.committer.ageTimer != nil {
+			w.committer.ageTimer.Stop()
+		}
+		w.committer.ageTimer = time.AfterFunc(left, w.ageFired)
+		return nil
+	}
+	w.committer.ageTimer = nil
+	return w.seal()
 }
 
 // rotate seals the active segment (if it is not sealed yet) and starts the
@@ -796,6 +854,9 @@ func (w *WAL) Release() error {
 	w.mu.Unlock()
 	<-w.done
 	w.stopExtending()
+	if t := w.committer.ageTimer; t != nil {
+		t.Stop()
+	}
 	errs := []error{w.Err()}
 	if w.committer.seg.f != nil {
 		errs = append(errs, w.committer.seg.f.Close())
@@ -840,6 +901,9 @@ func (w *WAL) Close() error {
 	w.mu.Unlock()
 	<-w.done
 	w.stopExtending()
+	if t := w.committer.ageTimer; t != nil {
+		t.Stop()
+	}
 
 	errs := []error{w.Err()} // a failure first: the caller's shutdown path must see it
 	s := w.committer.seg

@@ -90,6 +90,10 @@ type Config struct {
 	// FdatasyncSamples is the number of 4 KiB write + fdatasync pairs timed
 	// in Dir before the run (0: DefaultFdatasyncSamples).
 	FdatasyncSamples int
+	// Options are more options of the sink, given after the benchmark's
+	// own: WithShipping to measure what shipping costs the writers, with
+	// any backend (docs/replication.md).
+	Options []audit.Option
 	// Progress, if not nil, is called about every ProgressInterval from a
 	// goroutine of Run's while the writers run. It should return quickly;
 	// it is never called after Run returns.
@@ -286,7 +290,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 		opts = append(opts, audit.WithSigningKey(skey))
 	}
-	sink, err := audit.New(opts...)
+	sink, err := audit.New(append(opts, cfg.Options...)...)
 	if err != nil {
 		return nil, fmt.Errorf("benchrun: open sink: %w", err)
 	}

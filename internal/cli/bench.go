@@ -14,6 +14,7 @@ func benchCmd(e *env) *cobra.Command {
 	var cfg benchrun.Config
 	var size string
 	var asJSON bool
+	var ship shipFlags
 	cmd := &cobra.Command{
 		Use:   "bench [--duration 30s] [--concurrency 64] [--event-size 256B|1KB] [--sync durable|interval] [--signed] [--dir DIR] [--json]",
 		Short: "Measure durable events/s and acknowledgement latency on this disk",
@@ -30,10 +31,17 @@ every batch), to show what signing costs.
 
 The log goes to a fresh temporary directory that is removed afterwards, or
 to --dir (which must be empty or not exist, and is kept). Put it on the disk
-you mean to use.`,
+you mean to use.
+
+--ship URL (repeatable) ships sealed segments and checkpoints to each
+backend while the writers run, as audit.WithShipping does, with
+--ship-quorum of them (default all); --segment-max-age seals segments by age
+so that there is something to ship in a short run. Compare the latency
+percentiles with and without --ship to see what shipping costs the writers.`,
 		Example: `  mtlog-audit bench
   mtlog-audit bench --duration 10s --concurrency 256 --event-size 1KB --dir /var/lib/app/bench
-  mtlog-audit bench --rate 10000 --json | jq .p99_ms`,
+  mtlog-audit bench --rate 10000 --json | jq .p99_ms
+  mtlog-audit bench --rate 10000 --segment-max-age 1s --ship file:///mnt/backup/audit --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			n, err := parseSize(size)
@@ -41,6 +49,10 @@ you mean to use.`,
 				return &flagError{err}
 			}
 			cfg.EventSize = n
+			if cfg.Options, err = ship.options(); err != nil {
+				return &flagError{err}
+			}
+			defer ship.close()
 			if err := cfg.Validate(); err != nil {
 				return &flagError{err}
 			}
@@ -80,6 +92,7 @@ you mean to use.`,
 	f.StringVar(&cfg.Dir, "dir", "", "directory for the benchmark's log (default: a temporary directory, removed afterwards)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	f.BoolVar(&cfg.Signed, "signed", false, "sign the log with a throwaway key (checkpoints and batch authentication tags), to show what signing costs")
+	ship.register(f)
 	return cmd
 }
 

@@ -53,6 +53,10 @@ type Config struct {
 	Heartbeat  time.Duration
 	EpochEvery time.Duration    // > 0: forward security
 	Now        func() time.Time // nil: time.Now
+	// OnCheckpoint, if set, is called with each signed checkpoint once it
+	// is durable in the checkpoints file, on the checkpointer goroutine
+	// (it must not block).
+	OnCheckpoint func(signed []byte)
 }
 
 // DefaultConfig is the configuration of a Sink given no integrity options.
@@ -532,6 +536,9 @@ func (l *Ledger) checkpoint(final bool) error {
 	}
 	if err := l.cps.Append(signed); err != nil {
 		return err
+	}
+	if l.cfg.OnCheckpoint != nil {
+		l.cfg.OnCheckpoint(signed)
 	}
 	l.lastSigned, l.lastSignedAt, l.signedAny = size, now, true
 	if l.prevTag && cp.Epoch == l.epoch {

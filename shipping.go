@@ -1,0 +1,199 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/willibrandon/mtlog-audit/backends"
+	"github.com/willibrandon/mtlog-audit/replica"
+	"github.com/willibrandon/mtlog-audit/wal"
+)
+
+// ErrShipping is matched (errors.Is) by the errors the failure handler is
+// given, with a nil event, when shipping to a backend fails (the error is
+// then also a *replica.ShipError naming the backend) or when no quorum of
+// backends was reachable for the alarm time (ErrNoQuorum). Local writes go
+// on in both cases.
+var ErrShipping = errors.New("shipping")
+
+// ErrNoQuorum is matched by the failure handler's error when fewer than the
+// quorum of backends were reachable for longer than the alarm time
+// (WithShippingAlarm).
+var ErrNoQuorum = replica.ErrNoQuorum
+
+// ShippingHealth is the state of shipping (see Sink.ShippingHealth).
+type ShippingHealth = replica.Health
+
+// shipping is what the shipping options configure.
+type shipping struct {
+	quorum     int
+	backends   []backends.Backend
+	alarm      time.Duration
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	calls      int
+}
+
+func (c *config) shipping() *shipping {
+	if c.ship == nil {
+		c.ship = &shipping{}
+	}
+	return c.ship
+}
+
+// WithShipping copies every sealed segment and every signed checkpoint of
+// the log to each of bs, as immutable objects (docs/replication.md), and
+// counts an object as off the box once quorum of them confirmed it (read it
+// back, or the service checked its checksum). Shipping runs in the
+// background and never delays an acknowledgement: what is not yet off the
+// box is at most the unsealed segment (bound it in time with
+// WithSegmentMaxAge) plus the objects in flight. A backend that is down
+// does not fail New; it shows in ShippingHealth and the failure handler
+// (errors matching ErrShipping), and it is retried with exponential backoff
+// behind a circuit breaker. New refuses a quorum outside 1..len(bs), a nil
+// backend, two backends of the same Name, and a second WithShipping.
+func WithShipping(quorum int, bs ...backends.Backend) Option {
+	return func(c *config) {
+		s := c.shipping()
+		s.calls++
+		if s.calls > 1 {
+			c.optionError("WithShipping given twice: pass every backend to one WithShipping")
+			return
+		}
+		if len(bs) == 0 {
+			c.optionError("WithShipping(%d): no backend; pass at least one, such as one from backends/fs.New", quorum)
+			return
+		}
+		if quorum < 1 || quorum > len(bs) {
+			c.optionError("WithShipping(%d, %d backends): the quorum must be 1 to %d", quorum, len(bs), len(bs))
+		}
+		seen := map[string]bool{}
+		for i, b := range bs {
+			if b == nil {
+				c.optionError("WithShipping: backend %d is nil", i)
+				continue
+			}
+			if seen[b.Name()] {
+				c.optionError("WithShipping: two backends are %s; give each its own bucket, prefix or directory", b.Name())
+			}
+			seen[b.Name()] = true
+		}
+		s.quorum, s.backends = quorum, bs
+	}
+}
+
+// WithShippingAlarm sets how long fewer than the quorum of WithShipping's
+// backends may be reachable before the failure handler is told (an error
+// matching ErrNoQuorum) and ShippingHealth reports the alarm (default 5
+// minutes). New refuses a duration that is not positive.
+func WithShippingAlarm(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.optionError("WithShippingAlarm(%v): pass a positive duration, such as 5*time.Minute", d)
+			return
+		}
+		c.shipping().alarm = d
+	}
+}
+
+// WithShippingRetry sets the bounds of the exponential backoff between
+// failed attempts to ship to a backend (defaults 100ms and 30s); a backend
+// whose circuit breaker opened is tried again after maxBackoff. New refuses
+// bounds that are not positive or not in order.
+func WithShippingRetry(minBackoff, maxBackoff time.Duration) Option {
+	return func(c *config) {
+		if minBackoff <= 0 || maxBackoff < minBackoff {
+			c.optionError("WithShippingRetry(%v, %v): pass 0 < min ≤ max, such as 100ms and 30s", minBackoff, maxBackoff)
+			return
+		}
+		s := c.shipping()
+		s.minBackoff, s.maxBackoff = minBackoff, maxBackoff
+	}
+}
+
+// WithSegmentMaxAge seals the active segment once the first record written
+// to it is d old, so that an acknowledged event waits at most d (plus the
+// time to ship) before it can be shipped: the recovery point of a lost
+// machine (docs/replication.md, "Recovery point"). Without it, segments are
+// sealed when full (WithSegmentSize) and on Close. Sealing costs one fsync
+// and a small seal record per segment: a d below a second makes many small
+// segments. New refuses a d that is not positive.
+func WithSegmentMaxAge(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.optionError("WithSegmentMaxAge(%v): pass a positive age, such as time.Minute; omit the option to seal segments by size only", d)
+			return
+		}
+		c.wal.SegmentMaxAge = d
+	}
+}
+
+// shipHooks forwards the WAL's seals and the ledger's checkpoints to the
+// shipper, which starts after both are open.
+type shipHooks struct {
+	p atomic.Pointer[replica.Shipper]
+}
+
+// hookShipping wires the seal and checkpoint notifications (before the WAL
+// and ledger open). It returns nil without WithShipping.
+func hookShipping(c *config) *shipHooks {
+	if c.ship == nil || len(c.ship.backends) == 0 {
+		return nil
+	}
+	h := &shipHooks{}
+	c.wal.OnSeal = func(s wal.Seal) {
+		if sh := h.p.Load(); sh != nil {
+			sh.NoteSeal(s)
+		}
+	}
+	c.ledger.OnCheckpoint = func(signed []byte) {
+		if sh := h.p.Load(); sh != nil {
+			sh.NoteCheckpoint(signed)
+		}
+	}
+	return h
+}
+
+// start starts the shipper of the open log w.
+func (h *shipHooks) start(c *config, w *wal.WAL) (*replica.Shipper, error) {
+	if h == nil {
+		return nil, nil
+	}
+	s := c.ship
+	sh, err := replica.NewShipper(replica.ShipperOptions{
+		FS: c.fs, Dir: c.dir, Backends: s.backends, Quorum: s.quorum, Durable: w.DurableSeq,
+		Alarm: s.alarm, MinBackoff: s.minBackoff, MaxBackoff: s.maxBackoff, BreakerOpen: s.maxBackoff,
+		OnError: func(err error) { c.onFailure(nil, fmt.Errorf("audit: %w: %w", ErrShipping, err)) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: start shipping: %w", err)
+	}
+	h.p.Store(sh) // before it starts: no seal is missed in between
+	sh.Start()
+	return sh, nil
+}
+
+// ShippingHealth reports the state of shipping (WithShipping): per
+// backend, what it holds, its last error and its circuit breaker, and
+// whether a quorum is reachable. ok is false without WithShipping.
+func (s *Sink) ShippingHealth() (h ShippingHealth, ok bool) {
+	if s.shipper == nil {
+		return ShippingHealth{}, false
+	}
+	return s.shipper.Health(), true
+}
+
+// WaitShipped waits until the quorum of WithShipping's backends hold every
+// segment sealed and every checkpoint signed when it is called, or ctx
+// ends. Close seals the last segment after shipping stopped: that segment
+// is shipped by the next New on the same directory. Without WithShipping it
+// returns nil at once.
+func (s *Sink) WaitShipped(ctx context.Context) error {
+	if s.shipper == nil {
+		return nil
+	}
+	return s.shipper.WaitHeld(ctx, s.cfg.ship.quorum)
+}
