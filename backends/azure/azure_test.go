@@ -7,11 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
@@ -135,6 +135,7 @@ func TestNewBadInput(t *testing.T) {
 			t.Errorf("%s: New succeeded", name)
 			return
 		}
+		t.Logf("%s: %v", name, err)
 		for _, w := range want {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: New: %v; want it to say %q", name, err, w)
@@ -178,23 +179,20 @@ func TestNewBadInput(t *testing.T) {
 	check("server error", g, "azure://devstoreaccount1/", "500")
 
 	// A TCP server that speaks no HTTP at all.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("SSH-2.0-garbage\r\n"))
-			c.Close()
-		}
-	}()
-	g.Endpoint = "http://" + ln.Addr().String() + "/devstoreaccount1"
+	g.Endpoint = "http://" + testservers.NotHTTP(t) + "/devstoreaccount1"
 	check("not HTTP", g, "azure://devstoreaccount1/", "check the endpoint")
+}
+
+// A server that accepts the connection and never answers holds New only
+// as long as its context.
+func TestNewBlackhole(t *testing.T) {
+	cfg := azurite(t)
+	cfg.Endpoint = "http://" + testservers.Blackhole(t) + "/devstoreaccount1"
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := New(ctx, cfg); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("New against a server that never answers: err = %v, want context.DeadlineExceeded", err)
+	}
 }
 
 func TestNewCanceled(t *testing.T) {
