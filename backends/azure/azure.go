@@ -203,7 +203,9 @@ func (b *Backend) fail(ctx context.Context, op, key string, err error) error {
 		return fmt.Errorf("%s: %s %q: %w", b.name, op, key, backends.ErrNotFound)
 	case bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet):
 		return fmt.Errorf("%s: %s %q: %w", b.name, op, key, backends.ErrExists)
-	case bloberror.HasCode(err, bloberror.MD5Mismatch):
+	case bloberror.HasCode(err, bloberror.MD5Mismatch),
+		// Azurite says it so.
+		bloberror.HasCode(err, bloberror.InvalidOperation) && strings.Contains(strings.ToLower(err.Error()), "contentmd5"):
 		return fmt.Errorf("%s: %s %q: %w: the service received other bytes than were sent", b.name, op, key, backends.ErrChecksum)
 	case bloberror.HasCode(err, bloberror.ContainerNotFound):
 		return fmt.Errorf("%s: %s %q: the container no longer exists: %w", b.name, op, key, err)
