@@ -174,10 +174,28 @@ func (b *Backend) probe(ctx context.Context, cfg Config) error {
 		on := out.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled
 		b.caps = backends.Capabilities{Retention: on, LegalHold: on, ServerChecksum: true}
 	case code == "ObjectLockConfigurationNotFoundError":
+		// MinIO answers so for a bucket that does not exist, too.
+		if _, err := b.client.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: &b.bucket}); err != nil {
+			return b.probeFailed(ctx, cfg, err)
+		}
 		b.caps = backends.Capabilities{ServerChecksum: true}
+	default:
+		return b.probeFailed(ctx, cfg, err)
+	}
+	if cfg.RequireObjectLock && !b.caps.Retention {
+		return fmt.Errorf("%w: %s: immutable copies are required but bucket %q was created without Object Lock: "+
+			"use a bucket created with Object Lock enabled (it cannot be turned on later on every service)", ErrNoObjectLock, b.name, b.bucket)
+	}
+	return nil
+}
+
+// probeFailed explains the error err of a request of probe.
+func (b *Backend) probeFailed(ctx context.Context, cfg Config, err error) error {
+	code := errorCode(err)
+	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: reaching %s: %w", b.name, b.endpointName(cfg), ctx.Err())
-	case code == "NoSuchBucket" || httpStatus(err) == 404 && code != "":
+	case code == "NoSuchBucket" || code == "NotFound" || httpStatus(err) == 404 && code != "":
 		return fmt.Errorf("%w: %s: bucket %q does not exist at %s: create it (with Object Lock enabled, for immutable copies) or fix the name: %w",
 			ErrNoBucket, b.name, b.bucket, b.endpointName(cfg), err)
 	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "AccessDenied" ||
@@ -193,11 +211,6 @@ func (b *Backend) probe(ctx context.Context, cfg Config) error {
 	default:
 		return fmt.Errorf("%s: checking bucket %q at %s: %w", b.name, b.bucket, b.endpointName(cfg), err)
 	}
-	if cfg.RequireObjectLock && !b.caps.Retention {
-		return fmt.Errorf("%w: %s: immutable copies are required but bucket %q was created without Object Lock: "+
-			"use a bucket created with Object Lock enabled (it cannot be turned on later on every service)", ErrNoObjectLock, b.name, b.bucket)
-	}
-	return nil
 }
 
 func (b *Backend) endpointName(cfg Config) string {

@@ -181,6 +181,7 @@ func TestServerRefusesWrongChecksum(t *testing.T) {
 	b := newBackend(t, s3test.NewBucket(t, true))
 	data := []byte("the bytes")
 	err := s3.PutUnchecked(ctx(t), b, "k", data, opts([]byte("other bytes")))
+	t.Log(err)
 	if !errors.Is(err, backends.ErrChecksum) {
 		t.Fatalf("Put with a wrong SHA-256 past the local check: err = %v, want backends.ErrChecksum from the service", err)
 	}
