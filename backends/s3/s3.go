@@ -250,12 +250,13 @@ func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backend
 	if sha256.Sum256(data) != opts.SHA256 {
 		return fmt.Errorf("%w: %s: put %s: the data does not match the SHA-256 given", backends.ErrChecksum, b.name, key)
 	}
-	return b.put(ctx, key, data, opts)
+	return b.put(ctx, key, data, opts, opts.SHA256)
 }
 
 // put is Put without the local check of opts.SHA256, so that tests can see
-// the service refuse a wrong one.
-func (b *Backend) put(ctx context.Context, key string, data []byte, opts backends.PutOptions) error {
+// the service refuse a wrong one; signHash is the SHA-256 the request is
+// signed with (x-amz-content-sha256), which Put takes from opts too.
+func (b *Backend) put(ctx context.Context, key string, data []byte, opts backends.PutOptions, signHash [32]byte) error {
 	ok, err := b.objectKey(key)
 	if err != nil {
 		return err
@@ -287,7 +288,7 @@ func (b *Backend) put(ctx context.Context, key string, data []byte, opts backend
 	}
 	// The SHA-256 that signs the request is the one already known, not a
 	// second pass over the data (the service checks the body against it).
-	payloadHash := hex.EncodeToString(opts.SHA256[:])
+	payloadHash := hex.EncodeToString(signHash[:])
 	_, err = b.client.PutObject(ctx, in, awss3.WithAPIOptions(func(st *middleware.Stack) error {
 		return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("mtlogAuditPayloadHash",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {

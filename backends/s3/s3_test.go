@@ -175,18 +175,30 @@ func TestRetentionRules(t *testing.T) {
 	}
 }
 
-// The service itself checks the SHA-256 it is sent: bytes that do not
-// match are refused with ErrChecksum and nothing is stored.
+// The service itself checks the SHA-256s it is sent, the object's
+// (x-amz-checksum-sha256) and the signature's (x-amz-content-sha256):
+// bytes that do not match either are refused with ErrChecksum and nothing
+// is stored.
 func TestServerRefusesWrongChecksum(t *testing.T) {
 	b := newBackend(t, s3test.NewBucket(t, true))
 	data := []byte("the bytes")
-	err := s3.PutUnchecked(ctx(t), b, "k", data, opts([]byte("other bytes")))
-	t.Log(err)
-	if !errors.Is(err, backends.ErrChecksum) {
-		t.Fatalf("Put with a wrong SHA-256 past the local check: err = %v, want backends.ErrChecksum from the service", err)
-	}
-	if _, err := b.Get(ctx(t), "k"); !errors.Is(err, backends.ErrNotFound) {
-		t.Fatalf("after the refused Put, Get: err = %v, want backends.ErrNotFound", err)
+	right, wrong := sha256.Sum256(data), sha256.Sum256([]byte("other bytes"))
+	for _, c := range []struct {
+		name            string
+		object, payload [32]byte
+	}{
+		{"object checksum", wrong, right},
+		{"signed payload hash", right, wrong},
+		{"both", wrong, wrong},
+	} {
+		err := s3.PutUnchecked(ctx(t), b, "k", data, backends.PutOptions{SHA256: c.object}, c.payload)
+		t.Logf("%s: %v", c.name, err)
+		if !errors.Is(err, backends.ErrChecksum) {
+			t.Fatalf("Put with a wrong %s past the local check: err = %v, want backends.ErrChecksum from the service", c.name, err)
+		}
+		if _, err := b.Get(ctx(t), "k"); !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("after the refused Put (wrong %s), Get: err = %v, want backends.ErrNotFound", c.name, err)
+		}
 	}
 }
 
