@@ -354,6 +354,8 @@ func (b *Backend) Get(ctx context.Context, key string) ([]byte, error) {
 		buf.Grow(int(*out.ContentLength))
 	}
 	if _, err := io.Copy(&buf, out.Body); err != nil {
+		// The SDK's checksum validation error has an unexported type:
+		// its text is all there is to recognise it by.
 		if strings.Contains(err.Error(), "checksum did not match") {
 			return nil, fmt.Errorf("%w: %s: get %s: %w", backends.ErrChecksum, b.name, key, err)
 		}
@@ -391,7 +393,9 @@ func (b *Backend) Stat(ctx context.Context, key string) (backends.ObjectInfo, er
 }
 
 // List returns the objects whose keys begin with prefix, in increasing key
-// order, following the service's pages.
+// order, following the service's pages. Objects under the backend's prefix
+// whose names are not valid keys (backends.CheckKey), which no Put of this
+// driver writes, are left out.
 func (b *Backend) List(ctx context.Context, prefix string) ([]backends.ObjectInfo, error) {
 	p := b.prefix + prefix
 	pages := awss3.NewListObjectsV2Paginator(b.client, &awss3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: &p})

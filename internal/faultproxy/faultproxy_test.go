@@ -54,6 +54,13 @@ func startUpstream(t *testing.T, echo bool) *upstream {
 	return u
 }
 
+// setup starts an upstream server and a proxy in front of it.
+func setup(t *testing.T, echo bool) (*upstream, *Proxy) {
+	t.Helper()
+	u := startUpstream(t, echo)
+	return u, startProxy(t, u.ln.Addr().String())
+}
+
 func startProxy(t *testing.T, upstream string) *Proxy {
 	t.Helper()
 	p, err := Start(upstream)
@@ -108,8 +115,7 @@ func roundTrip(t *testing.T, c *net.TCPConn, data []byte) []byte {
 }
 
 func TestPassThrough(t *testing.T) {
-	u := startUpstream(t, true)
-	p := startProxy(t, u.ln.Addr().String())
+	_, p := setup(t, true)
 	data := payload(1 << 20)
 	if got := roundTrip(t, dial(t, p), data); !bytes.Equal(got, data) {
 		t.Fatalf("echo through the proxy: got %d bytes, want the %d sent", len(got), len(data))
@@ -126,8 +132,7 @@ func isTimeout(err error) bool {
 }
 
 func TestDelay(t *testing.T) {
-	u := startUpstream(t, true)
-	p := startProxy(t, u.ln.Addr().String())
+	_, p := setup(t, true)
 	p.Set(Fault{Delay: time.Hour})
 	c := dial(t, p)
 	if _, err := c.Write([]byte("ping")); err != nil {
@@ -146,8 +151,7 @@ func TestDelay(t *testing.T) {
 }
 
 func TestBlackholeThenHeal(t *testing.T) {
-	u := startUpstream(t, true)
-	p := startProxy(t, u.ln.Addr().String())
+	_, p := setup(t, true)
 	p.Set(Fault{Blackhole: true})
 	c := dial(t, p)
 	data := payload(64 << 10)
@@ -178,8 +182,7 @@ func isReset(err error) bool {
 }
 
 func TestResetOpenAndNew(t *testing.T) {
-	u := startUpstream(t, true)
-	p := startProxy(t, u.ln.Addr().String())
+	_, p := setup(t, true)
 	open := dial(t, p)
 	if got := roundTripNoClose(t, open, []byte("before")); string(got) != "before" {
 		t.Fatalf("echo before the reset = %q", got)
@@ -213,8 +216,7 @@ func roundTripNoClose(t *testing.T, c net.Conn, data []byte) []byte {
 }
 
 func TestCutUp(t *testing.T) {
-	u := startUpstream(t, false)
-	p := startProxy(t, u.ln.Addr().String())
+	u, p := setup(t, false)
 	const cut = 100_000
 	p.Set(Fault{CutUp: cut})
 	c := dial(t, p)
@@ -229,8 +231,7 @@ func TestCutUp(t *testing.T) {
 }
 
 func TestCutDown(t *testing.T) {
-	u := startUpstream(t, true)
-	p := startProxy(t, u.ln.Addr().String())
+	_, p := setup(t, true)
 	const cut = 1000
 	p.Set(Fault{CutDown: cut})
 	c := dial(t, p)
@@ -245,8 +246,7 @@ func TestCutDown(t *testing.T) {
 }
 
 func TestDrip(t *testing.T) {
-	u := startUpstream(t, true)
-	p := startProxy(t, u.ln.Addr().String())
+	_, p := setup(t, true)
 	p.Set(Fault{DripBytes: 7, DripEvery: 100 * time.Microsecond})
 	data := payload(3000)
 	if got := roundTrip(t, dial(t, p), data); !bytes.Equal(got, data) {
