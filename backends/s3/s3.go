@@ -289,12 +289,22 @@ func (b *Backend) put(ctx context.Context, key string, data []byte, opts backend
 	// The SHA-256 that signs the request is the one already known, not a
 	// second pass over the data (the service checks the body against it).
 	payloadHash := hex.EncodeToString(signHash[:])
-	_, err = b.client.PutObject(ctx, in, awss3.WithAPIOptions(func(st *middleware.Stack) error {
+	signed := awss3.WithAPIOptions(func(st *middleware.Stack) error {
 		return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("mtlogAuditPayloadHash",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 				return next.HandleFinalize(v4.SetPayloadHash(ctx, payloadHash), in)
 			}), middleware.Before)
-	}))
+	})
+	for attempt := 1; ; attempt++ {
+		in.Body = bytes.NewReader(data)
+		_, err = b.client.PutObject(ctx, in, signed)
+		// AWS answers 409 ConditionalRequestConflict while another
+		// conditional write of the key is in flight; once it ends, the key
+		// exists (412, ErrExists) or is free again.
+		if errorCode(err) != "ConditionalRequestConflict" || attempt == conflictAttempts || !wait(ctx, time.Duration(attempt)*20*time.Millisecond) {
+			break
+		}
+	}
 	if err == nil {
 		return nil
 	}
@@ -305,6 +315,22 @@ func (b *Backend) put(ctx context.Context, key string, data []byte, opts backend
 		return fmt.Errorf("%w: %s: put %s: the service found that the bytes it received do not match the SHA-256: %w", backends.ErrChecksum, b.name, key, err)
 	}
 	return b.fail("put", key, err)
+}
+
+// conflictAttempts is how many times Put sends a request that the service
+// answers with ConditionalRequestConflict.
+const conflictAttempts = 5
+
+// wait waits for d, or returns false when ctx ends first.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // checkRetention refuses a retention that cannot be applied as asked.

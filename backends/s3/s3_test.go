@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -402,5 +405,56 @@ func TestNewNothingListens(t *testing.T) {
 	_, err = s3.New(ctx(t), cfg)
 	if err == nil || !strings.Contains(err.Error(), "s3://b") || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("New with nothing listening: err = %v, want a connection refused naming s3://b", err)
+	}
+}
+
+// fakeS3 answers the Object Lock probe with "Enabled" and each PUT of an
+// object with the next status and error code of puts (the last repeats).
+func fakeS3(t *testing.T, puts ...string) (cfg s3.Config, count func() int) {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			_, _ = w.Write([]byte(`<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>`))
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		answer := puts[min(n, len(puts)-1)]
+		n++
+		mu.Unlock()
+		status, code, _ := strings.Cut(answer, " ")
+		st, _ := strconv.Atoi(status)
+		w.WriteHeader(st)
+		_, _ = fmt.Fprintf(w, `<Error><Code>%s</Code><Message>fake</Message></Error>`, code)
+	}))
+	t.Cleanup(srv.Close)
+	cfg = s3.Config{Bucket: "b", Endpoint: srv.URL, PathStyle: true, AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 1}
+	return cfg, func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// A conditional write that conflicts with another one in flight (AWS's 409
+// ConditionalRequestConflict) is sent again, and then finds the object.
+func TestPutRetriesConditionalConflict(t *testing.T) {
+	cfg, puts := fakeS3(t, "409 ConditionalRequestConflict", "409 ConditionalRequestConflict", "412 PreconditionFailed")
+	b := newBackend(t, cfg)
+	data := []byte("x")
+	if err := b.Put(ctx(t), "k", data, opts(data)); !errors.Is(err, backends.ErrExists) {
+		t.Fatalf("Put after two conflicts and a 412: err = %v, want backends.ErrExists", err)
+	}
+	if n := puts(); n != 3 {
+		t.Fatalf("%d PUT requests, want 3", n)
+	}
+	// A conflict that does not end is an error, after a bounded number of
+	// tries.
+	cfg, puts = fakeS3(t, "409 ConditionalRequestConflict")
+	b = newBackend(t, cfg)
+	err := b.Put(ctx(t), "k", data, opts(data))
+	if err == nil || errors.Is(err, backends.ErrExists) || !strings.Contains(err.Error(), "ConditionalRequestConflict") {
+		t.Fatalf("Put under endless conflicts: err = %v, want the conflict", err)
+	}
+	if n := puts(); n != 5 {
+		t.Fatalf("%d PUT requests under endless conflicts, want 5", n)
 	}
 }
