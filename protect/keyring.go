@@ -85,6 +85,9 @@ func OpenKeyring(path string, opts KeyringOptions) (*Keyring, error) {
 		fsys = vfs.OS()
 	}
 	k := &Keyring{fsys: fsys, path: filepath.Clean(path), prov: opts.Provider}
+	if err := vfs.MkdirAllDurable(fsys, filepath.Dir(k.path), 0o700); err != nil {
+		return nil, fmt.Errorf("protect: keyring %s: %w", k.path, err)
+	}
 	lock, err := fsys.Lock(k.path+".lock", "mtlog-audit keyring")
 	if err != nil {
 		return nil, fmt.Errorf("protect: keyring %s: %w", k.path, err)
@@ -111,9 +114,6 @@ func (k *Keyring) load() error {
 			st.LocalKEK = []localKEK{{Version: 1, Key: kek}}
 		} else {
 			st.Provider = k.prov.Name()
-		}
-		if err := vfs.MkdirAllDurable(k.fsys, filepath.Dir(k.path), 0o700); err != nil {
-			return fmt.Errorf("protect: keyring %s: %w", k.path, err)
 		}
 		if err := writeKeyringFile(k.fsys, k.path, &st); err != nil {
 			return err
