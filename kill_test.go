@@ -52,6 +52,10 @@ func TestMain(m *testing.M) {
 		liveChild(dir)
 		return
 	}
+	if dir := os.Getenv(shredChildEnv); dir != "" {
+		shredChild(dir)
+		return
+	}
 	os.Exit(m.Run())
 }
 
