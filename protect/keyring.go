@@ -30,7 +30,9 @@ type Keyring struct {
 	fsys vfs.FS
 	path string
 	prov KeyProvider
-	lock io.Closer
+	lock io.Closer // nil when read-only
+
+	readOnly bool
 
 	wmu sync.Mutex // serialises changes of the file (held across the write)
 
@@ -70,6 +72,11 @@ type KeyringOptions struct {
 	// in the file, with its versions). With a remote provider, such as
 	// NewVaultTransit, the file holds only wrapped keys.
 	Provider KeyProvider
+	// ReadOnly opens an existing file to read fields back, without the
+	// lock, so that a reader (the CLI's replay and export) may open it
+	// while a Sink writes. A read-only keyring makes no keys: it sees the
+	// keys as they were when it was opened.
+	ReadOnly bool
 }
 
 // OpenKeyring opens the keyring file at path, creating it (owner-only,
@@ -84,7 +91,17 @@ func OpenKeyring(path string, opts KeyringOptions) (*Keyring, error) {
 	if fsys == nil {
 		fsys = vfs.OS()
 	}
-	k := &Keyring{fsys: fsys, path: filepath.Clean(path), prov: opts.Provider}
+	k := &Keyring{fsys: fsys, path: filepath.Clean(path), prov: opts.Provider, readOnly: opts.ReadOnly}
+	if opts.ReadOnly {
+		st, err := readKeyringFile(fsys, k.path)
+		if err != nil {
+			return nil, err
+		}
+		if err := k.use(st); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
 	if err := vfs.MkdirAllDurable(fsys, filepath.Dir(k.path), 0o700); err != nil {
 		return nil, fmt.Errorf("protect: keyring %s: %w", k.path, err)
 	}
@@ -121,6 +138,11 @@ func (k *Keyring) load() error {
 	case err != nil:
 		return err
 	}
+	return k.use(st)
+}
+
+// use checks st against the provider and installs it.
+func (k *Keyring) use(st keyringState) error {
 	switch {
 	case k.prov == nil && st.Provider != "":
 		return fmt.Errorf("%w: %s: its keys are wrapped by %s; open it with that provider (KeyringOptions.Provider)", ErrKeyring, k.path, st.Provider)
@@ -188,11 +210,18 @@ func (k *Keyring) Close() error {
 		clear(e.key)
 	}
 	k.byID, k.subjects = nil, nil
+	if k.lock == nil {
+		return nil
+	}
 	return k.lock.Close()
 }
 
-// errClosed is returned after Close.
-var errClosed = errors.New("protect: the keyring is closed")
+// errClosed is returned after Close, errReadOnly by a change of a
+// read-only keyring.
+var (
+	errClosed   = errors.New("protect: the keyring is closed")
+	errReadOnly = errors.New("protect: the keyring is open read-only (KeyringOptions.ReadOnly)")
+)
 
 // unwrap returns e's key and AEAD, unwrapping it on first use. A failure
 // of an unavailable provider is not cached.
@@ -320,6 +349,9 @@ func (k *Keyring) newKey(ctx context.Context, gen int) (keyRecord, error) {
 
 // commit writes st durably and installs it. The caller holds wmu.
 func (k *Keyring) commit(st keyringState) error {
+	if k.readOnly {
+		return errReadOnly
+	}
 	if err := writeKeyringFile(k.fsys, k.path, &st); err != nil {
 		return err
 	}
