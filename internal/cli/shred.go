@@ -82,4 +82,3 @@ docs/compliance/README.md.`,
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
-
