@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/willibrandon/mtlog-audit/event"
 )
@@ -93,32 +94,39 @@ func (e *Encryptor) Protect(ctx context.Context, ev *event.Event) (*event.Event,
 	if err != nil {
 		return nil, err
 	}
-	var rawID [eventIDSize]byte
-	if _, err := rand.Read(rawID[:]); err != nil {
+	// One draw from the CSPRNG gives the event's ID and a fresh nonce
+	// for each value.
+	ns := aead.NonceSize()
+	random := make([]byte, eventIDSize+ns*len(names))
+	if _, err := rand.Read(random); err != nil {
 		return nil, err
 	}
-	eid := b64.EncodeToString(rawID[:])
+	eid := b64.EncodeToString(random[:eventIDSize])
 	out := *ev
 	out.Properties = make(map[string]any, len(ev.Properties)+1)
 	for name, v := range ev.Properties {
 		out.Properties[name] = v
 	}
 	enc := make([]any, len(names))
-	var pt, ad, sealed []byte
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	head := encPrefix + dk.rec.ID + ":"
 	for i, name := range names {
-		if pt, err = appendValue(pt[:0], ev.Properties[name]); err != nil {
+		if sc.pt, err = appendValue(sc.pt[:0], ev.Properties[name]); err != nil {
 			return nil, err
 		}
-		ad = appendAD(ad[:0], eid, name, dk.rec.ID)
-		sealed = append(sealed[:0], make([]byte, aead.NonceSize())...)
-		if _, err := rand.Read(sealed); err != nil {
-			return nil, err
-		}
-		sealed = aead.Seal(sealed, sealed, pt, ad)
-		out.Properties[name] = encPrefix + dk.rec.ID + ":" + b64.EncodeToString(sealed)
+		sc.ad = appendAD(sc.ad[:0], eid, name, dk.rec.ID)
+		nonce := random[eventIDSize+i*ns : eventIDSize+(i+1)*ns]
+		sc.sealed = aead.Seal(append(sc.sealed[:0], nonce...), nonce, sc.pt, sc.ad)
+		sc.text = b64.AppendEncode(sc.text[:0], sc.sealed)
+		var tok strings.Builder
+		tok.Grow(len(head) + len(sc.text))
+		tok.WriteString(head)
+		tok.Write(sc.text)
+		out.Properties[name] = tok.String()
 		enc[i] = name
 	}
-	clear(pt)
+	clear(sc.pt)
 	isEnc := func(n string) bool { _, ok := slices.BinarySearch(names, n); return ok }
 	show := func(n string, v any) string {
 		if isEnc(n) {
@@ -133,6 +141,11 @@ func (e *Encryptor) Protect(ctx context.Context, ev *event.Event) (*event.Event,
 	out.Properties[EnvelopeProperty] = map[string]any{"id": eid, "encrypted": enc, "message": rendered}
 	return &out, nil
 }
+
+// scratch is the working memory of one Protect call.
+type scratch struct{ pt, ad, sealed, text []byte }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // appendAD appends the additional data of a field: what binds its
 // ciphertext to its event, its property and its key.

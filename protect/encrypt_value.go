@@ -1,8 +1,10 @@
 package protect
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/willibrandon/mtlog-audit/event"
 )
@@ -12,6 +14,8 @@ import (
 // canonical event encoding (docs/event-encoding.md) of a one-property
 // event, so that it reads back as event.Decode would give it.
 const (
+	valInt    = 'i' // int and int64, as a varint; reads back as int64
+	valFloat  = 'f' // float64, 8 bytes little-endian
 	valString = 's'
 	valBytes  = 'b'
 	valEvent  = 'e'
@@ -23,6 +27,12 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
 		return append(append(dst, valString), x...), nil
+	case int:
+		return binary.AppendVarint(append(dst, valInt), int64(x)), nil
+	case int64:
+		return binary.AppendVarint(append(dst, valInt), x), nil
+	case float64:
+		return binary.LittleEndian.AppendUint64(append(dst, valFloat), math.Float64bits(x)), nil
 	case []byte:
 		if x != nil { // nil reads back as nil, as the event encoding gives it
 			return append(append(dst, valBytes), x...), nil
@@ -38,6 +48,17 @@ func decodeValue(p []byte) (any, error) {
 		return nil, errors.New("empty plaintext")
 	}
 	switch p[0] {
+	case valInt:
+		n, k := binary.Varint(p[1:])
+		if k <= 0 || k != len(p)-1 {
+			return nil, errors.New("malformed integer")
+		}
+		return n, nil
+	case valFloat:
+		if len(p) != 9 {
+			return nil, errors.New("malformed float")
+		}
+		return math.Float64frombits(binary.LittleEndian.Uint64(p[1:])), nil
 	case valString:
 		return string(p[1:]), nil
 	case valBytes:

@@ -303,6 +303,7 @@ func (k *Keyring) forSubject(ctx context.Context, name string) (data, pseudo *ke
 	if closed {
 		return nil, nil, errClosed
 	}
+	changed := false
 	i := st.subjectIndex(name)
 	if i < 0 {
 		p, err := k.newKey(ctx, st.Generation)
@@ -310,7 +311,7 @@ func (k *Keyring) forSubject(ctx context.Context, name string) (data, pseudo *ke
 			return nil, nil, err
 		}
 		st.Subjects = append(st.Subjects, subjectRecord{Subject: name, Pseudonym: p})
-		i = len(st.Subjects) - 1
+		i, changed = len(st.Subjects)-1, true
 	}
 	sr := &st.Subjects[i]
 	if n := len(sr.Data); n == 0 || sr.Data[n-1].Gen != st.Generation {
@@ -318,10 +319,12 @@ func (k *Keyring) forSubject(ctx context.Context, name string) (data, pseudo *ke
 		if err != nil {
 			return nil, nil, err
 		}
-		sr.Data = append(sr.Data, d)
+		sr.Data, changed = append(sr.Data, d), true
 	}
-	if err := k.commit(st); err != nil {
-		return nil, nil, err
+	if changed { // else another writer made the keys while this one waited
+		if err := k.commit(st); err != nil {
+			return nil, nil, err
+		}
 	}
 	k.mu.RLock()
 	defer k.mu.RUnlock()
