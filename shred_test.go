@@ -235,3 +235,33 @@ func TestEncryptProviderUnavailable(t *testing.T) {
 	s.Close()
 	scanFiles(t, secretsOf("alice")[:1], dir)
 }
+
+// The key stages run on every entry point: Write (above), mtlog's Emit
+// and EmitEvent (which the slog, logr, zerolog and zap adapters call).
+func TestKeyStagesOnEveryEntryPoint(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "log")
+	s, err := audit.New(audit.WithWAL(dir), audit.WithKeyring(filepath.Join(root, "k"), nil), audit.WithPseudonymize(), audit.WithEncryption("Email"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Emit(&core.LogEvent{Timestamp: time.Unix(1_800_000_000, 0), MessageTemplate: "{SubjectId} {Email}", Properties: map[string]any{"SubjectId": "carol", "Email": "carol@mail.example"}})
+	if err := s.EmitEvent(context.Background(), gdprEvent("carol", 1)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for ev, err := range s.Replay(context.Background(), time.Time{}, time.Time{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Properties["Email"] != "carol@mail.example" || strings.Contains(ev.Message, "carol ") {
+			t.Fatalf("%+v", ev)
+		}
+		n++
+	}
+	s.Close()
+	if n != 2 {
+		t.Fatalf("%d events", n)
+	}
+	scanFiles(t, [][]byte{[]byte("carol")}, dir)
+}

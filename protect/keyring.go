@@ -296,12 +296,9 @@ func (k *Keyring) forSubject(ctx context.Context, name string) (data, pseudo *ke
 	}
 	k.wmu.Lock()
 	defer k.wmu.Unlock()
-	k.mu.RLock()
-	st := k.state.clone()
-	closed := k.closed
-	k.mu.RUnlock()
-	if closed {
-		return nil, nil, errClosed
+	st, err := k.snapshot()
+	if err != nil {
+		return nil, nil, err
 	}
 	changed := false
 	i := st.subjectIndex(name)
@@ -350,6 +347,16 @@ func (k *Keyring) newKey(ctx context.Context, gen int) (keyRecord, error) {
 	return keyRecord{ID: id, Gen: gen, Wrapped: w}, nil
 }
 
+// snapshot returns a copy of the state to change. The caller holds wmu.
+func (k *Keyring) snapshot() (keyringState, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.closed {
+		return keyringState{}, errClosed
+	}
+	return k.state.clone(), nil
+}
+
 // commit writes st durably and installs it. The caller holds wmu.
 func (k *Keyring) commit(st keyringState) error {
 	if k.readOnly {
@@ -391,9 +398,10 @@ func (k *Keyring) key(id string) (*keyEntry, error) {
 func (k *Keyring) Rotate(ctx context.Context) error {
 	k.wmu.Lock()
 	defer k.wmu.Unlock()
-	k.mu.RLock()
-	st := k.state.clone()
-	k.mu.RUnlock()
+	st, err := k.snapshot()
+	if err != nil {
+		return err
+	}
 	st.Generation++
 	if lp, ok := k.prov.(*localProvider); ok {
 		kek := make([]byte, 32)

@@ -30,12 +30,9 @@ func (k *Keyring) Shred(ctx context.Context, subject string) ([]string, error) {
 	}
 	k.wmu.Lock()
 	defer k.wmu.Unlock()
-	k.mu.RLock()
-	st := k.state.clone()
-	closed := k.closed
-	k.mu.RUnlock()
-	if closed {
-		return nil, errClosed
+	st, err := k.snapshot()
+	if err != nil {
+		return nil, err
 	}
 	i := st.subjectIndex(subject)
 	if i < 0 {
@@ -92,9 +89,10 @@ func (k *Keyring) Pending() [][]string {
 func (k *Keyring) MarkLogged(ids []string) error {
 	k.wmu.Lock()
 	defer k.wmu.Unlock()
-	k.mu.RLock()
-	st := k.state.clone()
-	k.mu.RUnlock()
+	st, err := k.snapshot()
+	if err != nil {
+		return err
+	}
 	changed := false
 	for i := range st.Shredded {
 		if !st.Shredded[i].Logged && slices.Equal(st.Shredded[i].Keys, ids) {
