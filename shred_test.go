@@ -19,6 +19,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/protect"
 	"github.com/willibrandon/mtlog-audit/vfs"
+	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
 )
 
@@ -48,9 +49,26 @@ func secretsOf(subject string) [][]byte {
 }
 
 // scanFiles fails the test if a file under any of roots holds one of
-// needles.
+// needles, as its bytes or, for a log directory, in the payload of a record
+// (the WAL whitens payloads on disk: docs/wal-format.md, so a raw scan alone
+// would never find a value).
 func scanFiles(t *testing.T, needles [][]byte, roots ...string) {
 	t.Helper()
+	for _, root := range roots {
+		if _, err := os.Stat(filepath.Join(root, "00000000000000000001.wal")); err != nil {
+			continue
+		}
+		for rec, err := range wal.NewReader(vfs.OS(), root).Records(context.Background(), 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range needles {
+				if bytes.Contains(rec.Payload, n) {
+					t.Errorf("%s: record %d holds %q", root, rec.Seq, n)
+				}
+			}
+		}
+	}
 	files := 0
 	for _, root := range roots {
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -263,5 +281,10 @@ func TestKeyStagesOnEveryEntryPoint(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("%d events", n)
 	}
-	scanFiles(t, [][]byte{[]byte("carol")}, dir)
+	scanFiles(t, [][]byte{[]byte("carol@mail.example")}, dir)
+	for ev, err := range audit.Replay(context.Background(), dir, time.Time{}, time.Time{}) {
+		if err != nil || !strings.HasPrefix(ev.Properties["SubjectId"].(string), "pseu:k-") {
+			t.Fatalf("stored subject %v (%v)", ev.Properties["SubjectId"], err)
+		}
+	}
 }
