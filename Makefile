@@ -101,6 +101,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event/
 	$(GO) test -run '^$$' -fuzz FuzzParseCheckpoint -fuzztime 60s ./integrity/
 	$(GO) test -run '^$$' -fuzz FuzzParseProofBundle -fuzztime 60s ./integrity/
+	$(GO) test -run '^$$' -fuzz FuzzEncryptRoundTrip -fuzztime 60s ./protect/
 
 example:
 	$(GO) run ./examples/basic

@@ -56,6 +56,10 @@ func TestMain(m *testing.M) {
 		shipChild(dir)
 		return
 	}
+	if dir := os.Getenv(shredChildEnv); dir != "" {
+		shredChild(dir)
+		return
+	}
 	os.Exit(m.Run())
 }
 

@@ -24,7 +24,7 @@ func TestLayers(t *testing.T) {
 		"internal/ledger": {"integrity", "wal", "vfs"},
 		"replica":         {"backends", "integrity", "internal/ledger", "wal", "vfs"},
 		"internal/verify": {"event", "integrity", "internal/ledger", "replica", "wal", "vfs"},
-		"protect":         {"event"},
+		"protect":         {"event", "vfs"},
 		"backends":        nil,
 	}
 	for dir, ok := range allowed {

@@ -53,6 +53,7 @@ type config struct {
 	idemKeys  int                       // idempotency window (WithIdempotencyWindow); 0: off
 	stages    [stageCount]protect.Stage // data-protection stages by rank; nil: off
 	protect   protect.Pipeline          // the non-nil stages, in rank order (built by check)
+	keys      *keyConfig                // WithKeyring, WithPseudonymize, WithEncryption; nil: none
 	policies  []string                  // the failure-policy options given, to refuse two
 	cards     cardConfig                // card and masking options (options_cards.go)
 	errs      []error                   // problems of the options, reported together by New

@@ -149,6 +149,15 @@ func New(opts ...Option) (*Sink, error) {
 	if cfg.dir == "" {
 		return nil, errors.New("audit: no WAL directory: pass audit.WithWAL(\"/path/to/audit-wal\")")
 	}
+	if err := cfg.openKeys(); err != nil {
+		return nil, err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			cfg.closeKeys()
+		}
+	}()
 	var repaired *RepairReport
 	var mirror *vfs.Mirror
 	if len(cfg.mirrors) > 0 {
@@ -208,6 +217,11 @@ func New(opts ...Option) (*Sink, error) {
 	if cfg.idemKeys > 0 {
 		s.idem = idem.New[Receipt](cfg.idemKeys)
 	}
+	if err := s.logPendingShreds(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	opened = true
 	return s, nil
 }
 
@@ -455,8 +469,13 @@ func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 // sequence order, as they are durable when Replay is called. A zero from or
 // to leaves that end open; any other time.Time, of any year, is an exact
 // bound. It stops at the first error (damage, or ctx done).
+//
+// Fields encrypted by WithEncryption are decrypted with the Sink's keyring
+// (see protect.Reveal): a shredded one reads as Shredded. A field that does
+// not decrypt is yielded with its event and a *protect.FieldError (the
+// event is not nil then), and the replay goes on if the caller goes on.
 func (s *Sink) Replay(ctx context.Context, from, to time.Time) iter.Seq2[*Event, error] {
-	return verify.Replay(ctx, s.w.Reader(), from, to)
+	return s.reveal(ctx, verify.Replay(ctx, s.w.Reader(), from, to))
 }
 
 // LastSeq returns the sequence number of the last record written.
@@ -489,7 +508,7 @@ func (s *Sink) Close() error {
 		if s.idem != nil {
 			s.idem.Close() // keyed writes in flight end with the log
 		}
-		s.closeErr = errors.Join(werr, s.led.Close())
+		s.closeErr = errors.Join(werr, s.led.Close(), s.cfg.closeKeys())
 	})
 	return s.closeErr
 }

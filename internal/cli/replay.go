@@ -168,6 +168,7 @@ func (c *compiled) scan(ctx context.Context, dir string, bar *progress, fn func(
 		if !c.inTime(ev.Timestamp) {
 			continue
 		}
+		ev = c.keys.reveal(ctx, rec.Seq, ev)
 		if c.filter != nil {
 			ok, err := c.filter.Match(rec.Seq, ev)
 			if err != nil {
@@ -229,6 +230,8 @@ event printed (--quiet leaves it out).
 ` + leafHashHelp + `
 
 ` + selectionHelp + `
+
+` + keyringHelp + `
 
 ` + filterHelp,
 		Example: `  mtlog-audit replay --wal ./audit-wal
@@ -468,6 +471,8 @@ removed. If the log is damaged, the file keeps every event before the damage
 "seq") and csv (a leaf_hash column after seq), not in parquet.
 
 ` + selectionHelp + `
+
+` + keyringHelp + `
 
 ` + filterHelp,
 		Example: `  mtlog-audit export --wal ./audit-wal --format parquet --output audit.parquet

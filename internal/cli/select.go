@@ -33,6 +33,8 @@ type selection struct {
 	seq          string
 	filter       string
 	limit, last  int64
+	keyring      string // --keyring: decrypt encrypted fields with it
+	transit      string // --vault-transit: the keyring's provider
 }
 
 func (s *selection) add(cmd *cobra.Command) {
@@ -45,6 +47,8 @@ func (s *selection) add(cmd *cobra.Command) {
 	f.StringVar(&s.filter, "filter", "", "only events for which this expression is true (see below)")
 	f.Int64Var(&s.limit, "limit", 0, "at most the first N selected events")
 	f.Int64Var(&s.last, "last", 0, "only the last N selected events")
+	f.StringVar(&s.keyring, "keyring", "", "decrypt the fields encrypted by audit.WithEncryption with this keyring file (without it they read as <encrypted key=ID>)")
+	f.StringVar(&s.transit, "vault-transit", "", "with --keyring: its keys are wrapped by this Vault Transit key, MOUNT/NAME")
 }
 
 // compiled is a parsed selection.
@@ -66,6 +70,8 @@ type compiled struct {
 	follow bool
 	poll   time.Duration
 	idle   func() error
+	// keys reads encrypted fields back (see keys.go).
+	keys reader
 }
 
 // inTime reports whether t lies in the time range.
@@ -78,6 +84,9 @@ const maxLast = 10_000_000
 
 func (s *selection) compile(cmd *cobra.Command) (*compiled, error) {
 	c := &compiled{seqFrom: 0, seqTo: math.MaxUint64}
+	if err := c.keys.open(s.keyring, s.transit, cmd.ErrOrStderr()); err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	changed := func(name string) bool { return cmd.Flags().Changed(name) }
 	if s.since != "" && s.from != "" {

@@ -1,0 +1,326 @@
+package protect
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/willibrandon/mtlog-audit/event"
+)
+
+// openTestKeyring opens a fresh local keyring in a temporary directory.
+func openTestKeyring(t testing.TB) *Keyring {
+	t.Helper()
+	kr, err := OpenKeyring(filepath.Join(t.TempDir(), "audit.keyring"), KeyringOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kr.Close() })
+	return kr
+}
+
+func testEvent(subject string) *event.Event {
+	return &event.Event{
+		Timestamp: time.Unix(1_700_000_000, 0).UTC(), Level: event.LevelInformation,
+		MessageTemplate: "User {SubjectId} changed {Email} at {When}",
+		Message:         "User " + subject + " changed " + subject + "@example.com at noon",
+		Properties: map[string]any{
+			"SubjectId": subject, "Email": subject + "@example.com", "When": "noon",
+			"Nested": map[string]any{"a": []any{int64(1), "x"}}, "Count": int64(3),
+		},
+	}
+}
+
+// roundTrip encodes and decodes ev as the log does.
+func roundTrip(t testing.TB, ev *event.Event) *event.Event {
+	t.Helper()
+	b, err := event.AppendEncode(nil, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := event.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func encryptor(t testing.TB, kr *Keyring, fields ...string) *Encryptor {
+	t.Helper()
+	e, err := NewEncryptor(KeyOptions{Keyring: kr}, fields...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Every property, nested values included, encrypts and reads back after a
+// round trip through the event encoding; the stored event holds none of
+// the values, and the message shows placeholders.
+func TestEncryptRoundTrip(t *testing.T) {
+	kr := openTestKeyring(t)
+	ctx := context.Background()
+	ev := testEvent("alice")
+	out, err := encryptor(t, kr).Protect(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Properties["Email"] != "alice@example.com" {
+		t.Fatal("the caller's event was modified")
+	}
+	stored := roundTrip(t, out)
+	raw, _ := event.AppendEncode(nil, stored)
+	for _, s := range []string{"alice", "noon"} {
+		if strings.Contains(string(raw), s) {
+			t.Fatalf("the stored event holds %q: %q", s, raw)
+		}
+	}
+	if !strings.Contains(stored.Message, "<encrypted key=k-") {
+		t.Fatalf("message %q", stored.Message)
+	}
+	back, err := Reveal(ctx, stored, kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range ev.Properties {
+		if !reflect.DeepEqual(back.Properties[k], event.Normalize(v)) {
+			t.Errorf("%s: %#v, want %#v", k, back.Properties[k], v)
+		}
+	}
+	if back.Message != ev.Message {
+		t.Errorf("message %q, want %q", back.Message, ev.Message)
+	}
+	// Without a keyring: placeholders, no error.
+	blind, err := Reveal(ctx, stored, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := blind.Properties["Email"].(Encrypted); !ok || !strings.HasPrefix(p.String(), "<encrypted key=k-") {
+		t.Fatalf("without keys Email is %#v", blind.Properties["Email"])
+	}
+}
+
+// Chosen fields only: the others and the events without them pass as they
+// are, and an event without a chosen field costs nothing.
+func TestEncryptChosenFields(t *testing.T) {
+	kr := openTestKeyring(t)
+	e := encryptor(t, kr, "email")
+	ev := testEvent("bob")
+	out, err := e.Protect(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Properties["When"] != "noon" || out.Properties["Count"] != int64(3) {
+		t.Fatalf("an unchosen field changed: %v", out.Properties)
+	}
+	for _, f := range []string{"Email", "SubjectId"} {
+		if s, _ := out.Properties[f].(string); !strings.HasPrefix(s, "enc:k-") {
+			t.Fatalf("%s not encrypted: %v", f, out.Properties[f])
+		}
+	}
+	plain := &event.Event{MessageTemplate: "x", Properties: map[string]any{"Other": 1}}
+	if got, _ := e.Protect(context.Background(), plain); got != plain {
+		t.Fatal("an event without chosen fields was copied")
+	}
+}
+
+// A ciphertext moved to another event, or to another field of the same
+// event, fails to decrypt with an error naming the field; the other fields
+// still read.
+func TestEncryptMovedCiphertext(t *testing.T) {
+	kr := openTestKeyring(t)
+	ctx := context.Background()
+	e := encryptor(t, kr)
+	a, _ := e.Protect(ctx, testEvent("alice"))
+	b, _ := e.Protect(ctx, testEvent("alice")) // same subject, same key: only the binding differs
+	a, b = roundTrip(t, a), roundTrip(t, b)
+
+	// To another event.
+	b.Properties["Email"] = a.Properties["Email"]
+	got, err := Reveal(ctx, b, kr)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "Email" || !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("moved to another event: %v", err)
+	}
+	if _, ok := got.Properties["Email"].(Encrypted); !ok {
+		t.Fatalf("the moved field reads %#v", got.Properties["Email"])
+	}
+	if got.Properties["When"] != "noon" {
+		t.Fatalf("the other fields did not read: %v", got.Properties)
+	}
+	// To another field of the same event.
+	a.Properties["When"] = a.Properties["Email"]
+	if _, err := Reveal(ctx, a, kr); !errors.As(err, &fe) || fe.Field != "When" || !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("moved to another field: %v", err)
+	}
+}
+
+// A keyring that is not the one the log was written with gives a per-field
+// ErrKeyNotFound, never an empty value.
+func TestRevealWrongKeyring(t *testing.T) {
+	ctx := context.Background()
+	out, err := encryptor(t, openTestKeyring(t)).Protect(ctx, testEvent("carol"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Reveal(ctx, roundTrip(t, out), openTestKeyring(t))
+	if !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("wrong keyring: %v", err)
+	}
+	if _, ok := got.Properties["Email"].(Encrypted); !ok {
+		t.Fatalf("Email reads %#v", got.Properties["Email"])
+	}
+}
+
+// Rotation: events after Rotate use a new data key wrapped by a new
+// key-encryption key version; events before it still read, also after the
+// keyring is opened again.
+func TestKeyringRotate(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "k")
+	kr, err := OpenKeyring(path, KeyringOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := encryptor(t, kr)
+	before, _ := e.Protect(ctx, testEvent("dan"))
+	if err := kr.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := e.Protect(ctx, testEvent("dan"))
+	id := func(ev *event.Event) string {
+		i, _, _ := parseToken(ev.Properties["Email"].(string), encPrefix)
+		return i
+	}
+	if id(before) == id(after) {
+		t.Fatal("the same data key after Rotate")
+	}
+	kr.Close()
+	kr2, err := OpenKeyring(path, KeyringOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kr2.Close()
+	for _, ev := range []*event.Event{before, after} {
+		got, err := Reveal(ctx, roundTrip(t, ev), kr2)
+		if err != nil || got.Properties["Email"] != "dan@example.com" {
+			t.Fatalf("after reopening: %v %v", got.Properties["Email"], err)
+		}
+	}
+	if !strings.Contains(kr2.state.Subjects[0].Data[1].Wrapped, "local:v2:") {
+		t.Fatalf("the new key is not wrapped by version 2: %s", kr2.state.Subjects[0].Data[1].Wrapped)
+	}
+}
+
+// Pseudonyms: stable per subject and value, different across subjects,
+// one-way; the encryption stage after it finds the subject through the
+// pseudonym and leaves the pseudonym in place.
+func TestPseudonymize(t *testing.T) {
+	ctx := context.Background()
+	kr := openTestKeyring(t)
+	p, _ := NewPseudonymizer(KeyOptions{Keyring: kr}, "email")
+	a1, _ := p.Protect(ctx, testEvent("alice"))
+	a2, _ := p.Protect(ctx, testEvent("alice"))
+	b := testEvent("bob")
+	b.Properties["Email"] = "alice@example.com"
+	b1, _ := p.Protect(ctx, b)
+	if a1.Properties["Email"] != a2.Properties["Email"] || a1.Properties["SubjectId"] != a2.Properties["SubjectId"] {
+		t.Fatal("pseudonyms of one subject differ")
+	}
+	if a1.Properties["Email"] == b1.Properties["Email"] {
+		t.Fatal("two subjects share a pseudonym of the same value")
+	}
+	if strings.Contains(a1.Message, "alice") {
+		t.Fatalf("message %q", a1.Message)
+	}
+	out, err := encryptor(t, kr, "When").Protect(ctx, a1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Properties["SubjectId"] != a1.Properties["SubjectId"] {
+		t.Fatal("the encryption stage changed the subject's pseudonym")
+	}
+	// A forged pseudonym in the subject property is refused.
+	forged := *a1
+	tok := a1.Properties["SubjectId"].(string)
+	last := byte('A')
+	if tok[len(tok)-1] == 'A' {
+		last = 'B'
+	}
+	forged.Properties = map[string]any{"SubjectId": tok[:len(tok)-1] + string(last), "When": "x"}
+	if _, err := encryptor(t, kr, "When").Protect(ctx, &forged); err == nil {
+		t.Fatal("a forged pseudonym was accepted")
+	}
+}
+
+// The envelope property is reserved.
+func TestEncryptReservedProperty(t *testing.T) {
+	ev := testEvent("e")
+	ev.Properties[EnvelopeProperty] = "mine"
+	if _, err := encryptor(t, openTestKeyring(t)).Protect(context.Background(), ev); err == nil {
+		t.Fatal("an event with the envelope property was accepted")
+	}
+}
+
+// FuzzEncryptRoundTrip: any string, bytes or nesting encrypts and reads
+// back equal, without a panic.
+func FuzzEncryptRoundTrip(f *testing.F) {
+	f.Add("alice", []byte{0xff, 0xfe}, "x", 3)
+	f.Add("\xff\xfe", []byte(nil), "", 0)
+	f.Add(strings.Repeat("é", 100), []byte("y"), "{SubjectId}", 50)
+	kr := openTestKeyring(f)
+	e := encryptor(f, kr)
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, s string, b []byte, tmpl string, depth int) {
+		var nested any = s
+		for range depth % 200 {
+			nested = map[string]any{s: nested}
+		}
+		ev := &event.Event{MessageTemplate: tmpl, Message: s, Properties: map[string]any{"SubjectId": s, "S": s, "B": b, "N": nested}}
+		out, err := e.Protect(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Reveal(ctx, roundTrip(t, out), kr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range ev.Properties {
+			if !reflect.DeepEqual(back.Properties[k], event.Normalize(v)) {
+				t.Fatalf("%s: %#v, want %#v", k, back.Properties[k], event.Normalize(v))
+			}
+		}
+	})
+}
+
+// Huge and deep values: a 10 MB string and 1,000 levels of nesting
+// encrypt and read back (the encoding stores what is deeper than its limit
+// as Unsupported, as without encryption).
+func TestEncryptHugeAndDeep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 MB values")
+	}
+	kr := openTestKeyring(t)
+	ctx := context.Background()
+	var deep any = "leaf"
+	for range 1000 {
+		deep = map[string]any{"k": deep}
+	}
+	big := strings.Repeat("\xffa", 5<<20)
+	ev := &event.Event{Properties: map[string]any{"Big": big, "Deep": deep}}
+	out, err := encryptor(t, kr).Protect(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Reveal(ctx, roundTrip(t, out), kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Properties["Big"] != big || !reflect.DeepEqual(back.Properties["Deep"], event.Normalize(deep)) {
+		t.Fatal("huge or deep value did not read back")
+	}
+}
