@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
@@ -51,6 +52,8 @@ type config struct {
 	idemKeys  int      // idempotency window (WithIdempotencyWindow); 0: off
 	policies  []string // the failure-policy options given, to refuse two
 	errs      []error  // problems of the options, reported together by New
+
+	metrics prometheus.Registerer // WithMetrics; nil: no metrics
 }
 
 // Defaults of the options that are not the wal package's.

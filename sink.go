@@ -29,6 +29,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/internal/idem"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
 	"github.com/willibrandon/mtlog-audit/internal/verify"
+	"github.com/willibrandon/mtlog-audit/monitoring"
 	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/wal"
 	"github.com/willibrandon/mtlog/core"
@@ -124,6 +125,11 @@ type Sink struct {
 	bufs   sync.Pool
 	repair *RepairReport         // what New repaired (WithRedundancy), nil if nothing
 	idem   *idem.Window[Receipt] // nil: no idempotency window
+	mon    *monitoring.Metrics   // WithMetrics; nil: no metrics
+	opened time.Time             // by the Sink's clock
+	// backends is the shipper's report of its backends (nil until
+	// replication exists; see monitoring.BackendSource).
+	backends monitoring.BackendSource
 
 	closeErr error // what Close returned; written inside once
 }
@@ -155,6 +161,8 @@ func New(opts ...Option) (*Sink, error) {
 	}
 	// The commit hook runs on the WAL's goroutine; the ledger is published
 	// to it before the ledger's own goroutine can append (see ledger.Open).
+	var s *Sink
+	mon := cfg.startMetrics(&s)
 	var published atomic.Pointer[ledger.Ledger]
 	cfg.wal.PreDigest = func(p []byte) [32]byte { return integrity.PayloadHash(p) }
 	cfg.wal.OnCommit = func(recs []wal.Committed) error {
@@ -188,10 +196,13 @@ func New(opts ...Option) (*Sink, error) {
 		w.Release()
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
 	}
-	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired}
+	s = &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired, mon: mon, opened: cfg.now()()}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if cfg.idemKeys > 0 {
 		s.idem = idem.New[Receipt](cfg.idemKeys)
+	}
+	if err := s.registerMetrics(); err != nil {
+		return nil, errors.Join(fmt.Errorf("audit: open %s: %w", cfg.dir, err), s.Close())
 	}
 	return s, nil
 }
@@ -218,6 +229,14 @@ func New(opts ...Option) (*Sink, error) {
 // (WithClock; time.Now by default) at Write: the log, its hashes and Replay
 // hold that time. Any other time, from any year, is kept as given.
 func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
+	if s.mon != nil {
+		return s.timedWrite(ctx, ev)
+	}
+	return s.write(ctx, ev)
+}
+
+// write is Write.
+func (s *Sink) write(ctx context.Context, ev *Event) (Receipt, error) {
 	if ev == nil {
 		return Receipt{}, ErrNilEvent
 	}
@@ -326,6 +345,7 @@ func (s *Sink) append(ctx context.Context, ts int64, b []byte) (Receipt, error) 
 func (s *Sink) Emit(ev *core.LogEvent) {
 	if ev == nil {
 		s.cfg.onFailure(nil, ErrNilEvent)
+		s.dropped(context.Background(), ErrNilEvent)
 		return
 	}
 	_ = s.emit(context.Background(), ev, fromLogEvent(ev))
@@ -363,12 +383,21 @@ func (s *Sink) EmitSimple(timestamp time.Time, level core.LogEventLevel, message
 func (s *Sink) EmitEvent(ctx context.Context, ev *Event) error {
 	if ev == nil {
 		s.cfg.onFailure(nil, ErrNilEvent)
+		s.dropped(ctx, ErrNilEvent)
 		return ErrNilEvent
 	}
 	return s.emit(ctx, nil, ev)
 }
 
+// emit writes ev under the failure policy, counting it as dropped (with
+// WithMetrics) when it gives up.
 func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
+	err := s.emitPolicy(ctx, orig, ev)
+	s.dropped(ctx, err)
+	return err
+}
+
+func (s *Sink) emitPolicy(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 	_, err := s.Write(ctx, ev)
 	if err == nil {
 		return nil
@@ -450,6 +479,9 @@ func (s *Sink) Close() error {
 			s.idem.Close() // keyed writes in flight end with the log
 		}
 		s.closeErr = errors.Join(werr, s.led.Close())
+		if s.mon != nil {
+			s.mon.Close()
+		}
 	})
 	return s.closeErr
 }

@@ -110,6 +110,26 @@ type Options struct {
 	// anything else means the directory is someone else's, and Open
 	// returns ErrNotWAL. Default nil: no other layer's files.
 	Owned func(name string) bool
+	// OnBatch, if set, is called by the committing goroutine after each
+	// group commit of appended records that was written (and synced, in
+	// SyncDurable mode) and passed OnCommit, before its appenders are
+	// acknowledged, with what the commit wrote and how long its fdatasync
+	// took. It must not block or call back into the log. Nil (the default)
+	// costs nothing: the fdatasync is then not timed.
+	OnBatch func(BatchStats)
+}
+
+// BatchStats describes one group commit for Options.OnBatch.
+type BatchStats struct {
+	// Records is how many appended records the commit wrote.
+	Records int
+	// Bytes is the size of their payloads and record headers (the batch's
+	// framing, tag and padding not included).
+	Bytes int
+	// Synced is set when the commit called fdatasync (SyncDurable mode),
+	// and Sync is how long that call took.
+	Synced bool
+	Sync   time.Duration
 }
 
 // Committed is a record handed to Options.OnCommit.

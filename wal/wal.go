@@ -66,6 +66,8 @@ type WAL struct {
 		lastSync  time.Time
 		committed []Committed // reused for OnCommit
 		filler    *zeroFiller // nil when Prealloc is off
+
+		syncTook time.Duration // the last writeBatch's fdatasync, timed only for OnBatch
 	}
 
 	lastSeal Mark // set by Open, read-only after (see LastSeal)
@@ -504,6 +506,9 @@ func (w *WAL) commit(b *batch) error {
 	} else if recs != nil {
 		w.dropRecords(recs, nil)
 	}
+	if w.opts.OnBatch != nil {
+		w.opts.OnBatch(BatchStats{Records: b.count, Bytes: len(b.buf), Synced: w.opts.Sync == SyncDurable, Sync: w.committer.syncTook})
+	}
 	if w.opts.Sync == SyncInterval {
 		w.syncIfDue(false)
 	}
@@ -584,8 +589,15 @@ func (w *WAL) writeBatch(body []byte, count int, firstSeq uint64, sync bool, tag
 	s.off += span
 	s.alloc = max(s.alloc, s.off)
 	if sync {
+		var start time.Time
+		if w.opts.OnBatch != nil {
+			start = time.Now()
+		}
 		if err := s.f.Datasync(); err != nil {
 			return w.fail(fmt.Errorf("fdatasync segment %d: %w", s.num, err))
+		}
+		if w.opts.OnBatch != nil {
+			w.committer.syncTook = time.Since(start)
 		}
 		w.synced(s)
 	}
