@@ -3,7 +3,6 @@ package monitoring
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sync/atomic"
 	"time"
 
@@ -91,7 +90,6 @@ type Metrics struct {
 	drops     [len(dropLabels)]prometheus.Counter
 
 	corrupted  atomic.Bool
-	recovery   atomic.Uint64 // float64 bits
 	inFlight   atomic.Int64
 	lastCommit atomic.Int64 // unix nanoseconds
 	closed     atomic.Bool
@@ -105,7 +103,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 // New makes the metrics of the sink src; now is the sink's clock (nil:
-// time.Now). The recovery success rate starts at 1.
+// time.Now).
 func New(src Source, now func() time.Time) *Metrics {
 	if now == nil {
 		now = time.Now
@@ -147,7 +145,6 @@ func New(src Source, now func() time.Time) *Metrics {
 	for _, k := range corruptionKinds {
 		m.corrupt.WithLabelValues(k)
 	}
-	m.recovery.Store(math.Float64bits(1))
 	m.lastCommit.Store(now().UnixNano())
 	return m
 }
@@ -213,9 +210,6 @@ func (m *Metrics) Corruption(kind string, n int) {
 	m.corrupted.Store(true)
 }
 
-// SetRecoveryRate sets mtlog_audit_recovery_success_rate (0 to 1).
-func (m *Metrics) SetRecoveryRate(r float64) { m.recovery.Store(math.Float64bits(r)) }
-
 // Track fills in what m tracks of st: the writes in flight and the last
 // commit.
 func (m *Metrics) Track(st *Status) {
@@ -224,17 +218,16 @@ func (m *Metrics) Track(st *Status) {
 	st.LastCommit = time.Unix(0, m.lastCommit.Load())
 }
 
-// Corrupted reports whether any corruption was counted.
-func (m *Metrics) Corrupted() bool { return m.corrupted.Load() }
+// counted returns the collectors of the counters and histograms.
+func (m *Metrics) counted() []prometheus.Collector {
+	return []prometheus.Collector{m.writesVec, m.writeDur, m.fsyncDur, m.batch, m.corrupt, m.dropsVec}
+}
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.writesVec.Describe(ch)
-	m.writeDur.Describe(ch)
-	m.fsyncDur.Describe(ch)
-	m.batch.Describe(ch)
-	m.corrupt.Describe(ch)
-	m.dropsVec.Describe(ch)
+	for _, c := range m.counted() {
+		c.Describe(ch)
+	}
 	for _, d := range []*prometheus.Desc{m.recoveryDesc, m.walSize, m.segments, m.score, m.cpAge, m.state, m.diskFree, m.mirrorUp,
 		m.backendUp, m.backendLagSeg, m.backendLagBytes, m.backendQuorum} {
 		ch <- d
@@ -244,17 +237,15 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector: the counters and histograms as
 // they stand, and the gauges computed from the Source's Status now.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	m.writesVec.Collect(ch)
-	m.writeDur.Collect(ch)
-	m.fsyncDur.Collect(ch)
-	m.batch.Collect(ch)
-	m.corrupt.Collect(ch)
-	m.dropsVec.Collect(ch)
+	for _, c := range m.counted() {
+		c.Collect(ch)
+	}
 	st := m.src.Status()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	gauge(m.recoveryDesc, math.Float64frombits(m.recovery.Load()))
+	// A sink exists only once every copy was recovered (docs/monitoring.md).
+	gauge(m.recoveryDesc, 1)
 	gauge(m.walSize, float64(st.WALBytes))
 	gauge(m.segments, float64(st.Segments))
 	gauge(m.score, IntegrityScore(st, m.corrupted.Load()))
