@@ -208,8 +208,9 @@ func WithPanicOnFailure() Option {
 
 // WithFailOpen makes Emit return after calling the failure handler: the
 // application proceeds and the event is lost. Use only where availability
-// matters more than a complete audit trail, and alert from the handler. It
-// excludes WithPanicOnFailure.
+// matters more than a complete audit trail, and alert from the handler (with
+// WithMetrics, mtlog_audit_dropped_total counts the events dropped, by
+// reason). It excludes WithPanicOnFailure.
 func WithFailOpen() Option {
 	return func(c *config) {
 		c.policy = policyFailOpen
