@@ -5,6 +5,10 @@ GO ?= go
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := bin/staticcheck-$(STATICCHECK_VERSION)
 
+# promtool, pinned, for the alert rules; installed into ./bin on first use.
+PROMTOOL_VERSION := v0.316.0
+PROMTOOL := bin/promtool-$(PROMTOOL_VERSION)
+
 # The version and revision `mtlog-audit version` prints (set with -ldflags
 # -X); empty means what the Go toolchain stamped in the build information.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
@@ -12,9 +16,9 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X github.com/willibrandon/mtlog-audit/internal/cli.Version=$(VERSION) -X github.com/willibrandon/mtlog-audit/internal/cli.Revision=$(REVISION)
 PREFIX ?= /usr/local
 
-.PHONY: servers servers-stop test lint unit benchmarks durability torture-quick torture bench fuzz example build install clean
+.PHONY: servers servers-stop test lint rules unit benchmarks durability torture-quick torture bench fuzz example build install clean
 
-test: lint servers unit benchmarks durability torture-quick
+test: lint rules servers unit benchmarks durability torture-quick
 
 # The storage servers the backend tests use (MinIO, Azurite,
 # fake-gcs-server), installed into ./bin on first use and started on
@@ -39,6 +43,16 @@ lint: $(STATICCHECK)
 $(STATICCHECK):
 	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv bin/staticcheck $@
+
+# The Prometheus alert rules: syntax, then their unit tests
+# (deploy/prometheus/alerts_test.yml).
+rules: $(PROMTOOL)
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && $(CURDIR)/$(PROMTOOL) test rules alerts_test.yml
+
+$(PROMTOOL):
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+	mv bin/promtool $@
 
 # Every package's tests under the race detector (includes 1,000 power-loss
 # crash points, 50 SIGKILL rounds and the fuzz seed corpora).

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
 	"github.com/willibrandon/mtlog-audit/protect"
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -58,6 +59,8 @@ type config struct {
 	cards     cardConfig                // card and masking options (options_cards.go)
 	errs      []error                   // problems of the options, reported together by New
 	ship      *shipping                 // WithShipping and its tuning (shipping.go); nil: off
+
+	metrics prometheus.Registerer // WithMetrics; nil: no metrics
 }
 
 // The ranks of the data-protection stages: whatever the order of the
@@ -242,8 +245,9 @@ func WithPanicOnFailure() Option {
 
 // WithFailOpen makes Emit return after calling the failure handler: the
 // application proceeds and the event is lost. Use only where availability
-// matters more than a complete audit trail, and alert from the handler. It
-// excludes WithPanicOnFailure.
+// matters more than a complete audit trail, and alert from the handler (with
+// WithMetrics, mtlog_audit_dropped_total counts the events dropped, by
+// reason). It excludes WithPanicOnFailure.
 func WithFailOpen() Option {
 	return func(c *config) {
 		c.policy = policyFailOpen

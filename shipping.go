@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/backends"
+	"github.com/willibrandon/mtlog-audit/monitoring"
 	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -196,4 +199,40 @@ func (s *Sink) WaitShipped(ctx context.Context) error {
 		return nil
 	}
 	return s.shipper.WaitHeld(ctx, s.cfg.ship.quorum)
+}
+
+// shippingStatus is the shipper's report for the metrics and /readyz: each
+// backend is up when its last attempt succeeded, and behind by the sealed
+// segments (and their bytes) after the last one its cursor says it holds;
+// the active segment, not yet eligible, is not counted.
+func (s *Sink) shippingStatus() ([]monitoring.BackendStatus, bool) {
+	h := s.shipper.Health()
+	var segs []uint64
+	sizes := map[uint64]int64{}
+	if names, err := s.cfg.fs.List(s.cfg.dir); err == nil {
+		for _, n := range names {
+			if num, ok := wal.ParseSegmentName(n); ok {
+				segs = append(segs, num)
+				if fi, err := s.cfg.fs.Stat(filepath.Join(s.cfg.dir, n)); err == nil {
+					sizes[num] = fi.Size()
+				}
+			}
+		}
+	}
+	slices.Sort(segs)
+	if len(segs) > 0 {
+		segs = segs[:len(segs)-1] // the active segment
+	}
+	out := make([]monitoring.BackendStatus, 0, len(h.Backends))
+	for _, b := range h.Backends {
+		bs := monitoring.BackendStatus{Name: b.Name, Up: b.Err == nil}
+		for _, n := range segs {
+			if n > b.Held.Segment {
+				bs.LagSegments++
+				bs.LagBytes += sizes[n]
+			}
+		}
+		out = append(out, bs)
+	}
+	return out, h.Reachable >= h.Quorum
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/internal/idem"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
 	"github.com/willibrandon/mtlog-audit/internal/verify"
+	"github.com/willibrandon/mtlog-audit/monitoring"
 	"github.com/willibrandon/mtlog-audit/protect"
 	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -130,6 +131,8 @@ type Sink struct {
 	// shipper copies sealed segments and checkpoints off the box
 	// (WithShipping); nil: off.
 	shipper *replica.Shipper
+	mon     *monitoring.Metrics // WithMetrics; nil: no metrics
+	opened  time.Time           // by the Sink's clock
 
 	closeErr error // what Close returned; written inside once
 }
@@ -171,6 +174,8 @@ func New(opts ...Option) (*Sink, error) {
 	}
 	// The commit hook runs on the WAL's goroutine; the ledger is published
 	// to it before the ledger's own goroutine can append (see ledger.Open).
+	var s *Sink
+	mon := cfg.startMetrics(&s)
 	var published atomic.Pointer[ledger.Ledger]
 	cfg.wal.PreDigest = func(p []byte) [32]byte { return integrity.PayloadHash(p) }
 	cfg.wal.OnCommit = func(recs []wal.Committed) error {
@@ -212,7 +217,7 @@ func New(opts ...Option) (*Sink, error) {
 		w.Release()
 		return nil, err
 	}
-	s := &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired, shipper: shipper, mirror: mirror}
+	s = &Sink{cfg: cfg, w: w, led: led, done: make(chan struct{}), repair: repaired, shipper: shipper, mirror: mirror, mon: mon, opened: cfg.now()()}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if cfg.idemKeys > 0 {
 		s.idem = idem.New[Receipt](cfg.idemKeys)
@@ -220,6 +225,9 @@ func New(opts ...Option) (*Sink, error) {
 	if err := s.logPendingShreds(); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if err := s.registerMetrics(); err != nil {
+		return nil, errors.Join(fmt.Errorf("audit: open %s: %w", cfg.dir, err), s.Close())
 	}
 	opened = true
 	return s, nil
@@ -247,6 +255,14 @@ func New(opts ...Option) (*Sink, error) {
 // (WithClock; time.Now by default) at Write: the log, its hashes and Replay
 // hold that time. Any other time, from any year, is kept as given.
 func (s *Sink) Write(ctx context.Context, ev *Event) (Receipt, error) {
+	if s.mon != nil {
+		return s.timedWrite(ctx, ev)
+	}
+	return s.write(ctx, ev)
+}
+
+// write is Write.
+func (s *Sink) write(ctx context.Context, ev *Event) (Receipt, error) {
 	if ev == nil {
 		return Receipt{}, ErrNilEvent
 	}
@@ -375,6 +391,7 @@ func (s *Sink) append(ctx context.Context, ts int64, b []byte) (Receipt, error) 
 func (s *Sink) Emit(ev *core.LogEvent) {
 	if ev == nil {
 		s.cfg.onFailure(nil, ErrNilEvent)
+		s.dropped(context.Background(), ErrNilEvent)
 		return
 	}
 	_ = s.emit(context.Background(), ev, fromLogEvent(ev))
@@ -412,12 +429,21 @@ func (s *Sink) EmitSimple(timestamp time.Time, level core.LogEventLevel, message
 func (s *Sink) EmitEvent(ctx context.Context, ev *Event) error {
 	if ev == nil {
 		s.cfg.onFailure(nil, ErrNilEvent)
+		s.dropped(ctx, ErrNilEvent)
 		return ErrNilEvent
 	}
 	return s.emit(ctx, nil, ev)
 }
 
+// emit writes ev under the failure policy, counting it as dropped (with
+// WithMetrics) when it gives up.
 func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
+	err := s.emitPolicy(ctx, orig, ev)
+	s.dropped(ctx, err)
+	return err
+}
+
+func (s *Sink) emitPolicy(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 	_, err := s.Write(ctx, ev)
 	if err == nil {
 		return nil
@@ -509,6 +535,9 @@ func (s *Sink) Close() error {
 			s.idem.Close() // keyed writes in flight end with the log
 		}
 		s.closeErr = errors.Join(werr, s.led.Close(), s.cfg.closeKeys())
+		if s.mon != nil {
+			s.mon.Close()
+		}
 	})
 	return s.closeErr
 }

@@ -138,7 +138,9 @@ func (s *Sink) VerifyIntegrity() (*IntegrityReport, error) {
 			opts = append(opts, WithTrustedKeys(vkey))
 		}
 	}
-	return verifyLog(context.Background(), s.cfg.fs, s.w.Dir(), s.w.Reader, opts)
+	rep, err := verifyLog(context.Background(), s.cfg.fs, s.w.Dir(), s.w.Reader, opts)
+	s.verified(err)
+	return rep, err
 }
 
 // Verify checks the log in dir without opening it for writing (it may be a

@@ -123,6 +123,13 @@ type Options struct {
 	// unsealed segment much longer than that. Default 0: segments are
 	// sealed by size and on Close only.
 	SegmentMaxAge time.Duration
+	// OnBatch, if set, is called by the committing goroutine after each
+	// group commit of appended records that was written (and synced, in
+	// SyncDurable mode) and passed OnCommit, before its appenders are
+	// acknowledged, with what the commit wrote and how long its fdatasync
+	// took. It must not block or call back into the log. Nil (the default)
+	// costs nothing: the fdatasync is then not timed.
+	OnBatch func(BatchStats)
 }
 
 // Seal describes a seal record that a segment ends with, or that records
@@ -134,6 +141,19 @@ type Seal struct {
 	FirstSeq uint64 // its first record
 	LastSeq  uint64 // the seal record's sequence number
 	End      int64  // the offset just past the seal's batch
+}
+
+// BatchStats describes one group commit for Options.OnBatch.
+type BatchStats struct {
+	// Records is how many appended records the commit wrote.
+	Records int
+	// Bytes is the size of their payloads and record headers (the batch's
+	// framing, tag and padding not included).
+	Bytes int
+	// Synced is set when the commit called fdatasync (SyncDurable mode),
+	// and Sync is how long that call took.
+	Synced bool
+	Sync   time.Duration
 }
 
 // Committed is a record handed to Options.OnCommit.

@@ -71,6 +71,8 @@ type WAL struct {
 		// was written, and the timer that wakes the committer then.
 		firstAt  time.Time
 		ageTimer *time.Timer
+
+		syncTook time.Duration // the last writeBatch's fdatasync, timed only for OnBatch
 	}
 
 	lastSeal Mark // set by Open, read-only after (see LastSeal)
@@ -520,6 +522,9 @@ func (w *WAL) commit(b *batch) error {
 	} else if recs != nil {
 		w.dropRecords(recs, nil)
 	}
+	if w.opts.OnBatch != nil {
+		w.opts.OnBatch(BatchStats{Records: b.count, Bytes: len(b.buf), Synced: w.opts.Sync == SyncDurable, Sync: w.committer.syncTook})
+	}
 	if w.opts.Sync == SyncInterval {
 		w.syncIfDue(false)
 	}
@@ -600,8 +605,15 @@ func (w *WAL) writeBatch(body []byte, count int, firstSeq uint64, sync bool, tag
 	s.off += span
 	s.alloc = max(s.alloc, s.off)
 	if sync {
+		var start time.Time
+		if w.opts.OnBatch != nil {
+			start = time.Now()
+		}
 		if err := s.f.Datasync(); err != nil {
 			return w.fail(fmt.Errorf("fdatasync segment %d: %w", s.num, err))
+		}
+		if w.opts.OnBatch != nil {
+			w.committer.syncTook = time.Since(start)
 		}
 		w.synced(s)
 	}

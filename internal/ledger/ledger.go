@@ -14,6 +14,7 @@ import (
 	"iter"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -99,6 +100,8 @@ type Ledger struct {
 	lastSigned   uint64
 	lastSignedAt time.Time
 	signedAny    bool
+
+	newest atomic.Int64 // unix nanoseconds of the newest stored signed checkpoint (0: none); see NewestCheckpoint
 
 	kick chan struct{}
 	stop chan struct{}
@@ -188,6 +191,7 @@ func Open(cfg Config, fsys vfs.FS, dir string, w *wal.WAL, publish func(*Ledger)
 			return nil, fmt.Errorf("%w: stored checkpoints are for origin %q but the signing key is for %q; use the log's own key", ErrIntegrity, last.Origin, l.origin)
 		}
 		l.lastSigned, l.signedAny = last.Size, true
+		l.newest.Store(last.Time.UnixNano())
 		if last.Epoch > l.epoch {
 			return nil, fmt.Errorf("%w: stored checkpoints are signed in key epoch %d but the current key is for epoch %d", ErrIntegrity, last.Epoch, l.epoch)
 		}
@@ -541,6 +545,7 @@ func (l *Ledger) checkpoint(final bool) error {
 		l.cfg.OnCheckpoint(signed)
 	}
 	l.lastSigned, l.lastSignedAt, l.signedAny = size, now, true
+	l.newest.Store(now.UnixNano())
 	if l.prevTag && cp.Epoch == l.epoch {
 		// This checkpoint covers the last rotation statement and so every
 		// batch the retired epoch's tag key made: it is no longer needed.
@@ -600,6 +605,20 @@ func (l *Ledger) rotate(cp integrity.Checkpoint) error {
 	l.epochStart = l.now()
 	return nil
 }
+
+// NewestCheckpoint returns the time of the newest stored signed checkpoint
+// (by the ledger's clock), or false when none is stored or the log is not
+// signed. It is safe for concurrent use.
+func (l *Ledger) NewestCheckpoint() (time.Time, bool) {
+	n := l.newest.Load()
+	if n == 0 || l.signer == nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n), true
+}
+
+// Signed reports whether the ledger signs checkpoints.
+func (l *Ledger) Signed() bool { return l.signer != nil }
 
 // StopRunner stops the checkpointer goroutine (before the WAL is closed, so
 // that it never appends to a closing log).
