@@ -123,6 +123,22 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.MaxAttempts < 0 {
 		return nil, fmt.Errorf("%w: %s: MaxAttempts is %d: use 0 for the default or a positive count", ErrConfig, name, cfg.MaxAttempts)
 	}
+	client, err := newClient(ctx, cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{client: client, bucket: cfg.Bucket, name: name}
+	if cfg.Prefix != "" {
+		b.prefix = cfg.Prefix + "/"
+	}
+	if err := b.probe(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// newClient builds the SDK client of cfg (backend name for errors).
+func newClient(ctx context.Context, cfg Config, name string) (*awss3.Client, error) {
 	var loadOpts []func(*config.LoadOptions) error
 	if cfg.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(cfg.Region))
@@ -148,14 +164,29 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		o.UsePathStyle = cfg.PathStyle
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
-	b := &Backend{client: client, bucket: cfg.Bucket, name: name}
-	if cfg.Prefix != "" {
-		b.prefix = cfg.Prefix + "/"
+	return client, nil
+}
+
+// CreateBucket creates cfg's bucket, with Object Lock when objectLock is
+// set (S3 enables Object Lock only at creation). A bucket that already
+// exists and is the caller's is not an error. It is for setting up: a quick
+// start, a test, a provisioning script; production buckets usually come
+// from infrastructure code, with a default retention.
+func CreateBucket(ctx context.Context, cfg Config, objectLock bool) error {
+	name := "s3://" + cfg.Bucket
+	if cfg.Bucket == "" {
+		return fmt.Errorf("%w: %s: the bucket name is empty", ErrConfig, name)
 	}
-	if err := b.probe(ctx, cfg); err != nil {
-		return nil, err
+	client, err := newClient(ctx, cfg, name)
+	if err != nil {
+		return err
 	}
-	return b, nil
+	_, err = client.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &cfg.Bucket, ObjectLockEnabledForBucket: aws.Bool(objectLock)})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("%s: create bucket: %w", name, err)
+	}
+	return nil
 }
 
 // probe asks for the bucket's Object Lock configuration: one request that

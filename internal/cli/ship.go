@@ -1,34 +1,22 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/spf13/pflag"
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/backends"
-	"github.com/willibrandon/mtlog-audit/backends/fs"
+	"github.com/willibrandon/mtlog-audit/backends/all"
 )
 
-// backendOpeners open a backend from a URL, by scheme. Drivers of other
-// services add their scheme here.
-var backendOpeners = map[string]func(rawURL string) (backends.Backend, error){
-	"file": func(u string) (backends.Backend, error) { return fs.Open(u) },
-}
-
-// openBackend opens the backend a URL names.
+// openBackend opens the backend a URL names (every driver: backends/all).
 func openBackend(rawURL string) (backends.Backend, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("%q: %w (write file:///absolute/path)", rawURL, err)
-	}
-	open, ok := backendOpeners[u.Scheme]
-	if !ok {
-		return nil, fmt.Errorf("%q: no driver for scheme %q in this build (file:// is built in)", rawURL, u.Scheme)
-	}
-	return open(rawURL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return all.Open(ctx, rawURL)
 }
 
 // shipFlags are the flags that turn shipping on (bench).
