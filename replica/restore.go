@@ -67,8 +67,9 @@ type RestoredSegment struct {
 type segVersion struct {
 	obj     SegmentObject
 	size    int64
-	holders []int // source indexes
-	support int   // sources whose versions are all prefixes of it or it of them
+	holders []int             // source indexes
+	support int               // sources whose versions are all prefixes of it or it of them
+	agrees  map[[32]byte]bool // the versions that are prefixes of it, or it of them
 }
 
 // Restore rebuilds a log in dir on fsys from the objects of one or more
@@ -263,6 +264,12 @@ func (r *restorer) segments() (map[uint64][]*segVersion, error) {
 			return bytes.HasPrefix(y, x)
 		}
 		for _, v := range vs {
+			v.agrees = map[[32]byte]bool{}
+			for _, w := range vs {
+				if consistent(v.obj.SHA256, w.obj.SHA256) {
+					v.agrees[w.obj.SHA256] = true
+				}
+			}
 			for _, sums := range perSrc {
 				ok := true
 				for _, s := range sums {
@@ -363,6 +370,7 @@ func (r *restorer) verify(opts RestoreOptions, cands map[uint64][]*segVersion) e
 		if res != nil && res.Problem == nil && err == nil {
 			r.rep.Verified, r.rep.LastSeq = true, res.LastSeq
 			r.report(cands, chosen)
+			r.conflicts(cands, chosen)
 			return nil
 		}
 		prob := problemOf(res, err)
@@ -436,6 +444,23 @@ func (r *restorer) report(cands map[uint64][]*segVersion, chosen map[uint64]int)
 			rs.Holders = append(rs.Holders, r.lists[src].b.Name())
 		}
 		r.rep.Segments = append(r.rep.Segments, rs)
+	}
+}
+
+// conflicts names the versions not taken that the version taken (with
+// which the log verified) does not extend, and that no earlier step named.
+func (r *restorer) conflicts(cands map[uint64][]*segVersion, chosen map[uint64]int) {
+	for _, n := range slices.Sorted(maps.Keys(cands)) {
+		v := cands[n][chosen[n]]
+		for _, w := range cands[n][chosen[n]+1:] {
+			if v.agrees[w.obj.SHA256] {
+				continue
+			}
+			for _, src := range w.holders {
+				reason := fmt.Sprintf("differs from the version taken (%s, with which the log verifies): altered, or of another log", v.obj.Key())
+				r.bad(BadObject{Backend: r.lists[src].b.Name(), Key: w.obj.Key(), Reason: reason, Err: fmt.Errorf("%w: %s", ErrBadObject, reason)})
+			}
+		}
 	}
 }
 
