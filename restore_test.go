@@ -135,6 +135,11 @@ func TestRestoreByzantine(t *testing.T) {
 			t.Errorf("report does not name %s %s as bad: %v", want.backend, want.key, rep.Bad)
 		}
 	}
+	if !slices.ContainsFunc(rep.Bad, func(b replica.BadObject) bool {
+		return b.Key == forged && strings.Contains(b.Reason, "does not verify")
+	}) {
+		t.Errorf("the forged majority's version was not taken and rejected by verification: %v", rep.Bad)
+	}
 	for _, b := range rep.Bad {
 		if b.Backend == honest.Name() {
 			t.Errorf("the honest backend is named bad: %s", b)

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/willibrandon/mtlog-audit/backends"
 	"github.com/willibrandon/mtlog-audit/integrity"
@@ -119,7 +120,7 @@ func Restore(ctx context.Context, fsys vfs.FS, dir string, opts RestoreOptions, 
 		total += len(ro.segs) + len(ro.cps)
 	}
 	if total == 0 {
-		return rep, fmt.Errorf("%w: %v hold no object under %s or %s (check the URL's bucket and prefix, and that the sink ships to it)", ErrEmptyBackend, rep.Sources, SegmentsPrefix, CheckpointsPrefix)
+		return rep, fmt.Errorf("%w: %s: no object under %s or %s (check the URL's bucket and prefix, and that the sink ships to it)", ErrEmptyBackend, strings.Join(rep.Sources, ", "), SegmentsPrefix, CheckpointsPrefix)
 	}
 	if err := vfs.MkdirAllDurable(fsys, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("replica: restore: %w", err)
