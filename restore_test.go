@@ -15,6 +15,7 @@ import (
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/backends"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/internal/remotetest"
 	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -51,7 +52,7 @@ func forgeSegment(t *testing.T, dir string, n uint64, key string, b backends.Bac
 		t.Fatal(err)
 	}
 	o.SHA256 = sha256.Sum256(data)
-	testutil.PutObject(t, b, o.Key(), data)
+	remotetest.PutObject(t, b, o.Key(), data)
 	return o.Key()
 }
 
@@ -70,7 +71,7 @@ func copyExcept(t *testing.T, src, dst backends.Backend, skip string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		testutil.PutObject(t, dst, in.Key, data)
+		remotetest.PutObject(t, dst, in.Key, data)
 	}
 }
 
@@ -87,19 +88,19 @@ func hasBad(rep *audit.RestoreReport, backend, key string) bool {
 func TestRestoreByzantine(t *testing.T) {
 	ctx := context.Background()
 	dir, _, vk := signedLog(t, 60, 10)
-	honest := testutil.FSBackend(t)
-	testutil.Ship(t, dir, honest)
+	honest := remotetest.FSBackend(t)
+	remotetest.Ship(t, dir, honest)
 	keys := segKeys(t, honest)
 	if len(keys) < 3 {
 		t.Fatalf("want at least 3 segments, have %d", len(keys))
 	}
-	z := testutil.NewByzantine(testutil.FSBackend(t))
-	testutil.Ship(t, dir, z.Backend)
+	z := remotetest.NewByzantine(remotetest.FSBackend(t))
+	remotetest.Ship(t, dir, z.Backend)
 	z.Flip[keys[1]] = true
 	z.Truncate[keys[2]] = true
 	phantom := replica.SegmentObject{Segment: 9999, FirstSeq: 1, LastSeq: 2}.Key()
 	z.Phantom = []string{phantom}
-	f1, f2 := testutil.FSBackend(t), testutil.FSBackend(t)
+	f1, f2 := remotetest.FSBackend(t), remotetest.FSBackend(t)
 	var forged string
 	for _, b := range []backends.Backend{f1, f2} {
 		copyExcept(t, honest, b, keys[2])
@@ -151,10 +152,10 @@ func TestRestoreByzantine(t *testing.T) {
 // of a segment, the restore is not verified, and says so.
 func TestRestoreOnlyForgedFails(t *testing.T) {
 	dir, _, vk := signedLog(t, 30, 10)
-	src := testutil.FSBackend(t)
-	testutil.Ship(t, dir, src)
+	src := remotetest.FSBackend(t)
+	remotetest.Ship(t, dir, src)
 	keys := segKeys(t, src)
-	b := testutil.FSBackend(t)
+	b := remotetest.FSBackend(t)
 	copyExcept(t, src, b, keys[1])
 	forgeSegment(t, dir, 1, keys[1], b)
 	rep, err := audit.Restore(context.Background(), vfs.OS(), filepath.Join(t.TempDir(), "r"), []backends.Backend{b}, audit.WithTrustedKeys(vk))
@@ -167,12 +168,12 @@ func TestRestoreOnlyForgedFails(t *testing.T) {
 func TestRestoreBadInput(t *testing.T) {
 	ctx := context.Background()
 	dir, _, vk := signedLog(t, 10, 10)
-	b := testutil.FSBackend(t)
+	b := remotetest.FSBackend(t)
 	_, err := audit.Restore(ctx, vfs.OS(), t.TempDir(), []backends.Backend{b}, audit.WithTrustedKeys(vk))
 	if !errors.Is(err, replica.ErrEmptyBackend) || !strings.Contains(err.Error(), b.Name()) {
 		t.Fatalf("empty backend: %v", err)
 	}
-	testutil.Ship(t, dir, b)
+	remotetest.Ship(t, dir, b)
 	_, err = audit.Restore(ctx, vfs.OS(), dir, []backends.Backend{b}, audit.WithTrustedKeys(vk))
 	if !errors.Is(err, replica.ErrNotEmpty) {
 		t.Fatalf("non-empty directory: %v", err)
@@ -184,10 +185,10 @@ func TestRestoreBadInput(t *testing.T) {
 func TestRestoreContinuedSegment(t *testing.T) {
 	ctx := context.Background()
 	dir, sk, vk := signedLog(t, 5, 5)
-	b := testutil.FSBackend(t)
-	testutil.Ship(t, dir, b)
+	b := remotetest.FSBackend(t)
+	remotetest.Ship(t, dir, b)
 	writeMore(t, dir, sk, 5, 5)
-	testutil.Ship(t, dir, b)
+	remotetest.Ship(t, dir, b)
 	out := filepath.Join(t.TempDir(), "r")
 	rep, err := audit.Restore(ctx, vfs.OS(), out, []backends.Backend{b}, audit.WithTrustedKeys(vk))
 	if err != nil {
@@ -234,8 +235,8 @@ func TestAnchorFromBackendCatchesRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeMore(t, dir, sk, 40, 10)
-	b := testutil.FSBackend(t)
-	testutil.Ship(t, dir, b)
+	b := remotetest.FSBackend(t)
+	remotetest.Ship(t, dir, b)
 
 	note, cp, _, err := replica.NewestCheckpoint(ctx, b, []string{vk})
 	if err != nil || cp.Size < 60 {
@@ -264,8 +265,8 @@ func TestAnchorFromBackendCatchesRollback(t *testing.T) {
 func TestNewestCheckpointSkipsBadObjects(t *testing.T) {
 	ctx := context.Background()
 	dir, _, vk := signedLog(t, 20, 10)
-	z := testutil.NewByzantine(testutil.FSBackend(t))
-	testutil.Ship(t, dir, z.Backend)
+	z := remotetest.NewByzantine(remotetest.FSBackend(t))
+	remotetest.Ship(t, dir, z.Backend)
 	infos, _ := z.List(ctx, replica.CheckpointsPrefix)
 	newest := infos[len(infos)-1].Key
 	z.Flip[newest] = true
@@ -288,8 +289,8 @@ func TestNewestCheckpointSkipsBadObjects(t *testing.T) {
 func TestCompareNamesDifferences(t *testing.T) {
 	ctx := context.Background()
 	dir, _, _ := signedLog(t, 40, 10)
-	z := testutil.NewByzantine(testutil.FSBackend(t))
-	testutil.Ship(t, dir, z.Backend)
+	z := remotetest.NewByzantine(remotetest.FSBackend(t))
+	remotetest.Ship(t, dir, z.Backend)
 	c, err := replica.Compare(ctx, vfs.OS(), dir, z)
 	if err != nil || len(c.Diffs) != 0 {
 		t.Fatalf("identical: %v %+v", err, c)

@@ -8,15 +8,15 @@ import (
 	"testing"
 
 	"github.com/willibrandon/mtlog-audit/internal/cli"
-	"github.com/willibrandon/mtlog-audit/internal/testutil"
+	"github.com/willibrandon/mtlog-audit/internal/remotetest"
 )
 
 // shipFixture copies the fixture log into a new filesystem backend with the
 // remote object layout and returns its file:// URL.
 func shipFixture(t *testing.T, dir string) string {
 	t.Helper()
-	b := testutil.FSBackend(t)
-	testutil.Ship(t, dir, b)
+	b := remotetest.FSBackend(t)
+	remotetest.Ship(t, dir, b)
 	return b.Name()
 }
 

@@ -1,4 +1,7 @@
-package testutil
+// Package remotetest holds the test helpers of remote copies: Ship writes a
+// log's objects into a backend with the remote object layout, and
+// Byzantine is a backend that lies on reads.
+package remotetest
 
 import (
 	"context"
@@ -11,6 +14,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/backends"
 	fsbackend "github.com/willibrandon/mtlog-audit/backends/fs"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/replica"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
@@ -33,7 +37,7 @@ func Ship(t testing.TB, dir string, b backends.Backend) {
 		if !s.Sealed {
 			continue
 		}
-		data := ReadFile(t, vfs.OS(), filepath.Join(dir, wal.SegmentName(s.Number)))
+		data := testutil.ReadFile(t, vfs.OS(), filepath.Join(dir, wal.SegmentName(s.Number)))
 		sum := sha256.Sum256(data)
 		key := replica.SegmentObject{Segment: s.Number, FirstSeq: s.FirstSeq, LastSeq: s.FirstSeq + s.Records - 1, SHA256: sum}.Key()
 		PutObject(t, b, key, data)
