@@ -219,9 +219,8 @@ func (r *restorer) checkpoints(trusted note.Verifiers) error {
 // of preference (see Restore).
 func (r *restorer) segments() (map[uint64][]*segVersion, error) {
 	type held struct {
-		src  int
-		obj  SegmentObject
-		data []byte
+		src int
+		obj SegmentObject
 	}
 	bySeg := map[uint64][]held{}
 	for i, ro := range r.lists {
