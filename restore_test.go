@@ -80,8 +80,8 @@ func hasBad(rep *audit.RestoreReport, backend, key string) bool {
 }
 
 // TestRestoreByzantine restores a signed log from four backends: an honest
-// one, a Byzantine one that returns bit-flipped and truncated objects and
-// lists objects that do not exist, and two that hold, under valid names, a
+// one, a Byzantine one that returns bit-flipped, truncated and stale objects
+// and lists objects that do not exist, and two that hold, under valid names, a
 // forged version of a segment (a majority against the honest one). The
 // restored log is the original byte for byte and verifies; every bad
 // object is named.
@@ -98,6 +98,7 @@ func TestRestoreByzantine(t *testing.T) {
 	remotetest.Ship(t, dir, z.Backend)
 	z.Flip[keys[1]] = true
 	z.Truncate[keys[2]] = true
+	z.Stale[keys[3]] = keys[2] // another object's bytes
 	phantom := replica.SegmentObject{Segment: 9999, FirstSeq: 1, LastSeq: 2}.Key()
 	z.Phantom = []string{phantom}
 	f1, f2 := remotetest.FSBackend(t), remotetest.FSBackend(t)
@@ -130,7 +131,7 @@ func TestRestoreByzantine(t *testing.T) {
 		t.Fatalf("restored log has %d events, %d uncovered", vrep.Events, vrep.UncoveredTail())
 	}
 	for _, want := range []struct{ backend, key string }{
-		{z.Name(), keys[1]}, {z.Name(), keys[2]}, {z.Name(), phantom}, {f1.Name(), forged}, {f2.Name(), forged},
+		{z.Name(), keys[1]}, {z.Name(), keys[2]}, {z.Name(), keys[3]}, {z.Name(), phantom}, {f1.Name(), forged}, {f2.Name(), forged},
 	} {
 		if !hasBad(rep, want.backend, want.key) {
 			t.Errorf("report does not name %s %s as bad: %v", want.backend, want.key, rep.Bad)
@@ -285,7 +286,7 @@ func TestNewestCheckpointSkipsBadObjects(t *testing.T) {
 }
 
 // TestCompareNamesDifferences: a local byte altered, a local segment
-// deleted, a phantom remote object.
+// deleted, and a Byzantine backend's phantom and truncated objects.
 func TestCompareNamesDifferences(t *testing.T) {
 	ctx := context.Background()
 	dir, _, _ := signedLog(t, 40, 10)
@@ -303,6 +304,7 @@ func TestCompareNamesDifferences(t *testing.T) {
 	}
 	phantom := replica.SegmentObject{Segment: 1, FirstSeq: 1, LastSeq: 1}.Key()
 	z.Phantom = []string{phantom}
+	z.Truncate[keys[2]] = true
 	c, err = replica.Compare(ctx, vfs.OS(), dir, z)
 	if err != nil {
 		t.Fatal(err)
@@ -312,5 +314,8 @@ func TestCompareNamesDifferences(t *testing.T) {
 		if !slices.ContainsFunc(c.Diffs, func(d replica.Diff) bool { return d.Kind == kind && d.Key == key }) {
 			t.Errorf("no %s difference for %s: %+v", kind, key, c.Diffs)
 		}
+	}
+	if !slices.ContainsFunc(c.Diffs, func(d replica.Diff) bool { return d.Kind == replica.DiffBadObject && d.Key == keys[2] }) {
+		t.Errorf("the truncated object %s is not named: %+v", keys[2], c.Diffs)
 	}
 }
