@@ -319,3 +319,26 @@ func TestCompareNamesDifferences(t *testing.T) {
 		t.Errorf("the truncated object %s is not named: %+v", keys[2], c.Diffs)
 	}
 }
+
+// TestRestoreGapBlamesNoVersion: with a segment missing from every source,
+// the log cannot verify; the versions of the next segment tried in vain
+// are not named bad for it (the fault is the gap, not them).
+func TestRestoreGapBlamesNoVersion(t *testing.T) {
+	dir, _, vk := signedLog(t, 40, 10)
+	honest := remotetest.FSBackend(t)
+	remotetest.Ship(t, dir, honest)
+	keys := segKeys(t, honest)
+	a, b := remotetest.FSBackend(t), remotetest.FSBackend(t)
+	copyExcept(t, honest, a, keys[2])
+	copyExcept(t, honest, b, keys[2])
+	forgeSegment(t, dir, 3, keys[3], b)
+	rep, err := audit.Restore(context.Background(), vfs.OS(), filepath.Join(t.TempDir(), "r"), []backends.Backend{a, b}, audit.WithTrustedKeys(vk))
+	if !errors.Is(err, replica.ErrNotVerified) || rep == nil || rep.Verified {
+		t.Fatalf("err %v, report %+v", err, rep)
+	}
+	for _, bo := range rep.Bad {
+		if bo.Key == keys[3] {
+			t.Errorf("the real segment 3 is named bad: %s", bo)
+		}
+	}
+}

@@ -348,8 +348,11 @@ func writeDurable(fsys vfs.FS, dir, name string, data []byte) (err error) {
 }
 
 // verify installs each segment's first candidate and verifies the log;
-// while it fails in a segment that has another candidate, that version is
-// reported bad and the next is installed in its place.
+// while it fails in a segment that has another candidate, the next is
+// installed in its place. The versions replaced are reported bad once a
+// later one gets the verification past that segment; when none does (the
+// fault lies elsewhere, say a segment missing from every source), the
+// first is put back and nothing is blamed on them.
 func (r *restorer) verify(opts RestoreOptions, cands map[uint64][]*segVersion) error {
 	nums := slices.Sorted(maps.Keys(cands))
 	chosen := map[uint64]int{}
@@ -358,6 +361,13 @@ func (r *restorer) verify(opts RestoreOptions, cands map[uint64][]*segVersion) e
 			return err
 		}
 	}
+	type trial struct {
+		n     uint64
+		first int
+		prob  *Problem
+		bad   []BadObject
+	}
+	var pending *trial
 	for {
 		var roots *Roots
 		if len(opts.Keys) == 0 {
@@ -367,15 +377,27 @@ func (r *restorer) verify(opts RestoreOptions, cands map[uint64][]*segVersion) e
 		if ctxErr := r.ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
-		if res != nil && res.Problem == nil && err == nil {
+		verified := res != nil && res.Problem == nil && err == nil
+		n, ok := r.blame(res, cands, chosen)
+		if pending != nil && (verified || !ok || n != pending.n) {
+			r.rep.Bad = append(r.rep.Bad, pending.bad...) // the swap got past pending.n
+			pending = nil
+		}
+		if verified {
 			r.rep.Verified, r.rep.LastSeq = true, res.LastSeq
 			r.report(cands, chosen)
 			r.conflicts(cands, chosen)
 			return nil
 		}
 		prob := problemOf(res, err)
-		n, ok := r.blame(res, cands, chosen)
-		if !ok || chosen[n]+1 >= len(cands[n]) {
+		if ok && chosen[n]+1 >= len(cands[n]) && pending != nil {
+			// No version of n gets past it: put the first back.
+			chosen[n], prob = pending.first, pending.prob
+			if err := r.installNext(cands, chosen, n); err != nil {
+				return err
+			}
+		}
+		if !ok || chosen[n]+1 >= len(cands[n]) || pending != nil && chosen[n] == pending.first {
 			r.rep.Problem = prob
 			if res != nil {
 				r.rep.LastSeq = res.LastSeq
@@ -383,10 +405,13 @@ func (r *restorer) verify(opts RestoreOptions, cands map[uint64][]*segVersion) e
 			r.report(cands, chosen)
 			return fmt.Errorf("%w: %s", ErrNotVerified, prob.Text)
 		}
+		if pending == nil {
+			pending = &trial{n: n, first: chosen[n], prob: prob}
+		}
 		v := cands[n][chosen[n]]
 		for _, src := range v.holders {
 			reason := "the restored log does not verify with this version: " + prob.Text
-			r.bad(BadObject{Backend: r.lists[src].b.Name(), Key: v.obj.Key(), Reason: reason, Err: fmt.Errorf("%w: %s", ErrBadObject, reason)})
+			pending.bad = append(pending.bad, BadObject{Backend: r.lists[src].b.Name(), Key: v.obj.Key(), Reason: reason, Err: fmt.Errorf("%w: %s", ErrBadObject, reason)})
 		}
 		chosen[n]++
 		if err := r.installNext(cands, chosen, n); err != nil {
