@@ -22,7 +22,7 @@ func TestLayers(t *testing.T) {
 		"wal":             {"vfs"},
 		"integrity":       {"vfs"},
 		"internal/ledger": {"integrity", "wal", "vfs"},
-		"replica":         {"integrity", "internal/ledger", "wal", "vfs"},
+		"replica":         {"backends", "integrity", "internal/ledger", "wal", "vfs"},
 		"internal/verify": {"event", "integrity", "internal/ledger", "replica", "wal", "vfs"},
 		"protect":         {"event"},
 		"backends":        nil,
