@@ -170,7 +170,7 @@ verified, but the newest records are not yet covered by a signed checkpoint.`,
 	root.PersistentFlags().StringVar(&e.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always or never")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &flagError{err} })
 	root.AddCommand(
-		verifyCmd(e), replayCmd(e), exportCmd(e), recoverCmd(e), infoCmd(e),
+		verifyCmd(e), restoreCmd(e), replayCmd(e), exportCmd(e), recoverCmd(e), infoCmd(e),
 		proveCmd(e), verifyProofCmd(e), keysCmd(e), shredCmd(e), checkpointCmd(e), benchCmd(e), tortureCmd(e), versionCmd(e),
 		monitorCmd(e),
 	)

@@ -9,15 +9,7 @@ import (
 	"github.com/spf13/pflag"
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/backends"
-	"github.com/willibrandon/mtlog-audit/backends/all"
 )
-
-// openBackend opens the backend a URL names (every driver: backends/all).
-func openBackend(rawURL string) (backends.Backend, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return all.Open(ctx, rawURL)
-}
 
 // shipFlags are the flags that turn shipping on (bench).
 type shipFlags struct {
@@ -49,7 +41,7 @@ func (s *shipFlags) options() ([]audit.Option, error) {
 		return opts, nil
 	}
 	for _, u := range s.urls {
-		b, err := openBackend(u)
+		b, err := openBackend(context.Background(), u)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("--ship %w", err)

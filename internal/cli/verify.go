@@ -11,20 +11,26 @@ import (
 	"github.com/spf13/cobra"
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/replica"
 )
 
 func verifyCmd(e *env) *cobra.Command {
-	var dir, anchor string
+	var dir, anchor, anchorFrom, remote string
 	var keys []string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify --wal DIR [--key PUBKEY ...] [--anchor CHECKPOINT] [--json]",
+		Use:   "verify --wal DIR [--key PUBKEY ...] [--anchor CHECKPOINT | --anchor-from URL] [--remote URL] [--json]",
 		Short: "Check that nothing acknowledged was lost, inserted, reordered or altered",
 		Long: `verify streams the whole log and recomputes every checksum, the sequence,
 the hash chain and the Merkle tree; with --key it checks every stored signed
 checkpoint's signature and that each is consistent with the log and with the
 one before; with --anchor it also checks the log against a checkpoint you
-kept from earlier (it must reproduce that checkpoint's root).
+kept from earlier (it must reproduce that checkpoint's root); with
+--anchor-from URL the anchor is the newest checkpoint in a backend the log is
+shipped to that verifies with --key (a local rollback or rewrite is then
+caught: docs/replication.md); with --remote URL it also compares the log with
+that backend segment by segment and names every difference (a difference is
+a failure, exit status 1).
 
 A checkpoint that carries no valid signature by a --key is a failure, never
 skipped. --key is the log's genesis key (the key it was created with); with
@@ -46,7 +52,8 @@ Exit status:
      (normal on a live log, which verify reads safely while a sink writes it)`,
 		Example: `  mtlog-audit verify --wal /var/lib/app/audit --key audit.pub
   mtlog-audit verify --wal ./audit-wal --key audit.pub --anchor checkpoint-2026-11-01.txt
-  mtlog-audit verify --wal ./audit-wal --key audit.pub --json | jq .problem`,
+  mtlog-audit verify --wal ./audit-wal --key audit.pub --json | jq .problem
+  mtlog-audit verify --wal /var/lib/app/audit --key audit.pub --anchor-from s3://audit-bucket/app --remote s3://audit-bucket/app`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := needLog(cmd, dir); err != nil {
@@ -67,6 +74,21 @@ Exit status:
 				}
 				opts = append(opts, audit.WithAnchor(data))
 			}
+			var anchorInfo *anchorJSON
+			if anchorFrom != "" {
+				if anchor != "" {
+					return usageErr("give --anchor or --anchor-from, not both")
+				}
+				if len(vkeys) == 0 {
+					return usageErr("--anchor-from needs the log's public key to check the remote checkpoints: add --key")
+				}
+				data, info, err := remoteAnchor(cmd, e, anchorFrom, vkeys)
+				if err != nil {
+					return err
+				}
+				anchorInfo = info
+				opts = append(opts, audit.WithAnchor(data))
+			}
 			bar := e.newProgress("verify", dir)
 			opts = append(opts, audit.WithProgress(func(p audit.Progress) { bar.at(p.Segment, p.Offset, p.Records) }))
 			rep, verr := audit.Verify(cmd.Context(), dir, opts...)
@@ -74,17 +96,30 @@ Exit status:
 			if rep == nil || (verr != nil && rep.Problem == nil) {
 				return wrapLogErr(dir, verr)
 			}
+			var cmp *replica.Comparison
+			if remote != "" {
+				if cmp, err = compareRemote(cmd, dir, remote); err != nil {
+					return err
+				}
+			}
 			if asJSON {
-				if err := writeJSON(e.stdout, verifyJSON(dir, rep, len(vkeys) > 0)); err != nil {
+				out := verifyJSON(dir, rep, len(vkeys) > 0)
+				out.Anchor, out.Remote = anchorInfo, remoteJSONOf(cmp)
+				if cmp != nil && len(cmp.Diffs) > 0 && out.Status != "untrusted-key" {
+					out.Status, out.OK = "failed", false
+				}
+				if err := writeJSON(e.stdout, out); err != nil {
 					return err
 				}
 			} else {
 				printVerify(e, dir, rep, len(vkeys) > 0)
+				printAnchor(e, anchorInfo)
+				printCompare(e, cmp)
 			}
 			switch {
 			case rep.Problem != nil && rep.Problem.Code == integrity.CodeUntrustedKey:
 				return &exitError{code: ExitUsage, err: errors.New("")}
-			case rep.Problem != nil:
+			case rep.Problem != nil, cmp != nil && len(cmp.Diffs) > 0:
 				return &exitError{code: ExitFailed, err: errors.New("")}
 			case rep.UncoveredTail() > 0 || rep.TornTail != nil:
 				return &exitError{code: ExitUncovered, err: errors.New("")}
@@ -96,6 +131,8 @@ Exit status:
 	f.StringVar(&dir, "wal", "", "the log's directory")
 	f.StringArrayVar(&keys, "key", nil, "the log's public (genesis) key: a .pub file or the key text (repeat for several logs' keys)")
 	f.StringVar(&anchor, "anchor", "", "a signed checkpoint obtained earlier that the log must still contain")
+	f.StringVar(&anchorFrom, "anchor-from", "", "a backend URL (file://, s3://, azure://, gs://) whose newest checkpoint that verifies with --key is the anchor")
+	f.StringVar(&remote, "remote", "", "a backend URL to compare the log with, segment by segment")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON on stdout")
 	return cmd
 }
@@ -120,6 +157,8 @@ type verifyReport struct {
 	NodesChecked  uint64          `json:"tree_nodes_checked"`
 	TornTail      *tornTailJSON   `json:"torn_tail,omitempty"`
 	Problem       *problemJSON    `json:"problem,omitempty"`
+	Anchor        *anchorJSON     `json:"anchor,omitempty"` // --anchor-from
+	Remote        *remoteJSON     `json:"remote,omitempty"` // --remote
 }
 
 type checkpointJSON struct {
