@@ -197,4 +197,3 @@ func firstDiff(a, b []byte) int64 {
 	}
 	return int64(n)
 }
-
