@@ -26,7 +26,7 @@ const Schemes = "file:///abs/path, s3://bucket/prefix?endpoint=…&region=…, a
 func Open(ctx context.Context, rawURL string) (backends.Backend, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("backend URL %q: %w (use one of %s)", rawURL, err, Schemes)
+		return nil, fmt.Errorf("backend URL %q does not parse: %w (use one of %s)", rawURL, err, Schemes)
 	}
 	switch u.Scheme {
 	case "file":
