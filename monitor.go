@@ -151,6 +151,7 @@ func (s *Sink) Status() Status {
 		}
 	}
 	newest := ""
+	sizes := map[uint64]int64{} // segment number → bytes, for the backends' lag
 	if names, err := s.cfg.fs.List(s.cfg.dir); err == nil {
 		var last uint64
 		for _, n := range names {
@@ -161,6 +162,7 @@ func (s *Sink) Status() Status {
 			if fi, err := s.cfg.fs.Stat(filepath.Join(s.cfg.dir, n)); err == nil {
 				st.WALBytes += fi.Size()
 				st.Segments++
+				sizes[num] = fi.Size()
 			}
 			if newest == "" || num > last {
 				newest, last = n, num
@@ -188,7 +190,7 @@ func (s *Sink) Status() Status {
 		}
 	}
 	if s.shipper != nil {
-		st.Backends, st.Quorum = s.shippingStatus()
+		st.Backends, st.Quorum = s.shippingStatus(sizes)
 		st.HasQuorum = true
 	}
 	if s.mon != nil {

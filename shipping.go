@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -201,25 +201,14 @@ func (s *Sink) WaitShipped(ctx context.Context) error {
 	return s.shipper.WaitHeld(ctx, s.cfg.ship.quorum)
 }
 
-// shippingStatus is the shipper's report for the metrics and /readyz: each
-// backend is up when its last attempt succeeded, and behind by the sealed
-// segments (and their bytes) after the last one its cursor says it holds;
-// the active segment, not yet eligible, is not counted.
-func (s *Sink) shippingStatus() ([]monitoring.BackendStatus, bool) {
+// shippingStatus is the shipper's report for the metrics and /readyz, given
+// the sizes of the log's segments: each backend is up when its last attempt
+// succeeded, and behind by the sealed segments (and their bytes) after the
+// last one its cursor says it holds; the active segment, not yet eligible,
+// is not counted.
+func (s *Sink) shippingStatus(sizes map[uint64]int64) ([]monitoring.BackendStatus, bool) {
 	h := s.shipper.Health()
-	var segs []uint64
-	sizes := map[uint64]int64{}
-	if names, err := s.cfg.fs.List(s.cfg.dir); err == nil {
-		for _, n := range names {
-			if num, ok := wal.ParseSegmentName(n); ok {
-				segs = append(segs, num)
-				if fi, err := s.cfg.fs.Stat(filepath.Join(s.cfg.dir, n)); err == nil {
-					sizes[num] = fi.Size()
-				}
-			}
-		}
-	}
-	slices.Sort(segs)
+	segs := slices.Sorted(maps.Keys(sizes))
 	if len(segs) > 0 {
 		segs = segs[:len(segs)-1] // the active segment
 	}

@@ -449,3 +449,36 @@ func TestShippingSIGKILL(t *testing.T) {
 		}
 	}
 }
+
+// Status (and so the backend metrics and /readyz) reports a backend that
+// cannot be reached as down and behind by every sealed segment, and one that
+// holds everything as up with no lag.
+func TestShippingStatusLag(t *testing.T) {
+	dir := t.TempDir()
+	fbs := shipBackends(t, 2)
+	fbs[1].SetNet(faultbackend.NetCut, 0)
+	s := openShipping(t, dir, newHandlerErrors(), audit.WithShipping(1, asBackends(fbs)...))
+	defer s.Close()
+	writeEvents(t, s, 200)
+	if err := s.WaitShipped(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The cut backend has failed at least once by now: wait until its
+	// health says so, which Status reads.
+	testutil.WaitFor(t, "the cut backend reported failing", func() bool {
+		h, _ := s.ShippingHealth()
+		return h.Backends[1].Err != nil
+	})
+	st := s.Status()
+	if !st.HasQuorum || !st.Quorum || len(st.Backends) != 2 {
+		t.Fatalf("Status backends = %+v, quorum %v/%v; want 2 backends and a quorum", st.Backends, st.HasQuorum, st.Quorum)
+	}
+	up, down := st.Backends[0], st.Backends[1]
+	if !up.Up || up.LagSegments != 0 || up.LagBytes != 0 {
+		t.Errorf("healthy backend = %+v, want up with no lag", up)
+	}
+	sealed := int64(st.Segments - 1) // every segment but the active one
+	if down.Up || down.LagSegments != sealed || sealed < 2 || down.LagBytes <= 0 {
+		t.Errorf("cut backend = %+v, want down and behind by the %d sealed segments", down, sealed)
+	}
+}

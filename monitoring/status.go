@@ -61,9 +61,9 @@ type Status struct {
 	CheckpointEvery time.Duration
 	// Mirrors is the state of each WithRedundancy copy.
 	Mirrors []MirrorStatus
-	// Backends is the state of each shipping backend (empty until a
-	// shipper reports through a BackendSource), and Quorum whether enough
-	// of them are up; HasQuorum is set only when a BackendSource reports.
+	// Backends is the state of each shipping backend (empty without
+	// WithShipping), and Quorum whether enough of them are up; HasQuorum
+	// is set only when the sink ships.
 	Backends  []BackendStatus
 	Quorum    bool
 	HasQuorum bool
@@ -101,15 +101,6 @@ type BackendStatus struct {
 	// acknowledged by the backend.
 	LagSegments int64
 	LagBytes    int64
-}
-
-// BackendSource is implemented by a shipper that copies the log to
-// backends (replication). The sink asks it at each scrape and health check;
-// it must answer quickly and be safe for concurrent use.
-type BackendSource interface {
-	// Backends returns the state of each backend, and whether enough of
-	// them are up for the shipper's quorum.
-	Backends() (backends []BackendStatus, quorum bool)
 }
 
 // Source is what the metrics and the health endpoints read: an audit.Sink.
