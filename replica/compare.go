@@ -109,7 +109,7 @@ func Compare(ctx context.Context, fsys vfs.FS, dir string, b backends.Backend) (
 		c.Segments++
 		var data []byte
 		if slices.Contains(local, n) {
-			if data, err = readAll(fsys, filepath.Join(dir, wal.SegmentName(n))); err != nil {
+			if data, err = vfs.ReadFile(fsys, filepath.Join(dir, wal.SegmentName(n))); err != nil {
 				return nil, fmt.Errorf("replica: compare: %w", err)
 			}
 		}

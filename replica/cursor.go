@@ -52,7 +52,7 @@ type BackendCursor struct {
 // (err matches ErrCursorDamaged) so the caller can say why it re-ships.
 func ReadCursor(fsys vfs.FS, dir string) (*Cursor, error) {
 	c := &Cursor{Version: cursorVersion, Backends: map[string]BackendCursor{}}
-	data, err := readAll(fsys, filepath.Join(dir, CursorFile))
+	data, err := vfs.ReadFile(fsys, filepath.Join(dir, CursorFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return c, nil
@@ -115,23 +115,4 @@ func (c *Cursor) clone() *Cursor {
 		out.Backends[k] = v
 	}
 	return out
-}
-
-// readAll reads a whole file through fsys.
-func readAll(fsys vfs.FS, path string) ([]byte, error) {
-	f, err := fsys.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, size)
-	n, err := f.ReadAt(buf, 0)
-	if n == len(buf) {
-		err = nil
-	}
-	return buf[:n], err
 }

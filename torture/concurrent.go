@@ -165,7 +165,7 @@ func (ConcurrentCorruption) Run(ctx context.Context, it Iteration) Outcome {
 	if err == nil && rep != nil && rep.OK {
 		return failed(1, len(all), "the damage was not detected: audit.VerifyFS reported the log OK (%s)", setup)
 	}
-	damaged, err := readFile(fsys, victim)
+	damaged, err := vfs.ReadFile(fsys, victim)
 	if err != nil {
 		return failed(0, len(all), "read the damaged segment: %v (%s)", err, setup)
 	}
@@ -183,7 +183,7 @@ func (ConcurrentCorruption) Run(ctx context.Context, it Iteration) Outcome {
 			}
 		}
 		cerr := s.Close()
-		after, err := readFile(fsys, victim)
+		after, err := vfs.ReadFile(fsys, victim)
 		switch {
 		case err != nil:
 			return failed(0, len(all), "read the damaged segment after reopening: %v (%s)", err, setup)
@@ -205,7 +205,7 @@ func (ConcurrentCorruption) Run(ctx context.Context, it Iteration) Outcome {
 // damageFile damages the file name in place: kind 0 flips bits, 1 zeroes a
 // block, 2 truncates it. The damage always changes the file.
 func damageFile(fsys vfs.FS, name string, kind int, rng *rand.Rand) (string, error) {
-	data, err := readFile(fsys, name)
+	data, err := vfs.ReadFile(fsys, name)
 	if err != nil {
 		return "", err
 	}

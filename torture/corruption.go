@@ -341,7 +341,7 @@ func layout(fsys vfs.FS, recs map[uint64]stored) ([]*segLayout, error) {
 			continue
 		}
 		p := path.Join(logDir, name)
-		data, err := readFile(fsys, p)
+		data, err := vfs.ReadFile(fsys, p)
 		if err != nil {
 			return nil, err
 		}
@@ -392,23 +392,6 @@ func cmpU64(a, b uint64) int {
 		return 1
 	}
 	return 0
-}
-
-func readFile(fsys vfs.FS, name string) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && size > 0 {
-		return nil, err
-	}
-	return b, nil
 }
 
 // rewrite replaces the contents of name.

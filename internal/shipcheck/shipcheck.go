@@ -63,7 +63,7 @@ func Check(ctx context.Context, fsys vfs.FS, dir string, b backends.Backend) (He
 			if sum != o.SHA256 {
 				return h, fmt.Errorf("%s: %s: the bytes do not match the name's hash", b.Name(), info.Key)
 			}
-			local, err := readFile(fsys, filepath.Join(dir, wal.SegmentName(o.Segment)))
+			local, err := vfs.ReadFile(fsys, filepath.Join(dir, wal.SegmentName(o.Segment)))
 			if err != nil {
 				return h, fmt.Errorf("%s: %s: %w", b.Name(), info.Key, err)
 			}
@@ -152,21 +152,4 @@ func parseStored(signed []byte) (uint64, error) {
 	}
 	cp, err := integrity.ParseCheckpointBody(string(signed[:i+1]))
 	return cp.Size, err
-}
-
-func readFile(fsys vfs.FS, path string) ([]byte, error) {
-	f, err := fsys.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, size)
-	if n, err := f.ReadAt(buf, 0); n != len(buf) {
-		return nil, err
-	}
-	return buf, nil
 }
