@@ -61,6 +61,10 @@ type config struct {
 	ship      *shipping                 // WithShipping and its tuning (shipping.go); nil: off
 
 	metrics prometheus.Registerer // WithMetrics; nil: no metrics
+
+	// Compliance (issue 19): the profile's check in New reads these.
+	retention time.Duration // WithRetention; 0: kept forever (retention.go)
+	accessLog bool          // WithAccessLog: reads are logged (access.go)
 }
 
 // The ranks of the data-protection stages: whatever the order of the

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"time"
 
-	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/protect"
 )
 
@@ -72,20 +70,7 @@ func (s *Sink) tombstone(ctx context.Context, ids []string) (Receipt, error) {
 	for i, id := range ids {
 		list[i] = id
 	}
-	now := time.Now()
-	if s.cfg.wal.Now != nil {
-		now = s.cfg.wal.Now()
-	}
-	ev := &Event{
-		Timestamp: now, Level: LevelInformation, MessageTemplate: tombstoneTemplate,
-		Message:    fmt.Sprintf("Crypto-shredded %d keys %v", len(ids), ids),
-		Properties: map[string]any{"KeyCount": len(ids), ShredKeysProperty: list},
-	}
-	b, err := event.AppendEncode(nil, ev)
-	if err != nil {
-		return Receipt{}, err
-	}
-	rc, err := s.append(ctx, eventTime(ev), b)
+	rc, err := s.appendLifecycle(ctx, LifecycleShred, tombstoneTemplate, map[string]any{"KeyCount": len(ids), ShredKeysProperty: list})
 	if err != nil {
 		return Receipt{}, err
 	}
