@@ -506,7 +506,9 @@ func (s *Shipper) segments() ([]uint64, error) {
 }
 
 // sealOf returns the last durable seal of segment n, from what NoteSeal
-// told or, failing that, from the file.
+// told or, failing that, from the file. A segment found without a seal is
+// remembered as such until NoteSeal, a check or WaitHeld learns otherwise,
+// so that the active segment is not scanned on every round.
 func (s *Shipper) sealOf(n uint64) (wal.Seal, bool, error) {
 	s.mu.Lock()
 	seal, ok := s.seals[n]
@@ -515,21 +517,30 @@ func (s *Shipper) sealOf(n uint64) (wal.Seal, bool, error) {
 	if ok || none {
 		return seal, ok, nil
 	}
+	return s.readSeal(n)
+}
+
+// readSeal reads the last durable seal of segment n from its file, and
+// records what it found.
+func (s *Shipper) readSeal(n uint64) (wal.Seal, bool, error) {
 	seal, ok, err := wal.ReadSeal(s.opts.FS, filepath.Join(s.opts.Dir, wal.SegmentName(n)), s.opts.Durable())
 	if err != nil {
 		return wal.Seal{}, false, fmt.Errorf("replica: %w", err)
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if ok {
 		if old, known := s.seals[n]; !known || old.LastSeq < seal.LastSeq {
 			s.seals[n] = seal
 		}
-		seal = s.seals[n]
-	} else if _, known := s.seals[n]; !known {
-		s.noSeal[n] = true // NoteSeal clears it
+		delete(s.noSeal, n)
+		return s.seals[n], true, nil
 	}
-	s.mu.Unlock()
-	return seal, ok, nil
+	if old, known := s.seals[n]; known {
+		return old, true, nil
+	}
+	s.noSeal[n] = true // NoteSeal, a check or WaitHeld clears it
+	return wal.Seal{}, false, nil
 }
 
 // loadCheckpoints reads the checkpoints file once; NoteCheckpoint keeps
@@ -755,9 +766,12 @@ func (s *Shipper) WaitHeld(ctx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
+	// What to wait for is read from the files, not from what the targets
+	// remember: a segment they took for unsealed may have a seal now
+	// whose notification they missed (which this corrects for them).
 	var want wal.Seal
 	for i := len(nums) - 1; i >= 0; i-- {
-		seal, ok, err := s.sealOf(nums[i])
+		seal, ok, err := s.readSeal(nums[i])
 		if err != nil {
 			return err
 		}

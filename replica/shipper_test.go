@@ -1,0 +1,89 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/willibrandon/mtlog-audit/backends"
+	"github.com/willibrandon/mtlog-audit/backends/fs"
+	"github.com/willibrandon/mtlog-audit/vfs"
+	"github.com/willibrandon/mtlog-audit/wal"
+)
+
+// TestWaitHeldSeesSealTheTargetsMissed is the regression test of the
+// ByzantineBackend torture failure of seed -3710304253121626114: after a
+// reopen, WaitShipped returned while no backend held the sealed segment.
+// The shipper had remembered the segment as unsealed (its seal was not
+// durable yet when it first looked, and no notification followed), and
+// WaitHeld measured what to wait for from that memory: it waited for
+// nothing. Here the memory is made stale on purpose: the log's durable
+// sequence number reads 0 the first time the shipper looks.
+func TestWaitHeldSeesSealTheTargetsMissed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, err := wal.Open(vfs.OS(), dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := w.Append(ctx, wal.RecordEvent, int64(i+1), fmt.Appendf(nil, "event %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := w.LastSeq()
+	if err := w.Close(); err != nil { // seals segment 1
+		t.Fatal(err)
+	}
+	seal, ok, err := wal.ReadSeal(vfs.OS(), dir+"/"+wal.SegmentName(1), ^uint64(0))
+	if err != nil || !ok {
+		t.Fatalf("the closed log's segment has no seal: %v", err)
+	}
+
+	b, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var durable atomic.Uint64 // 0 at first: the seal is not durable yet
+	sh, err := NewShipper(ShipperOptions{
+		FS: vfs.OS(), Dir: dir, Backends: []backends.Backend{b}, Quorum: 1,
+		Durable: durable.Load, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh.Start()
+	defer sh.Close()
+	// After its first check, the target looks for work and takes segment
+	// 1 for the active, unsealed one.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		sh.mu.Lock()
+		none := sh.noSeal[1]
+		sh.mu.Unlock()
+		if none {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shipper never looked at segment 1")
+		}
+	}
+	durable.Store(last + 1) // the seal is durable now; nobody says so
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := sh.WaitHeld(wctx, 1); err != nil {
+		t.Fatalf("WaitHeld: %v", err)
+	}
+	infos, err := b.List(ctx, SegmentsPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SegmentObject{Segment: 1, FirstSeq: seal.FirstSeq, LastSeq: seal.LastSeq}
+	for _, info := range infos {
+		if o, err := ParseSegmentKey(info.Key); err == nil && o.Segment == want.Segment && o.LastSeq == want.LastSeq {
+			return
+		}
+	}
+	t.Fatalf("WaitHeld returned, but the backend holds %v, not sealed segment 1 (records %d-%d)", infos, want.FirstSeq, want.LastSeq)
+}
