@@ -373,6 +373,7 @@ func TestCorruptionAndMirrorMetrics(t *testing.T) {
 	h := audit.HealthHandler(s, audit.HealthOptions{})
 	mfs := scrape(t, h)
 	want(t, mfs, 1, "mtlog_audit_mirror_up", "mirror", mirror)
+	want(t, mfs, 1, "mtlog_audit_recovery_success_rate")
 	want(t, mfs, 100, "mtlog_audit_integrity_score")
 	seg := filepath.Join(dir, "00000000000000000001.wal")
 	testutil.XorByte(t, vfs.OS(), seg, 200, 0xff)
@@ -387,5 +388,6 @@ func TestCorruptionAndMirrorMetrics(t *testing.T) {
 	}
 	mfs = scrape(t, h)
 	want(t, mfs, 0, "mtlog_audit_mirror_up", "mirror", mirror)
+	want(t, mfs, 0.5, "mtlog_audit_recovery_success_rate") // one copy of two
 	want(t, mfs, 25, "mtlog_audit_integrity_score")
 }

@@ -123,7 +123,7 @@ func New(src Source, now func() time.Time) *Metrics {
 			Help: "Corruption found since the sink opened, by kind: mirror_repair, verify_damage, verify_integrity."}, []string{"kind"}),
 		dropsVec: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mtlog_audit_dropped_total",
 			Help: "Events that Emit, EmitSimple or EmitEvent returned without recording, by reason."}, []string{"reason"}),
-		recoveryDesc:    desc("recovery_success_rate", "Share of the log's copies that the opening recovered (verified, or repaired from another copy), 0 to 1."),
+		recoveryDesc:    desc("recovery_success_rate", "Share of the log's copies (the primary and each mirror) that are whole and in step now, 0 to 1: opening recovered them, and none was lost or failed since."),
 		walSize:         desc("wal_size_bytes", "Bytes in the log's segment files."),
 		segments:        desc("segments", "Segment files in the log directory."),
 		score:           desc("integrity_score", "100 when the log is healthy; see docs/monitoring.md for what lowers it."),
@@ -244,8 +244,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	// A sink exists only once every copy was recovered (docs/monitoring.md).
-	gauge(m.recoveryDesc, 1)
+	gauge(m.recoveryDesc, RecoveryRate(st))
 	gauge(m.walSize, float64(st.WALBytes))
 	gauge(m.segments, float64(st.Segments))
 	gauge(m.score, IntegrityScore(st, m.corrupted.Load()))

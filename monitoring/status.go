@@ -109,6 +109,26 @@ type Source interface {
 	Status() Status
 }
 
+// RecoveryRate is the share of the log's copies, the primary and each
+// WithRedundancy mirror, that are whole and in step now, 0 to 1: the
+// primary counts while the log is not in its failed state (StateFailed or
+// StateFailOpen: a failed fdatasync or a removed directory, which only
+// reopening recovers), and each mirror while it is Up. A sink exists only
+// once opening recovered every copy, so it starts at 1; a mirror lost or a
+// failed log lowers it until the next open repairs them.
+func RecoveryRate(st Status) float64 {
+	whole := 0
+	if st.State != StateFailed && st.State != StateFailOpen {
+		whole++
+	}
+	for _, m := range st.Mirrors {
+		if m.Up {
+			whole++
+		}
+	}
+	return float64(whole) / float64(1+len(st.Mirrors))
+}
+
 // IntegrityScore is mtlog_audit_integrity_score for st, given whether any
 // corruption was found since the sink opened (docs/monitoring.md):
 //

@@ -47,6 +47,34 @@ func TestIntegrityScore(t *testing.T) {
 	}
 }
 
+// TestRecoveryRate: the share of copies whole and in step, as
+// docs/monitoring.md defines it.
+func TestRecoveryRate(t *testing.T) {
+	mirrors := func(up ...bool) []MirrorStatus {
+		var ms []MirrorStatus
+		for _, u := range up {
+			ms = append(ms, MirrorStatus{Dir: "/m", Up: u})
+		}
+		return ms
+	}
+	for _, c := range []struct {
+		name string
+		st   Status
+		want float64
+	}{
+		{"primary alone", Status{State: StateOK}, 1},
+		{"every mirror up", Status{State: StateOK, Mirrors: mirrors(true, true)}, 1},
+		{"one of two mirrors lost", Status{State: StateOK, Mirrors: mirrors(true, false)}, 2.0 / 3},
+		{"failed log, mirrors up", Status{State: StateFailed, Mirrors: mirrors(true)}, 0.5},
+		{"fail-open log, alone", Status{State: StateFailOpen}, 0},
+		{"closed", Status{State: StateClosed, Mirrors: mirrors(true)}, 1},
+	} {
+		if got := RecoveryRate(c.st); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // TestReady: each readiness check fails for its condition, says why, and
 // is skipped when its input is unknown.
 func TestReady(t *testing.T) {
