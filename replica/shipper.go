@@ -120,6 +120,7 @@ type Shipper struct {
 	cps       [][]byte            // the checkpoints file's entries, from cpBase
 	cpBase    uint64
 	cpLoaded  bool
+	cpPending [][]byte      // notified while the file was being loaded
 	changed   chan struct{} // closed and replaced whenever a cursor moves
 	noQuorum  time.Time     // since when fewer than Quorum are reachable
 	alarmed   bool
@@ -238,15 +239,24 @@ func (s *Shipper) NoteSeal(seal wal.Seal) {
 func (s *Shipper) NoteCheckpoint(signed []byte) {
 	s.mu.Lock()
 	if s.cpLoaded {
-		// A checkpoint stored while the file was being loaded is both in
-		// what was loaded and notified: keep one.
-		tail := s.cps[max(0, len(s.cps)-16):]
-		if !slices.ContainsFunc(tail, func(e []byte) bool { return bytes.Equal(e, signed) }) {
-			s.cps = append(s.cps, bytes.Clone(signed))
-		}
+		s.addCheckpoint(signed)
+	} else {
+		// The file is not loaded yet, or is being loaded: the load
+		// decides whether what it read holds this one.
+		s.cpPending = append(s.cpPending, bytes.Clone(signed))
 	}
 	s.mu.Unlock()
 	s.kickAll()
+}
+
+// addCheckpoint appends a notified checkpoint to those in memory, unless
+// it is one of the last ones there: a checkpoint stored while the file was
+// being read is both in what was read and notified. s.mu is held.
+func (s *Shipper) addCheckpoint(signed []byte) {
+	tail := s.cps[max(0, len(s.cps)-16):]
+	if !slices.ContainsFunc(tail, func(e []byte) bool { return bytes.Equal(e, signed) }) {
+		s.cps = append(s.cps, bytes.Clone(signed))
+	}
 }
 
 func (s *Shipper) kickAll() {
@@ -552,16 +562,49 @@ func (s *Shipper) loadCheckpoints() error {
 	if loaded {
 		return nil
 	}
-	entries, err := integrity.ReadCheckpointLog(s.opts.FS, filepath.Join(s.opts.Dir, integrity.CheckpointsFile))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("replica: %w", err)
+	entries, err := s.readCheckpoints()
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	if !s.cpLoaded {
 		s.cps, s.cpBase, s.cpLoaded = entries, 0, true
+		for _, signed := range s.cpPending {
+			s.addCheckpoint(signed)
+		}
+		s.cpPending = nil
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// readCheckpoints reads every entry of the checkpoints file (none if there
+// is no file yet).
+func (s *Shipper) readCheckpoints() ([][]byte, error) {
+	entries, err := integrity.ReadCheckpointLog(s.opts.FS, filepath.Join(s.opts.Dir, integrity.CheckpointsFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("replica: %w", err)
+	}
+	return entries, nil
+}
+
+// refreshCheckpoints adds to memory the entries of the checkpoints file
+// beyond those it holds, and returns how many entries there are: a
+// checkpoint whose notification was missed is shipped all the same.
+func (s *Shipper) refreshCheckpoints() (uint64, error) {
+	if err := s.loadCheckpoints(); err != nil {
+		return 0, err
+	}
+	entries, err := s.readCheckpoints()
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if have := s.cpBase + uint64(len(s.cps)); uint64(len(entries)) > have {
+		s.cps = append(s.cps, entries[have:]...)
+	}
+	return s.cpBase + uint64(len(s.cps)), nil
 }
 
 // checkpointAt returns entry i of the checkpoints file (nil if there is
@@ -578,9 +621,9 @@ func (s *Shipper) checkpointAt(i uint64) ([]byte, error) {
 	if i >= base {
 		return signed, nil
 	}
-	entries, err := integrity.ReadCheckpointLog(s.opts.FS, filepath.Join(s.opts.Dir, integrity.CheckpointsFile))
+	entries, err := s.readCheckpoints()
 	if err != nil {
-		return nil, fmt.Errorf("replica: %w", err)
+		return nil, err
 	}
 	if i < uint64(len(entries)) {
 		return entries[i], nil
@@ -684,9 +727,9 @@ func (t *target) check() error {
 	s.mu.Unlock()
 	firstMissing := claimed
 	if claimed > 0 {
-		entries, err := integrity.ReadCheckpointLog(s.opts.FS, filepath.Join(s.opts.Dir, integrity.CheckpointsFile))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("replica: %w", err)
+		entries, err := s.readCheckpoints()
+		if err != nil {
+			return err
 		}
 		firstMissing = min(claimed, uint64(len(entries)))
 		for i, signed := range entries[:firstMissing] {
@@ -759,7 +802,10 @@ func (s *Shipper) watch() {
 // WaitHeld waits until at least n backends hold every segment sealed, and
 // every checkpoint stored, when it was called (or ctx ends).
 func (s *Shipper) WaitHeld(ctx context.Context, n int) error {
-	if err := s.loadCheckpoints(); err != nil {
+	// What to wait for is read from the files, not from what the targets
+	// remember (which this corrects for them).
+	cps, err := s.refreshCheckpoints()
+	if err != nil {
 		return err
 	}
 	nums, err := s.segments()
@@ -780,9 +826,6 @@ func (s *Shipper) WaitHeld(ctx context.Context, n int) error {
 			break
 		}
 	}
-	s.mu.Lock()
-	cps := s.cpBase + uint64(len(s.cps))
-	s.mu.Unlock()
 	s.kickAll()
 	for {
 		s.mu.Lock()

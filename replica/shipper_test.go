@@ -3,12 +3,14 @@ package replica
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/backends"
 	"github.com/willibrandon/mtlog-audit/backends/fs"
+	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
@@ -86,4 +88,60 @@ func TestWaitHeldSeesSealTheTargetsMissed(t *testing.T) {
 		}
 	}
 	t.Fatalf("WaitHeld returned, but the backend holds %v, not sealed segment 1 (records %d-%d)", infos, want.FirstSeq, want.LastSeq)
+}
+
+// TestWaitHeldSeesCheckpointTheTargetsMissed is the regression test of the
+// NetworkPartition torture failure of seed -1983303817412837017: after
+// healing, WaitShipped returned while every backend lacked the newest
+// checkpoint. A checkpoint notified while the shipper was loading the
+// checkpoints file was dropped (the load had read the file before it was
+// stored), and WaitHeld counted the checkpoints to wait for in memory.
+// Here the notification is left out on purpose.
+func TestWaitHeldSeesCheckpointTheTargetsMissed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cpl, err := integrity.OpenCheckpointLog(vfs.OS(), filepath.Join(dir, integrity.CheckpointsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpl.Close()
+	signed := func(size uint64) []byte {
+		cp := integrity.Checkpoint{Origin: "test", Size: size, Time: time.Date(2026, 12, 2, 0, 0, int(size), 0, time.UTC)}
+		return []byte(cp.Body() + "\n— test c2lnbmF0dXJl\n")
+	}
+	if err := cpl.Append(signed(1)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := NewShipper(ShipperOptions{
+		FS: vfs.OS(), Dir: dir, Backends: []backends.Backend{b}, Quorum: 1,
+		Durable: func() uint64 { return 0 }, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh.Start()
+	defer sh.Close()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := sh.WaitHeld(wctx, 1); err != nil {
+		t.Fatalf("WaitHeld: %v", err)
+	}
+	// The second checkpoint is stored, and its notification is lost.
+	if err := cpl.Append(signed(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.WaitHeld(wctx, 1); err != nil {
+		t.Fatalf("WaitHeld: %v", err)
+	}
+	infos, err := b.List(ctx, CheckpointsPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 2 {
+		t.Fatalf("WaitHeld returned, but the backend holds %d checkpoints (%v), not the 2 stored", len(infos), infos)
+	}
 }
