@@ -29,6 +29,9 @@ type Held struct {
 	// Complete is set when every sealed segment of the local log, through
 	// its last durable seal, and every stored checkpoint has its object.
 	Complete bool
+	// Missing names what keeps it from being complete: "segment N records
+	// F-L" and "checkpoint I" (index in the checkpoints file).
+	Missing []string
 }
 
 // Check compares the objects of b (read directly: pass the honest store,
@@ -118,13 +121,17 @@ func Check(ctx context.Context, fsys vfs.FS, dir string, b backends.Backend) (He
 			have = append(have, seals[id] != "")
 		}
 	}
-	h.Complete = true
-	for _, ok := range have {
-		h.Complete = h.Complete && ok
+	for i, ok := range have {
+		if !ok {
+			h.Missing = append(h.Missing, fmt.Sprintf("segment %d records %d-%d", ids[i][0], ids[i][1], ids[i][2]))
+		}
 	}
-	for _, k := range cpKeys {
-		h.Complete = h.Complete && keys[k]
+	for i, k := range cpKeys {
+		if !keys[k] {
+			h.Missing = append(h.Missing, fmt.Sprintf("checkpoint %d", i))
+		}
 	}
+	h.Complete = len(h.Missing) == 0
 	bc, ok := cur.Backends[b.Name()]
 	if !ok {
 		return h, nil
