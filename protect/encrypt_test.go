@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/event"
+	"github.com/willibrandon/mtlog-audit/internal/benchref"
 )
 
 // openTestKeyring opens a fresh local keyring in a temporary directory.
@@ -398,21 +399,6 @@ func FuzzForHoles(f *testing.F) {
 	})
 }
 
-// writeBenchEvent is the ~256-byte event of the root package's
-// BenchmarkWrite and BenchmarkEncryption, UserId naming its subject.
-func writeBenchEvent() *event.Event {
-	return &event.Event{
-		Timestamp:       time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC),
-		Level:           event.LevelInformation,
-		MessageTemplate: "User {UserId} performed {Action} on {Resource}",
-		Message:         "User u-1001 performed export on patients/42",
-		Properties: map[string]any{
-			"UserId": "u-1001", "Action": "export", "Resource": "patients/42",
-			"Count": 250, "TraceId": strings.Repeat("f", 32), "Ip": "203.0.113.7",
-		},
-	}
-}
-
 // The stage makes few allocations per event: the copied map and its
 // values, one buffer for every ciphertext and the envelope, the message
 // (the first version made 44; the bound leaves room for a sync.Pool that
@@ -423,7 +409,7 @@ func TestEncryptAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := writeBenchEvent()
+	ev := benchref.Event()
 	ctx := context.Background()
 	if _, err := e.Protect(ctx, ev); err != nil { // makes the subject's key
 		t.Fatal(err)
@@ -553,7 +539,7 @@ func BenchmarkEncryptorProtect(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := writeBenchEvent()
+	ev := benchref.Event()
 	ctx := context.Background()
 	var buf []byte
 	b.ReportAllocs()
