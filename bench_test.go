@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/internal/benchref"
@@ -14,18 +12,7 @@ import (
 )
 
 // benchEvent is a typical audit event whose encoding is about 256 bytes.
-func benchEvent() *audit.Event {
-	return &audit.Event{
-		Timestamp:       time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC),
-		Level:           audit.LevelInformation,
-		MessageTemplate: "User {UserId} performed {Action} on {Resource}",
-		Message:         "User u-1001 performed export on patients/42",
-		Properties: map[string]any{
-			"UserId": "u-1001", "Action": "export", "Resource": "patients/42",
-			"Count": 250, "TraceId": strings.Repeat("f", 32), "Ip": "203.0.113.7",
-		},
-	}
-}
+func benchEvent() *audit.Event { return benchref.Event() }
 
 // BenchmarkWrite measures durable Sink.Write of a ~256-byte event (its
 // encoding is 279 bytes) with 1, 16, 64 and 256 concurrent writers, default

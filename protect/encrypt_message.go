@@ -12,65 +12,72 @@ import (
 // :format (ignored); {{ and }} are literal braces; a hole naming no
 // property is kept as written.
 func rerender(tmpl string, props map[string]any, changed func(string) bool, show func(string, any) string) (string, bool) {
-	hit := false
-	forHoles(tmpl, func(name string) {
-		if changed(name) {
-			hit = true
+	var stack [512]byte
+	b, hit := stack[:0], false
+	forHoles(tmpl, func(lit, hole, name string) {
+		if hole == "" {
+			b = append(b, lit...)
+		} else if v, ok := props[name]; ok {
+			hit = hit || changed(name)
+			b = append(b, show(name, v)...)
+		} else {
+			b = append(b, hole...)
 		}
-	}, nil)
+	})
 	if !hit {
 		return "", false
 	}
-	var b strings.Builder
-	forHoles(tmpl, func(name string) {}, func(lit, hole, name string) {
-		b.WriteString(lit)
-		if hole == "" {
-			return
-		}
-		if v, ok := props[name]; ok {
-			b.WriteString(show(name, v))
-		} else {
-			b.WriteString(hole)
-		}
-	})
-	return b.String(), true
+	return string(b), true
 }
 
-// forHoles calls name for each hole's property name and, when emit is not
-// nil, emit for each literal run followed by the hole ("" at the end).
-func forHoles(tmpl string, name func(string), emit func(lit, hole, name string)) {
-	var lit strings.Builder
+// forHoles calls emit, in order, for each run of literal text (lit, with
+// "{{" and "}}" read as one brace; hole and name "") and for each hole
+// (hole as written, name its property's name; lit "").
+func forHoles(tmpl string, emit func(lit, hole, name string)) {
+	start := 0 // of the literal text not yet emitted
 	for i := 0; i < len(tmpl); {
 		c := tmpl[i]
-		switch {
-		case (c == '{' || c == '}') && i+1 < len(tmpl) && tmpl[i+1] == c:
-			lit.WriteByte(c)
-			i += 2
-			continue
-		case c == '{':
-			end := strings.IndexByte(tmpl[i:], '}')
-			if end < 0 {
-				break
-			}
-			hole := tmpl[i : i+end+1]
-			n := strings.TrimLeft(hole[1:len(hole)-1], "@$")
-			if j := strings.IndexAny(n, ",:"); j >= 0 {
-				n = n[:j]
-			}
-			name(n)
-			if emit != nil {
-				emit(lit.String(), hole, n)
-				lit.Reset()
-			}
-			i += end + 1
+		if c != '{' && c != '}' {
+			i++
 			continue
 		}
-		lit.WriteByte(c)
-		i++
+		if i+1 < len(tmpl) && tmpl[i+1] == c { // {{ or }}
+			emit(tmpl[start:i+1], "", "")
+			i += 2
+			start = i
+			continue
+		}
+		end := strings.IndexByte(tmpl[i:], '}')
+		if c == '}' || end < 0 { // a lone brace is literal
+			i++
+			continue
+		}
+		if start < i {
+			emit(tmpl[start:i], "", "")
+		}
+		hole := tmpl[i : i+end+1]
+		emit("", hole, holeName(hole))
+		i += end + 1
+		start = i
 	}
-	if emit != nil {
-		emit(lit.String(), "", "")
+	if start < len(tmpl) {
+		emit(tmpl[start:], "", "")
 	}
+}
+
+// holeName returns the property name of a hole "{...}": without its
+// leading @ and $, its ,alignment and its :format.
+func holeName(hole string) string {
+	n := hole[1 : len(hole)-1]
+	for len(n) > 0 && (n[0] == '@' || n[0] == '$') {
+		n = n[1:]
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] == ',' || n[i] == ':' {
+			return n[:i]
+		}
+	}
+	return n
 }
 
 // showPlain shows a value in a message as mtlog would for simple values:

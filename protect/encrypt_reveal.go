@@ -21,19 +21,55 @@ import (
 //     placeholder and adds a *FieldError (matching ErrKeyNotFound or
 //     ErrDecrypt) to the error returned, which joins one per field. The
 //     event is returned in every case, so a replay can go on.
+//   - An envelope (EnvelopeProperty) that cannot be read is an error
+//     matching ErrDecrypt; the event is returned as it is.
 //
 // Pseudonyms are one-way: they are returned as they are stored. An event
-// without EnvelopeProperty is returned as it is.
+// without EnvelopeProperty is returned as it is. Events of the stage's
+// first format (each value an "enc:" string, the envelope a map) read the
+// same way.
 func Reveal(ctx context.Context, ev *event.Event, kr *Keyring) (*event.Event, error) {
 	if ev == nil {
 		return nil, nil
 	}
-	env, ok := ev.Properties[EnvelopeProperty].(map[string]any)
-	if !ok {
+	var (
+		fields []string
+		again  bool
+		open   func(name string, raw any) (any, error)
+	)
+	switch env := ev.Properties[EnvelopeProperty].(type) {
+	case []byte:
+		e, err := parseEnvelope(env)
+		if err != nil {
+			return ev, err
+		}
+		fields, again = e.names, e.rendered
+		open = func(name string, raw any) (any, error) {
+			sealed, ok := raw.([]byte)
+			if !ok {
+				return raw, &FieldError{Field: name, KeyID: e.keyID, Err: fmt.Errorf("%w: the stored value is a %T, not a ciphertext", ErrDecrypt, raw)}
+			}
+			return openField(ctx, kr, e.keyID, name, sealed, func(dst []byte) []byte { return appendAD2(dst, e.eid, name, e.keyID) })
+		}
+	case map[string]any: // the first format
+		eid, _ := env["id"].(string)
+		list, _ := env["encrypted"].([]any)
+		for _, f := range list {
+			name, _ := f.(string)
+			fields = append(fields, name)
+		}
+		again, _ = env["message"].(bool)
+		open = func(name string, raw any) (any, error) {
+			s, _ := raw.(string)
+			id, sealed, ok := parseToken(s, encPrefix)
+			if !ok {
+				return raw, &FieldError{Field: name, Err: fmt.Errorf("%w: the stored value is not an encryption token", ErrDecrypt)}
+			}
+			return openField(ctx, kr, id, name, sealed, func(dst []byte) []byte { return appendAD(dst, eid, name, id) })
+		}
+	default:
 		return ev, nil
 	}
-	eid, _ := env["id"].(string)
-	fields, _ := env["encrypted"].([]any)
 	out := *ev
 	out.Properties = make(map[string]any, len(ev.Properties))
 	for n, v := range ev.Properties {
@@ -41,20 +77,19 @@ func Reveal(ctx context.Context, ev *event.Event, kr *Keyring) (*event.Event, er
 	}
 	var errs []error
 	revealed := map[string]bool{}
-	for _, f := range fields {
-		name, _ := f.(string)
+	for _, name := range fields {
 		raw, ok := out.Properties[name]
 		if !ok {
 			continue
 		}
-		v, err := revealField(ctx, kr, eid, name, raw)
+		v, err := open(name, raw)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		out.Properties[name] = v
 		revealed[name] = true
 	}
-	if again, _ := env["message"].(bool); again {
+	if again {
 		if msg, ok := rerender(out.MessageTemplate, out.Properties, func(n string) bool { return revealed[n] }, showPlain); ok {
 			out.Message = msg
 		}
@@ -62,13 +97,9 @@ func Reveal(ctx context.Context, ev *event.Event, kr *Keyring) (*event.Event, er
 	return &out, errors.Join(errs...)
 }
 
-// revealField decrypts one stored field value.
-func revealField(ctx context.Context, kr *Keyring, eid, name string, raw any) (any, error) {
-	s, _ := raw.(string)
-	id, sealed, ok := parseToken(s, encPrefix)
-	if !ok {
-		return raw, &FieldError{Field: name, Err: fmt.Errorf("%w: the stored value is not an encryption token", ErrDecrypt)}
-	}
+// openField decrypts one field's sealed value (nonce | ciphertext | tag)
+// under the key id, with the additional data ad appends.
+func openField(ctx context.Context, kr *Keyring, id, name string, sealed []byte, ad func([]byte) []byte) (any, error) {
 	if kr == nil {
 		return Encrypted{KeyID: id}, nil
 	}
@@ -90,7 +121,7 @@ func revealField(ctx context.Context, kr *Keyring, eid, name string, raw any) (a
 		return Encrypted{KeyID: id}, &FieldError{Field: name, KeyID: id, Err: fmt.Errorf("%w: the ciphertext is too short", ErrDecrypt)}
 	}
 	n := aead.NonceSize()
-	pt, err := aead.Open(nil, sealed[:n], sealed[n:], appendAD(nil, eid, name, id))
+	pt, err := aead.Open(nil, sealed[:n], sealed[n:], ad(nil))
 	if err != nil {
 		return Encrypted{KeyID: id}, &FieldError{Field: name, KeyID: id, Err: fmt.Errorf("%w: it was altered, or moved from another event or field", ErrDecrypt)}
 	}

@@ -3,6 +3,7 @@ package protect
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/event"
+	"github.com/willibrandon/mtlog-audit/internal/benchref"
 )
 
 // openTestKeyring opens a fresh local keyring in a temporary directory.
@@ -118,9 +120,13 @@ func TestEncryptChosenFields(t *testing.T) {
 		t.Fatalf("an unchosen field changed: %v", out.Properties)
 	}
 	for _, f := range []string{"Email", "SubjectId"} {
-		if s, _ := out.Properties[f].(string); !strings.HasPrefix(s, "enc:k-") {
+		if b, ok := out.Properties[f].([]byte); !ok || len(b) < 12+16 {
 			t.Fatalf("%s not encrypted: %v", f, out.Properties[f])
 		}
+	}
+	env, err := parseEnvelope(out.Properties[EnvelopeProperty].([]byte))
+	if err != nil || !reflect.DeepEqual(env.names, []string{"Email", "SubjectId"}) {
+		t.Fatalf("envelope %+v, %v", env, err)
 	}
 	plain := &event.Event{MessageTemplate: "x", Properties: map[string]any{"Other": 1}}
 	if got, _ := e.Protect(context.Background(), plain); got != plain {
@@ -193,8 +199,11 @@ func TestKeyringRotate(t *testing.T) {
 	}
 	after, _ := e.Protect(ctx, testEvent("dan"))
 	id := func(ev *event.Event) string {
-		i, _, _ := parseToken(ev.Properties["Email"].(string), encPrefix)
-		return i
+		env, err := parseEnvelope(ev.Properties[EnvelopeProperty].([]byte))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env.keyID
 	}
 	if id(before) == id(after) {
 		t.Fatal("the same data key after Rotate")
@@ -323,4 +332,225 @@ func TestEncryptHugeAndDeep(t *testing.T) {
 	if back.Properties["Big"] != big || !reflect.DeepEqual(back.Properties["Deep"], event.Normalize(deep)) {
 		t.Fatal("huge or deep value did not read back")
 	}
+}
+
+// oldForHoles is the first, byte-at-a-time forHoles: FuzzForHoles checks
+// that the faster one renders every template the same.
+func oldForHoles(tmpl string, name func(string), emit func(lit, hole, name string)) {
+	var lit strings.Builder
+	for i := 0; i < len(tmpl); {
+		c := tmpl[i]
+		switch {
+		case (c == '{' || c == '}') && i+1 < len(tmpl) && tmpl[i+1] == c:
+			lit.WriteByte(c)
+			i += 2
+			continue
+		case c == '{':
+			end := strings.IndexByte(tmpl[i:], '}')
+			if end < 0 {
+				break
+			}
+			hole := tmpl[i : i+end+1]
+			n := strings.TrimLeft(hole[1:len(hole)-1], "@$")
+			if j := strings.IndexAny(n, ",:"); j >= 0 {
+				n = n[:j]
+			}
+			name(n)
+			if emit != nil {
+				emit(lit.String(), hole, n)
+				lit.Reset()
+			}
+			i += end + 1
+			continue
+		}
+		lit.WriteByte(c)
+		i++
+	}
+	if emit != nil {
+		emit(lit.String(), "", "")
+	}
+}
+
+// FuzzForHoles: forHoles finds the same holes and renders the same text as
+// the first implementation, for any template.
+func FuzzForHoles(f *testing.F) {
+	for _, s := range []string{"", "User {UserId} did {@Action,5:x} on {$R}", "{{a}} }} {{{b}}} {c", "}{", "{@$}", "a{b{c}d}e", "{x:y,z}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tmpl string) {
+		var want, got strings.Builder
+		var wantNames, gotNames []string
+		oldForHoles(tmpl, func(n string) { wantNames = append(wantNames, n) }, func(lit, hole, _ string) {
+			want.WriteString(lit)
+			if hole != "" {
+				want.WriteString("<" + hole + ">")
+			}
+		})
+		forHoles(tmpl, func(lit, hole, name string) {
+			got.WriteString(lit)
+			if hole != "" {
+				got.WriteString("<" + hole + ">")
+				gotNames = append(gotNames, name)
+			}
+		})
+		if got.String() != want.String() || !reflect.DeepEqual(gotNames, wantNames) {
+			t.Fatalf("%q: rendered %q %q, want %q %q", tmpl, got.String(), gotNames, want.String(), wantNames)
+		}
+	})
+}
+
+// The stage makes few allocations per event: the copied map and its
+// values, one buffer for every ciphertext and the envelope, the message
+// (the first version made 44; the bound leaves room for a sync.Pool that
+// drops its scratch, as it does under the race detector).
+func TestEncryptAllocations(t *testing.T) {
+	kr := openTestKeyring(t)
+	e, err := NewEncryptor(KeyOptions{Keyring: kr, SubjectProperty: "UserId"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := benchref.Event()
+	ctx := context.Background()
+	if _, err := e.Protect(ctx, ev); err != nil { // makes the subject's key
+		t.Fatal(err)
+	}
+	n := testing.AllocsPerRun(100, func() {
+		if _, err := e.Protect(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > 20 {
+		t.Fatalf("%v allocations per event, want at most 20", n)
+	}
+}
+
+// Each value is sealed under its own nonce, the event ID's first 12 bytes
+// plus its index (carrying across all 96 bits), stored before its
+// ciphertext; no two values of an event share one.
+func TestEncryptNonces(t *testing.T) {
+	eid := []byte{0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 9, 9, 9, 9}
+	var n [12]byte
+	fieldNonce(n[:], eid, 3)
+	if want := []byte{0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1}; !reflect.DeepEqual(n[:], want) {
+		t.Fatalf("nonce %x, want %x", n, want)
+	}
+	all := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	fieldNonce(n[:], all, 1)
+	if n != [12]byte{} {
+		t.Fatalf("nonce %x, want it to wrap to zero", n)
+	}
+
+	kr := openTestKeyring(t)
+	out, err := encryptor(t, kr).Protect(context.Background(), testEvent("frank"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := parseEnvelope(out.Properties[EnvelopeProperty].([]byte))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[[12]byte]bool{}
+	for i, name := range env.names {
+		fieldNonce(n[:], env.eid, i)
+		sealed := out.Properties[name].([]byte)
+		if !reflect.DeepEqual(sealed[:12], n[:]) {
+			t.Fatalf("%s: nonce %x, want %x", name, sealed[:12], n)
+		}
+		if seen[n] {
+			t.Fatalf("%s: nonce %x used twice", name, n)
+		}
+		seen[n] = true
+	}
+}
+
+// Events of the first format (each value "enc:<key ID>:<base64url>", the
+// envelope a map) still read back.
+func TestRevealFirstFormat(t *testing.T) {
+	ctx := context.Background()
+	kr := openTestKeyring(t)
+	dk, _, err := kr.forSubject(ctx, "gina")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, aead, err := kr.unwrap(ctx, dk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eid := "AAAAAAAAAAAAAAAAAAAAAA"
+	token := func(name string, v any) string {
+		pt, _ := appendValue(nil, v)
+		nonce := make([]byte, 12)
+		nonce[11] = byte(len(name))
+		return encPrefix + dk.rec.ID + ":" + b64.EncodeToString(aead.Seal(nonce, nonce, pt, appendAD(nil, eid, name, dk.rec.ID)))
+	}
+	ev := &event.Event{
+		MessageTemplate: "{SubjectId} wrote {Email}",
+		Message:         "<encrypted key=" + dk.rec.ID + "> wrote <encrypted key=" + dk.rec.ID + ">",
+		Properties: map[string]any{
+			"SubjectId": token("SubjectId", "gina"), "Email": token("Email", "g@example.com"), "When": "noon",
+			EnvelopeProperty: map[string]any{"id": eid, "encrypted": []any{"Email", "SubjectId"}, "message": true},
+		},
+	}
+	got, err := Reveal(ctx, roundTrip(t, ev), kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Properties["Email"] != "g@example.com" || got.Properties["SubjectId"] != "gina" || got.Message != "gina wrote g@example.com" {
+		t.Fatalf("read back %v %q", got.Properties, got.Message)
+	}
+	blind, err := Reveal(ctx, ev, nil)
+	if err != nil || blind.Properties["Email"] != (Encrypted{KeyID: dk.rec.ID}) {
+		t.Fatalf("without keys: %v %v", blind.Properties["Email"], err)
+	}
+}
+
+// An envelope that is not one (damaged, or written by hand) is an error
+// matching ErrDecrypt, never a panic; the event comes back as it is.
+func FuzzRevealEnvelope(f *testing.F) {
+	kr := openTestKeyring(f)
+	out, err := encryptor(f, kr).Protect(context.Background(), testEvent("hal"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := out.Properties[EnvelopeProperty].([]byte)
+	f.Add(good)
+	f.Add(good[:len(good)-1])
+	f.Add([]byte{envVersion, envRendered})
+	f.Fuzz(func(t *testing.T, env []byte) {
+		ev := *out
+		ev.Properties = maps.Clone(out.Properties)
+		ev.Properties[EnvelopeProperty] = env
+		got, err := Reveal(context.Background(), &ev, kr)
+		if got == nil {
+			t.Fatal("no event")
+		}
+		if _, perr := parseEnvelope(env); perr != nil && !errors.Is(err, ErrDecrypt) {
+			t.Fatalf("envelope %x: %v", env, err)
+		}
+	})
+}
+
+// BenchmarkEncryptorProtect measures the encryption stage alone on the
+// ~256-byte event of the root package's BenchmarkEncryption, every
+// property encrypted under one subject's key.
+func BenchmarkEncryptorProtect(b *testing.B) {
+	kr := openTestKeyring(b)
+	e, err := NewEncryptor(KeyOptions{Keyring: kr, SubjectProperty: "UserId"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := benchref.Event()
+	ctx := context.Background()
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := e.Protect(ctx, ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if buf, err = event.AppendEncode(buf[:0], out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(buf)), "bytes/event")
 }
