@@ -30,7 +30,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		Actions, Outcomes, Actors                                    chart
 		Controls, Integrity, Activity, Reads, Retention, EvidenceSec string
 	}{R: r, Timeline: timelineChart(r), Actions: barChart(r.Activity.ByAction, 10), Outcomes: barChart(r.Activity.ByOutcome, 10),
-		Actors: barChart(r.Activity.ByActor, 10),
+		Actors:   barChart(r.Activity.ByActor, 10),
 		Controls: TitleControls, Integrity: TitleIntegrity, Activity: TitleActivity, Reads: TitleReads, Retention: TitleRetention, EvidenceSec: TitleEvidence}
 	return htmlTemplate.Execute(w, data)
 }
@@ -45,11 +45,11 @@ type chart struct {
 }
 
 type chartBar struct {
-	X, Y, W, H    float64 // the whole bar
+	X, Y, W, H     float64 // the whole bar
 	FX, FY, FW, FH float64 // its failure part (timeline)
-	Label, Value  string
-	LX, LY, VX    float64
-	Title         string
+	Label, Value   string
+	LX, LY, VX     float64
+	Title          string
 }
 
 type chartTick struct {

@@ -7,8 +7,8 @@ import "github.com/spf13/cobra"
 // adds 'check', replaces it.)
 func complianceCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "compliance",
-		Short: "Compliance reports of a log for an assessor",
+		Use:     "compliance",
+		Short:   "Compliance reports of a log for an assessor",
 		Example: `  mtlog-audit compliance report --wal ./audit-wal --key audit.pub --profile PCI-DSS --period 2026-Q1 -o report.html`,
 	}
 	cmd.AddCommand(complianceReportCmd(e))

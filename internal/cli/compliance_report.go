@@ -27,9 +27,9 @@ func complianceReportCmd(e *env) *cobra.Command {
 	var dir, profile, period, output, format string
 	var keys []string
 	var heartbeat time.Duration
-	var force bool
+	var force, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "report --wal DIR --profile P --period PERIOD -o FILE [--key PUBKEY] [--format html|pdf|json]",
+		Use:   "report --wal DIR --profile P --period PERIOD (-o FILE [--format html|pdf|json] | --json) [--key PUBKEY]",
 		Short: "Write a compliance report of a log over a period: HTML, PDF or JSON",
 		Long: `report writes what an assessor asks for about an audit log over a period,
 for one compliance profile (` + strings.Join(report.Profiles(), ", ") + `):
@@ -48,7 +48,8 @@ for one compliance profile (` + strings.Join(report.Profiles(), ", ") + `):
   6. for each evidence item, the mtlog-audit command that re-checks it.
 
 The format is the extension of --output (.html, .pdf, .json), or --format.
-The HTML is one file with inline CSS and SVG charts: it opens offline. The
+--json prints the JSON report on stdout (as well as writing --output, when
+given). The HTML is one file with inline CSS and SVG charts: it opens offline. The
 JSON is the report's data, documented in docs/compliance/reports.md.
 
 The period is ` + report.PeriodHelp + `.
@@ -64,11 +65,14 @@ period, unknown profile, not a log, an output file that exists).`,
 		Example: `  mtlog-audit compliance report --wal /var/lib/app/audit --key audit.pub --profile PCI-DSS --period 2026-Q1 -o q1.html
   mtlog-audit compliance report --wal ./audit-wal --key audit.pub --profile HIPAA --period 2026-03 -o march.pdf
   mtlog-audit compliance report --wal ./audit-wal --key audit.pub --profile SOX --period 2026-01-01..2026-06-30 -o h1.json
-  mtlog-audit compliance report --wal ./audit-wal --profile GDPR --period 2026 --format json -o - | jq .summary`,
+  mtlog-audit compliance report --wal ./audit-wal --profile GDPR --period 2026 --json | jq .summary`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFlags(cmd, "wal", "profile", "period", "output"); err != nil {
+			if err := requireFlags(cmd, "wal", "profile", "period"); err != nil {
 				return err
+			}
+			if output == "" && !asJSON {
+				return &flagError{errors.New("missing required flag(s) --output (or --json for the JSON report on stdout)")}
 			}
 			prof, err := report.LookupProfile(profile)
 			if err != nil {
@@ -78,9 +82,13 @@ period, unknown profile, not a log, an output file that exists).`,
 			if err != nil {
 				return usageErr("--period: %w", err)
 			}
-			write, err := reportFormat(output, format)
-			if err != nil {
-				return err
+			var write func(io.Writer, *report.Report) error
+			if output != "" {
+				if write, err = reportFormat(output, format); err != nil {
+					return err
+				}
+			} else if format != "" {
+				return usageErr("--format chooses the format of the --output file: give -o FILE too (--json prints JSON on stdout)")
 			}
 			if heartbeat < 0 {
 				return usageErr("--heartbeat %v: give the sink's checkpoint heartbeat (audit.WithCheckpoints; default 1m), or 0 not to check it", heartbeat)
@@ -102,11 +110,16 @@ period, unknown profile, not a log, an output file that exists).`,
 				return err
 			}
 			r := b.Build()
-			if err := writeReport(e, output, force, write, r); err != nil {
-				return err
-			}
-			if output != "-" {
+			if output != "" {
+				if err := writeReport(output, force, write, r); err != nil {
+					return err
+				}
 				e.infof("wrote %s: %s %s: %d controls pass, %d fail, %d not applicable", output, r.Profile, r.Period.Text, r.Summary.Pass, r.Summary.Fail, r.Summary.NotApplicable)
+			}
+			if asJSON {
+				if err := report.WriteJSON(e.stdout, r); err != nil {
+					return err
+				}
 			}
 			if r.Summary.Fail > 0 {
 				return &exitError{code: ExitFailed, err: errors.New("")}
@@ -118,11 +131,15 @@ period, unknown profile, not a log, an output file that exists).`,
 	f.StringVar(&dir, "wal", "", "the log's directory")
 	f.StringVar(&profile, "profile", "", "the compliance profile: "+strings.Join(report.Profiles(), ", "))
 	f.StringVar(&period, "period", "", "the period: 2026-Q1, 2026-03, 2026, 2026-03-05, or FROM..TO (dates or RFC 3339 times)")
-	f.StringVarP(&output, "output", "o", "", "the report file (.html, .pdf or .json), or - for stdout with --format")
+	f.StringVarP(&output, "output", "o", "", "the report file to write (.html, .pdf or .json)")
 	f.StringVar(&format, "format", "", "the format, instead of the extension of --output: html, pdf or json")
 	f.StringArrayVar(&keys, "key", nil, "the log's public (genesis) key: a .pub file or the key text")
 	f.DurationVar(&heartbeat, "heartbeat", time.Minute, "the sink's checkpoint heartbeat: gaps between checkpoints longer than this are listed (0: not checked)")
 	f.BoolVar(&force, "force", false, "overwrite an existing output file")
+	f.BoolVar(&asJSON, "json", false, "print the JSON report on stdout")
+	// Registered before the root's registerCompletions, which leaves them.
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"html", "pdf", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("profile", cobra.FixedCompletions(report.Profiles(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -131,9 +148,6 @@ period, unknown profile, not a log, an output file that exists).`,
 func reportFormat(output, format string) (func(io.Writer, *report.Report) error, error) {
 	name := strings.ToLower(strings.TrimSpace(format))
 	if name == "" {
-		if output == "-" {
-			return nil, usageErr("-o - writes to stdout: give the format with --format html, pdf or json")
-		}
 		name = strings.TrimPrefix(strings.ToLower(filepath.Ext(output)), ".")
 		if name == "htm" {
 			name = "html"
@@ -154,27 +168,41 @@ func reportFormat(output, format string) (func(io.Writer, *report.Report) error,
 // verification, and the stored checkpoints.
 func gatherReport(cmd *cobra.Command, e *env, b *report.Builder, dir string, vkeys []string) error {
 	ctx := cmd.Context()
-	bar := e.newProgress("verify", dir)
-	rep, verr := audit.Verify(ctx, dir, audit.WithTrustedKeys(vkeys...), audit.WithProgress(func(p audit.Progress) { bar.at(p.Segment, p.Offset, p.Records) }))
-	bar.finish()
-	if rep == nil || (verr != nil && rep.Problem == nil) {
-		return wrapLogErr(dir, verr)
+	// Verification and the pass over the events read the log side by
+	// side (each streams it): on two cores the report takes the time of
+	// the longer one.
+	type verified struct {
+		rep *audit.IntegrityReport
+		err error
 	}
-	b.SetVerify(verifyResultOf(rep, len(vkeys) > 0))
-	bar = e.newProgress("report", dir)
+	done := make(chan verified, 1)
+	go func() {
+		rep, err := audit.Verify(ctx, dir, audit.WithTrustedKeys(vkeys...))
+		done <- verified{rep, err}
+	}()
+	bar := e.newProgress("report", dir)
 	var n uint64
+	var rerr error
 	for ev, err := range audit.Replay(ctx, dir, time.Time{}, time.Time{}) {
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			b.Note(fmt.Sprintf("Reading the log stopped after %d events: %v. The counts cover the events before.", n, err))
+			rerr = err
 			break
 		}
 		n++
 		b.Add(ev)
 	}
 	bar.finish()
+	v := <-done
+	if v.rep == nil || (v.err != nil && v.rep.Problem == nil) {
+		return wrapLogErr(dir, v.err)
+	}
+	if rerr != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b.Note(fmt.Sprintf("Reading the log stopped after %d events: %v. The counts cover the events before.", n, rerr))
+	}
+	b.SetVerify(verifyResultOf(v.rep, len(vkeys) > 0))
 	access := filepath.Join(dir, "access")
 	if st, err := os.Stat(access); err == nil && st.IsDir() && checkLogDir("access", access) == nil {
 		arep, _ := audit.Verify(ctx, access, audit.WithTrustedKeys(vkeys...))
@@ -217,11 +245,8 @@ func verifyResultOf(rep *audit.IntegrityReport, keys bool) report.VerifyResult {
 	return v
 }
 
-// writeReport renders r with write to output ("-": stdout).
-func writeReport(e *env, output string, force bool, write func(io.Writer, *report.Report) error, r *report.Report) error {
-	if output == "-" {
-		return write(e.stdout, r)
-	}
+// writeReport renders r with write to the file output.
+func writeReport(output string, force bool, write func(io.Writer, *report.Report) error, r *report.Report) error {
 	out, err := createOutput(output, "--output", force)
 	if err != nil {
 		return err
