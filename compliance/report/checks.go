@@ -139,7 +139,9 @@ func checkReview(r *Report, _ *Profile, _ *facts) (Status, string) {
 
 func checkReads(r *Report, _ *Profile, _ *facts) (Status, string) {
 	rd := &r.Reads
-	switch {
+	switch al := r.Integrity.AccessLog; {
+	case al != nil && al.Status == "failed":
+		return Fail, "the access log does not verify (records of reads may have been removed or altered): " + al.Problem
 	case rd.Count > 0:
 		return Pass, fmt.Sprintf("%d reads recorded (%d in the log, %d in its access log)", rd.Count, rd.FromLog, rd.FromAccessLog)
 	case rd.AccessLogPresent:

@@ -164,7 +164,7 @@ type Checkpoint struct {
 // between two checkpoints means it was not running or not signing.
 type Heartbeat struct {
 	// Interval is the configured heartbeat (0: not checked).
-	Interval Duration `json:"interval"`
+	Interval Duration `json:"interval_seconds"`
 	// Gaps lists every gap longer than Interval (plus a tolerance of a
 	// tenth of it for timer delay) that overlaps the period, at most
 	// MaxListed, longest first; Missed counts them all and Stopped those
@@ -178,7 +178,7 @@ type Heartbeat struct {
 type Gap struct {
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
-	Length Duration  `json:"length"`
+	Length Duration  `json:"length_seconds"`
 	// Stopped is true when the sink recorded a stop in the gap (and so
 	// did not run, rather than fail to sign).
 	Stopped bool `json:"stopped"`
@@ -297,8 +297,8 @@ type Read struct {
 // Retention lists deletions under retention and legal holds.
 type Retention struct {
 	// Minimum and Maximum are the profile's retention bounds (0: none).
-	Minimum Duration `json:"minimum"`
-	Maximum Duration `json:"maximum"`
+	Minimum Duration `json:"minimum_seconds"`
+	Maximum Duration `json:"maximum_seconds"`
 	// OldestEvent is the time of the oldest event the log still holds
 	// (nil for an empty log).
 	OldestEvent *time.Time `json:"oldest_event"`

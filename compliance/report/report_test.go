@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/willibrandon/mtlog-audit/event"
 	"golang.org/x/net/html"
 )
 
@@ -286,5 +287,21 @@ func TestLookupProfile(t *testing.T) {
 	_, err := LookupProfile("ISO-27001")
 	if !errors.Is(err, ErrUnknownProfile) || !strings.Contains(err.Error(), "HIPAA, NIST-800-53-HIGH, PCI-DSS, SOX") {
 		t.Errorf("unknown profile: %v", err)
+	}
+}
+
+// TestReadsFailOnTamperedAccessLog: when the access log does not verify
+// (a read record was deleted), the reads controls fail with the problem.
+func TestReadsFailOnTamperedAccessLog(t *testing.T) {
+	p, _ := LookupProfile("PCI-DSS")
+	per, _ := ParsePeriod("2026-03")
+	b := NewBuilder(Config{Profile: p, Log: "/l", Period: per, Now: sampleNow})
+	b.AddAccess(&event.Event{Timestamp: per.From.Add(time.Hour), Properties: map[string]any{LifecycleProperty: KindRead, "User": "u"}})
+	b.SetAccessLog("/l/access", VerifyResult{Problem: "record 2: hash chain broken"})
+	r := b.Build()
+	for _, c := range r.Controls {
+		if c.ID == "10.2.1.3" && (c.Status != Fail || !strings.Contains(c.Reason, "hash chain broken")) {
+			t.Errorf("10.2.1.3 with a tampered access log: %s (%s)", c.Status, c.Reason)
+		}
 	}
 }
