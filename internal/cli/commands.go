@@ -15,6 +15,7 @@ import (
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
+	"golang.org/x/mod/module"
 )
 
 func proveCmd(e *env) *cobra.Command {
@@ -435,6 +436,23 @@ var (
 	Revision string
 )
 
+// moduleRevision is the revision a module version names when the build
+// information has no VCS settings, as in a binary `go install
+// MODULE@VERSION` built from the module proxy: the commit prefix a
+// pseudo-version carries, or for a release version the commit its tag
+// names. It is "" for "(devel)" and anything else.
+func moduleRevision(version string) string {
+	if module.IsPseudoVersion(version) {
+		if rev, err := module.PseudoVersionRev(version); err == nil {
+			return rev
+		}
+	}
+	if err := module.Check("github.com/willibrandon/mtlog-audit", version); err == nil && version != "" {
+		return "the commit tagged " + version
+	}
+	return ""
+}
+
 func versionCmd(e *env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -469,6 +487,9 @@ command stamps when it builds in a git checkout.`,
 				if rev != "" && settings["vcs.modified"] == "true" {
 					rev += " (modified)"
 				}
+			}
+			if rev == "" {
+				rev = moduleRevision(version)
 			}
 			if asJSON {
 				return writeJSON(e.stdout, versionJSON{Version: version, Module: bi.Main.Path, Revision: rev, Time: settings["vcs.time"], Go: bi.GoVersion, WALFormatVersion: wal.FormatVersion})
