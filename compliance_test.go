@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/willibrandon/mtlog-audit/backends/fs"
@@ -448,7 +448,9 @@ func TestLifecycleFailOpenSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	emit := func(msg string) { s.Emit(&core.LogEvent{Timestamp: time.Now(), MessageTemplate: msg, Properties: map[string]any{}}) }
+	emit := func(msg string) {
+		s.Emit(&core.LogEvent{Timestamp: time.Now(), MessageTemplate: msg, Properties: map[string]any{}})
+	}
 	emit("before")
 	ffs.SetWriteBudget(0)
 	emit("dropped 1")

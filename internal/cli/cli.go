@@ -173,6 +173,7 @@ verified, but the newest records are not yet covered by a signed checkpoint.`,
 		verifyCmd(e), restoreCmd(e), replayCmd(e), exportCmd(e), recoverCmd(e), infoCmd(e),
 		proveCmd(e), verifyProofCmd(e), keysCmd(e), shredCmd(e), checkpointCmd(e), benchCmd(e), tortureCmd(e), versionCmd(e),
 		monitorCmd(e),
+		complianceCmd(e),
 	)
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		warnDeprecated(e, cmd)
