@@ -150,9 +150,25 @@ func CheckConfig(opts ...Option) error {
 	return cfg.check()
 }
 
+// copyKey marks the context of WriteCopy.
+type copyKey struct{}
+
+// WriteCopy is Write for an event read from another log, as `mtlog-audit
+// recover` copies a salvaged log into a new one: the event is written as
+// it is, with its reserved properties (LifecycleProperty,
+// MissingFieldsProperty), and the profile's required fields are not
+// checked (the original log checked them). Everything else is as for
+// Write. Applications write with Write, Emit or EmitEvent.
+func (s *Sink) WriteCopy(ctx context.Context, ev *Event) (Receipt, error) {
+	return s.Write(context.WithValue(ctx, copyKey{}, true), ev)
+}
+
 // admit refuses an event with a reserved property and applies the required
 // fields of the profile: it returns ev, or a flagged copy of it.
-func (s *Sink) admit(ev *Event) (*Event, error) {
+func (s *Sink) admit(ctx context.Context, ev *Event) (*Event, error) {
+	if ctx.Value(copyKey{}) != nil {
+		return ev, nil
+	}
 	if _, ok := ev.Properties[LifecycleProperty]; ok {
 		return nil, fmt.Errorf("%w %s: only the Sink writes lifecycle events; rename the property", ErrReservedProperty, LifecycleProperty)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/willibrandon/mtlog-audit/backends/fs"
 	"github.com/willibrandon/mtlog-audit/compliance"
 	"github.com/willibrandon/mtlog-audit/integrity"
@@ -486,4 +487,33 @@ func TestLifecycleKeyRotation(t *testing.T) {
 	if got := kinds(replayAll(t, s)); !slices.Contains(got, LifecycleKeyRotation) {
 		t.Fatalf("lifecycle events %v lack %s", got, LifecycleKeyRotation)
 	}
+}
+
+// TestFlaggedMetric: with WithMetrics, flagged events are exported as
+// mtlog_audit_flagged_total.
+func TestFlaggedMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := New(append(fullPCI(t, t.TempDir()), WithMetrics(reg), WithCompliance("PCI-DSS", compliance.OnMissingFields(compliance.Flag)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range 2 {
+		if _, err := s.Write(context.Background(), &Event{MessageTemplate: "x", Properties: map[string]any{"Actor": "u"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "mtlog_audit_flagged_total" {
+			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != 2 {
+				t.Fatalf("mtlog_audit_flagged_total = %v; want 2", v)
+			}
+			return
+		}
+	}
+	t.Fatal("mtlog_audit_flagged_total is not exported")
 }

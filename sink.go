@@ -286,7 +286,7 @@ func (s *Sink) write(ctx context.Context, ev *Event) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
-	if ev, err = s.admit(ev); err != nil {
+	if ev, err = s.admit(ctx, ev); err != nil {
 		return Receipt{}, err
 	}
 	if len(s.cfg.protect) > 0 {
