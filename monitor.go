@@ -141,7 +141,7 @@ func (s *Sink) verified(err error) {
 // safe for concurrent use, also after Close. The metrics of WithMetrics and
 // HealthHandler are computed from it.
 func (s *Sink) Status() Status {
-	st := Status{Now: s.cfg.now()(), Opened: s.opened, State: monitoring.StateOK}
+	st := Status{Now: s.cfg.now()(), Opened: s.opened, State: monitoring.StateOK, Flagged: s.life.flagged.Load()}
 	if s.closed.Load() {
 		st.State = monitoring.StateClosed
 	} else if err := s.w.Err(); err != nil {

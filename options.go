@@ -65,6 +65,8 @@ type config struct {
 	// Compliance (issue 19): the profile's check in New reads these.
 	retention time.Duration // WithRetention; 0: kept forever (retention.go)
 	accessLog bool          // WithAccessLog: reads are logged (access.go)
+
+	comp complianceConfig // WithCompliance, WithLifecycleEvents (compliance.go)
 }
 
 // The ranks of the data-protection stages: whatever the order of the
@@ -129,6 +131,7 @@ func (c *config) check() error {
 		}
 	}
 	c.checkCards()
+	c.checkCompliance()
 	if len(c.policies) > 1 {
 		c.optionError("%s: pick one failure policy (without either, Emit fails closed)", strings.Join(c.policies, " and "))
 	}

@@ -133,6 +133,7 @@ type Sink struct {
 	shipper *replica.Shipper
 	mon     *monitoring.Metrics // WithMetrics; nil: no metrics
 	opened  time.Time           // by the Sink's clock
+	life    lifecycle           // lifecycle events and flagged events (compliance.go)
 
 	closeErr error // what Close returned; written inside once
 }
@@ -226,6 +227,10 @@ func New(opts ...Option) (*Sink, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.startLifecycle(context.Background()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("audit: open %s: write the lifecycle events: %w", cfg.dir, err)
+	}
 	if err := s.registerMetrics(); err != nil {
 		return nil, errors.Join(fmt.Errorf("audit: open %s: %w", cfg.dir, err), s.Close())
 	}
@@ -279,6 +284,9 @@ func (s *Sink) write(ctx context.Context, ev *Event) (Receipt, error) {
 	}
 	key, err := idempotencyKey(ev)
 	if err != nil {
+		return Receipt{}, err
+	}
+	if ev, err = s.admit(ctx, ev); err != nil {
 		return Receipt{}, err
 	}
 	if len(s.cfg.protect) > 0 {
@@ -440,6 +448,7 @@ func (s *Sink) EmitEvent(ctx context.Context, ev *Event) error {
 func (s *Sink) emit(ctx context.Context, orig *core.LogEvent, ev *Event) error {
 	err := s.emitPolicy(ctx, orig, ev)
 	s.dropped(ctx, err)
+	s.noteEmit(ctx, err)
 	return err
 }
 
@@ -524,6 +533,7 @@ func (s *Sink) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
+		stopErr := s.stopLifecycle()
 		if s.shipper != nil {
 			// A cursor it failed to write was told to the failure
 			// handler; it costs re-shipping, never the log.
@@ -534,7 +544,10 @@ func (s *Sink) Close() error {
 		if s.idem != nil {
 			s.idem.Close() // keyed writes in flight end with the log
 		}
-		s.closeErr = errors.Join(werr, s.led.Close(), s.cfg.closeKeys())
+		if werr != nil {
+			stopErr = nil // the log's failure says it all
+		}
+		s.closeErr = errors.Join(stopErr, werr, s.led.Close(), s.cfg.closeKeys())
 		if s.mon != nil {
 			s.mon.Close()
 		}

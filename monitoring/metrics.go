@@ -96,6 +96,7 @@ type Metrics struct {
 
 	recoveryDesc, walSize, segments, score, cpAge, state, diskFree, mirrorUp *prometheus.Desc
 	backendUp, backendLagSeg, backendLagBytes, backendQuorum                 *prometheus.Desc
+	flagged                                                                  *prometheus.Desc
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -135,6 +136,7 @@ func New(src Source, now func() time.Time) *Metrics {
 		backendLagSeg:   desc("backend_lag_segments", "Segments in the log not yet acknowledged by the backend.", "backend"),
 		backendLagBytes: desc("backend_lag_bytes", "Bytes in the log not yet acknowledged by the backend.", "backend"),
 		backendQuorum:   desc("backend_quorum", "1 when enough backends are up for the shipper's quorum."),
+		flagged:         desc("flagged_total", "Events stored since the sink opened with the marker of missing required fields (compliance profile that flags)."),
 	}
 	for i, l := range outcomeLabels {
 		m.writes[i] = m.writesVec.WithLabelValues(l)
@@ -229,7 +231,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		c.Describe(ch)
 	}
 	for _, d := range []*prometheus.Desc{m.recoveryDesc, m.walSize, m.segments, m.score, m.cpAge, m.state, m.diskFree, m.mirrorUp,
-		m.backendUp, m.backendLagSeg, m.backendLagBytes, m.backendQuorum} {
+		m.backendUp, m.backendLagSeg, m.backendLagBytes, m.backendQuorum, m.flagged} {
 		ch <- d
 	}
 }
@@ -268,6 +270,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	if st.HasQuorum {
 		gauge(m.backendQuorum, b2f(st.Quorum))
 	}
+	ch <- prometheus.MustNewConstMetric(m.flagged, prometheus.CounterValue, float64(st.Flagged))
 }
 
 func b2f(b bool) float64 {

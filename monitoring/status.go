@@ -74,6 +74,10 @@ type Status struct {
 	Tracked    bool
 	InFlight   int64
 	LastCommit time.Time
+	// Flagged is the number of events stored since the sink opened with
+	// the marker of missing required fields (a compliance profile that
+	// flags rather than rejects them).
+	Flagged uint64
 	// Now is the time of the report, and Opened the time the sink opened,
 	// by the sink's clock (WithClock).
 	Now    time.Time

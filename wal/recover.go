@@ -61,6 +61,10 @@ func (w *WAL) recover() error {
 				var torn bool
 				if torn, bad = classifyTail(f, seg); torn {
 					bad = nil
+					// Zeros filled ahead are not a torn tail (see Reader.tail).
+					if nz, err := nonZeroEndNow(f, seg, seg.end); err == nil && nz > seg.end {
+						w.torn = &TailInfo{Segment: seg.num, Offset: seg.end, Bytes: nz - seg.end}
+					}
 				}
 			}
 			if bad != nil {
@@ -156,3 +160,8 @@ func quickSealed(fsys vfs.FS, seg *segment) (bool, error) {
 	seg.sealOff = seg.size - SectorSize
 	return true, nil
 }
+
+// TornTail returns the torn tail that Open cut off the last segment: bytes
+// of a write that was never acknowledged, left by a crash (nil if none;
+// zeros filled ahead are not counted).
+func (w *WAL) TornTail() *TailInfo { return w.torn }

@@ -75,7 +75,8 @@ type WAL struct {
 		syncTook time.Duration // the last writeBatch's fdatasync, timed only for OnBatch
 	}
 
-	lastSeal Mark // set by Open, read-only after (see LastSeal)
+	lastSeal Mark      // set by Open, read-only after (see LastSeal)
+	torn     *TailInfo // the torn tail Open cut (see TornTail); read-only after
 }
 
 // position is a point in the log: a segment and an offset in it.

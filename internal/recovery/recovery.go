@@ -210,7 +210,7 @@ func Recover(ctx context.Context, in, out string, opts Options) (*Report, error)
 			rep.Undecodable = append(rep.Undecodable, r.Seq)
 			return nil
 		}
-		if _, err := sink.Write(ctx, ev); err != nil {
+		if _, err := sink.WriteCopy(ctx, ev); err != nil {
 			return fmt.Errorf("recovery: write event %d to the new log: %w", r.Seq, err)
 		}
 		rep.EventsWritten++

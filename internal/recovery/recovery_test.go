@@ -457,3 +457,34 @@ func TestRecoverSignedAndCancelled(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoverKeepsLifecycleEvents: the Sink's own events (start, config,
+// stop, a shred tombstone) are copied into the recovered log with their
+// reserved property, although Write refuses that property from users.
+func TestRecoverKeepsLifecycleEvents(t *testing.T) {
+	root := t.TempDir()
+	in, out := filepath.Join(root, "in"), filepath.Join(root, "out")
+	s, err := audit.New(audit.WithWAL(in), audit.WithLifecycleEvents())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(context.Background(), &audit.Event{MessageTemplate: "user event"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := replay(t, in)
+	if _, err := recovery.Recover(context.Background(), in, out, recovery.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	got := replay(t, out)
+	if len(got) != len(want) {
+		t.Fatalf("recovered %d events; want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Properties[audit.LifecycleProperty] != want[i].Properties[audit.LifecycleProperty] || got[i].Message != want[i].Message {
+			t.Fatalf("event %d: %v; want %v", i, got[i].Properties, want[i].Properties)
+		}
+	}
+}
