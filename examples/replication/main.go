@@ -1,12 +1,12 @@
 // Command replication writes audit events to a local log that is shipped to
-// a backend (audit.WithShipping), and returns once the backend holds every
+// a backend (cloud.WithURL, audit.WithShipping), and returns once it holds every
 // event: the program of the README's MinIO quick start. Run it from the
 // repository root:
 //
 //	go run ./examples/replication --wal ./audit-wal --key audit.key --ship 's3://audit/host-1?endpoint=http://127.0.0.1:9000'
 //
 // --ship (or MTLOG_AUDIT_SHIP) is a backend URL of any driver
-// (backends/all.Open): file:///abs/path, s3://, azure://, gs://. The
+// (cloud.WithURL): file:///abs/path, s3://, azure://, gs://. The
 // credentials come from the driver's usual environment (AWS_ACCESS_KEY_ID
 // and AWS_SECRET_ACCESS_KEY for S3 and MinIO).
 //
@@ -25,7 +25,7 @@ import (
 	"time"
 
 	audit "github.com/willibrandon/mtlog-audit"
-	"github.com/willibrandon/mtlog-audit/backends/all"
+	"github.com/willibrandon/mtlog-audit/cloud"
 )
 
 func main() {
@@ -48,27 +48,19 @@ func main() {
 	}
 }
 
-// open opens the log with shipping to the backend of rawURL.
-func open(ctx context.Context, dir, rawURL, key string) (*audit.Sink, error) {
-	remote, err := all.Open(ctx, rawURL)
-	if err != nil {
-		return nil, err
-	}
-	sink, err := audit.New(
+// open opens the log with shipping to the backend of rawURL; the sink opens
+// the backend (cloud.WithURL) and closes it with itself.
+func open(dir, rawURL, key string) (*audit.Sink, error) {
+	return audit.New(
 		audit.WithWAL(dir),
 		audit.WithSigningKeyFile(key),
-		audit.WithShipping(1, remote),        // quorum 1 of 1 backend
+		cloud.WithURL(rawURL),                // quorum 1 of 1 backend
 		audit.WithSegmentMaxAge(time.Minute), // at most a minute of events not yet eligible to ship
 	)
-	if err != nil {
-		remote.Close()
-		return nil, err
-	}
-	return sink, nil
 }
 
 func run(ctx context.Context, dir, rawURL, key string, n int) error {
-	sink, err := open(ctx, dir, rawURL, key)
+	sink, err := open(dir, rawURL, key)
 	if err != nil {
 		return err
 	}
@@ -88,7 +80,7 @@ func run(ctx context.Context, dir, rawURL, key string, n int) error {
 	}
 
 	// Reopen: the new sink ships the segment Close sealed.
-	if sink, err = open(ctx, dir, rawURL, key); err != nil {
+	if sink, err = open(dir, rawURL, key); err != nil {
 		return err
 	}
 	if err := sink.WaitShipped(ctx); err != nil {
