@@ -33,8 +33,8 @@ type ShippingHealth = replica.Health
 
 // shipping is what the shipping options configure.
 type shipping struct {
-	quorum     int // the largest quorum a WithShipping gave
-	setQuorum  int // WithShippingQuorum's, 0 if not given
+	quorum     int                // the largest quorum a WithShipping gave
+	setQuorum  int                // WithShippingQuorum's, 0 if not given
 	set        []shipEntry        // in the order of the options
 	backends   []backends.Backend // the set, opened, from hookShipping on
 	opened     []backends.Backend // by the openers, closed with the Sink
