@@ -15,6 +15,7 @@ import (
 	audit "github.com/willibrandon/mtlog-audit"
 	"github.com/willibrandon/mtlog-audit/backends"
 	"github.com/willibrandon/mtlog-audit/integrity"
+	"github.com/willibrandon/mtlog-audit/internal/faultbackend"
 	"github.com/willibrandon/mtlog-audit/internal/remotetest"
 	"github.com/willibrandon/mtlog-audit/internal/testutil"
 	"github.com/willibrandon/mtlog-audit/replica"
@@ -94,13 +95,13 @@ func TestRestoreByzantine(t *testing.T) {
 	if len(keys) < 3 {
 		t.Fatalf("want at least 3 segments, have %d", len(keys))
 	}
-	z := remotetest.NewByzantine(remotetest.FSBackend(t))
-	remotetest.Ship(t, dir, z.Backend)
-	z.Flip[keys[1]] = true
-	z.Truncate[keys[2]] = true
-	z.Stale[keys[3]] = keys[2] // another object's bytes
+	z := faultbackend.New(remotetest.FSBackend(t))
+	remotetest.Ship(t, dir, z.Inner())
+	z.LieAbout(keys[1], faultbackend.LieBitFlipRead)
+	z.LieAbout(keys[2], faultbackend.LieTruncatedRead)
+	z.LieStale(keys[3], keys[2]) // another object's bytes
 	phantom := replica.SegmentObject{Segment: 9999, FirstSeq: 1, LastSeq: 2}.Key()
-	z.Phantom = []string{phantom}
+	z.SetPhantoms(phantom)
 	f1, f2 := remotetest.FSBackend(t), remotetest.FSBackend(t)
 	var forged string
 	for _, b := range []backends.Backend{f1, f2} {
@@ -266,13 +267,13 @@ func TestAnchorFromBackendCatchesRollback(t *testing.T) {
 func TestNewestCheckpointSkipsBadObjects(t *testing.T) {
 	ctx := context.Background()
 	dir, _, vk := signedLog(t, 20, 10)
-	z := remotetest.NewByzantine(remotetest.FSBackend(t))
-	remotetest.Ship(t, dir, z.Backend)
+	z := faultbackend.New(remotetest.FSBackend(t))
+	remotetest.Ship(t, dir, z.Inner())
 	infos, _ := z.List(ctx, replica.CheckpointsPrefix)
 	newest := infos[len(infos)-1].Key
-	z.Flip[newest] = true
+	z.LieAbout(newest, faultbackend.LieBitFlipRead)
 	phantom := replica.CheckpointObject{Size: 1 << 40}.Key()
-	z.Phantom = []string{phantom}
+	z.SetPhantoms(phantom)
 	next, _ := replica.ParseCheckpointKey(infos[len(infos)-2].Key)
 	_, cp, bad, err := replica.NewestCheckpoint(ctx, z, []string{vk})
 	if err != nil || cp.Size != next.Size {
@@ -290,8 +291,8 @@ func TestNewestCheckpointSkipsBadObjects(t *testing.T) {
 func TestCompareNamesDifferences(t *testing.T) {
 	ctx := context.Background()
 	dir, _, _ := signedLog(t, 40, 10)
-	z := remotetest.NewByzantine(remotetest.FSBackend(t))
-	remotetest.Ship(t, dir, z.Backend)
+	z := faultbackend.New(remotetest.FSBackend(t))
+	remotetest.Ship(t, dir, z.Inner())
 	c, err := replica.Compare(ctx, vfs.OS(), dir, z)
 	if err != nil || len(c.Diffs) != 0 {
 		t.Fatalf("identical: %v %+v", err, c)
@@ -303,8 +304,8 @@ func TestCompareNamesDifferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	phantom := replica.SegmentObject{Segment: 1, FirstSeq: 1, LastSeq: 1}.Key()
-	z.Phantom = []string{phantom}
-	z.Truncate[keys[2]] = true
+	z.SetPhantoms(phantom)
+	z.LieAbout(keys[2], faultbackend.LieTruncatedRead)
 	c, err = replica.Compare(ctx, vfs.OS(), dir, z)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,12 +33,22 @@ type ShippingHealth = replica.Health
 
 // shipping is what the shipping options configure.
 type shipping struct {
-	quorum     int
-	backends   []backends.Backend
+	quorum     int                // the largest quorum a WithShipping gave
+	setQuorum  int                // WithShippingQuorum's, 0 if not given
+	set        []shipEntry        // in the order of the options
+	backends   []backends.Backend // the set, opened, from hookShipping on
+	opened     []backends.Backend // by the openers, closed with the Sink
+	closed     sync.Once
 	alarm      time.Duration
 	minBackoff time.Duration
 	maxBackoff time.Duration
-	calls      int
+}
+
+// shipEntry is a backend of the set: one of WithShipping's, or one that
+// a WithShippingOpen opener opens at New.
+type shipEntry struct {
+	b    backends.Backend
+	open BackendOpener
 }
 
 func (c *config) shipping() *shipping {
@@ -46,6 +57,12 @@ func (c *config) shipping() *shipping {
 	}
 	return c.ship
 }
+
+// BackendOpener opens a backend for WithShippingOpen, within ctx.
+type BackendOpener func(ctx context.Context) (backends.Backend, error)
+
+// shipOpenTimeout bounds what New waits for each BackendOpener.
+const shipOpenTimeout = 30 * time.Second
 
 // WithShipping copies every sealed segment and every signed checkpoint of
 // the log to each of bs, as immutable objects (docs/replication.md), and
@@ -56,16 +73,16 @@ func (c *config) shipping() *shipping {
 // WithSegmentMaxAge) plus the objects in flight. A backend that is down
 // does not fail New; it shows in ShippingHealth and the failure handler
 // (errors matching ErrShipping), and it is retried with exponential backoff
-// behind a circuit breaker. New refuses a quorum outside 1..len(bs), a nil
-// backend, two backends of the same Name, and a second WithShipping.
+// behind a circuit breaker.
+//
+// Several WithShipping (and WithShippingOpen, and the shorthands of package
+// cloud) form one set of backends under one quorum: the largest quorum any
+// of them gives, unless WithShippingQuorum sets it. The backends stay the
+// caller's: Close does not close them. New refuses a quorum outside
+// 1..len(bs), a nil backend and two backends of the same Name in the set.
 func WithShipping(quorum int, bs ...backends.Backend) Option {
 	return func(c *config) {
 		s := c.shipping()
-		s.calls++
-		if s.calls > 1 {
-			c.optionError("WithShipping given twice: pass every backend to one WithShipping")
-			return
-		}
 		if len(bs) == 0 {
 			c.optionError("WithShipping(%d): no backend; pass at least one, such as one from backends/fs.New", quorum)
 			return
@@ -73,18 +90,49 @@ func WithShipping(quorum int, bs ...backends.Backend) Option {
 		if quorum < 1 || quorum > len(bs) {
 			c.optionError("WithShipping(%d, %d backends): the quorum must be 1 to %d", quorum, len(bs), len(bs))
 		}
-		seen := map[string]bool{}
 		for i, b := range bs {
 			if b == nil {
 				c.optionError("WithShipping: backend %d is nil", i)
 				continue
 			}
-			if seen[b.Name()] {
-				c.optionError("WithShipping: two backends are %s; give each its own bucket, prefix or directory", b.Name())
-			}
-			seen[b.Name()] = true
+			s.set = append(s.set, shipEntry{b: b})
 		}
-		s.quorum, s.backends = quorum, bs
+		s.quorum = max(s.quorum, quorum)
+	}
+}
+
+// WithShippingOpen adds to the set of WithShipping the backend open
+// returns, with a quorum of 1 (see WithShipping for how the set's quorum is
+// chosen). New calls open, with a context that ends after 30 seconds,
+// before it opens the log, and fails with open's error (matching
+// ErrShipping) if it fails: a missing bucket, refused credentials or a
+// service that does not answer stop New, where WithShipping's backends,
+// opened by the caller, are retried in the background. The backend is the
+// Sink's: Close closes it. It is what the shorthands of package cloud
+// (cloud.WithS3, cloud.WithAzure, cloud.WithGCS) are made of.
+func WithShippingOpen(open BackendOpener) Option {
+	return func(c *config) {
+		s := c.shipping()
+		if open == nil {
+			c.optionError("WithShippingOpen(nil): pass a function that opens the backend")
+			return
+		}
+		s.set = append(s.set, shipEntry{open: open})
+		s.quorum = max(s.quorum, 1)
+	}
+}
+
+// WithShippingQuorum sets the quorum of the set of backends that
+// WithShipping, WithShippingOpen and package cloud's shorthands form: an
+// object counts as off the box once k of them confirmed it. New refuses a
+// k outside 1 to the number of backends.
+func WithShippingQuorum(k int) Option {
+	return func(c *config) {
+		if k < 1 {
+			c.optionError("WithShippingQuorum(%d): the quorum must be at least 1", k)
+			return
+		}
+		c.shipping().setQuorum = k
 	}
 }
 
@@ -140,16 +188,52 @@ type shipHooks struct {
 	p atomic.Pointer[replica.Shipper]
 }
 
-// hookShipping wires the seal and checkpoint notifications (before the WAL
-// and ledger open). It returns nil without WithShipping.
-func hookShipping(c *config) *shipHooks {
-	if c.ship == nil || len(c.ship.backends) == 0 {
-		return nil
+// hookShipping checks the set of backends, opens the WithShippingOpen
+// ones and wires the seal and checkpoint notifications (before the WAL and
+// ledger open). It returns nil without shipping options.
+func hookShipping(c *config) (*shipHooks, error) {
+	s := c.ship
+	if s == nil || len(s.set) == 0 {
+		if s != nil && s.setQuorum > 0 {
+			return nil, fmt.Errorf("audit: %w: WithShippingQuorum(%d) without a backend: add WithShipping or a shorthand of package cloud", ErrInvalidOption, s.setQuorum)
+		}
+		return nil, nil
+	}
+	n := len(s.set)
+	if s.setQuorum > n {
+		return nil, fmt.Errorf("audit: %w: WithShippingQuorum(%d): there are %d backends; the quorum must be 1 to %d", ErrInvalidOption, s.setQuorum, n, n)
+	}
+	seen := map[string]bool{}
+	for i, e := range s.set {
+		b := e.b
+		if e.open != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), shipOpenTimeout)
+			var err error
+			b, err = e.open(ctx)
+			cancel()
+			if err == nil && b == nil {
+				err = fmt.Errorf("WithShippingOpen: backend %d: the opener returned neither a backend nor an error", i)
+			}
+			if err != nil {
+				s.close()
+				return nil, fmt.Errorf("audit: %w: open a backend: %w", ErrShipping, err)
+			}
+			s.opened = append(s.opened, b)
+		}
+		if seen[b.Name()] {
+			s.close()
+			return nil, fmt.Errorf("audit: %w: WithShipping: two backends are %s; give each its own bucket, prefix or directory", ErrInvalidOption, b.Name())
+		}
+		seen[b.Name()] = true
+		s.backends = append(s.backends, b)
+	}
+	if s.setQuorum > 0 {
+		s.quorum = s.setQuorum
 	}
 	h := &shipHooks{}
-	c.wal.OnSeal = func(s wal.Seal) {
+	c.wal.OnSeal = func(seal wal.Seal) {
 		if sh := h.p.Load(); sh != nil {
-			sh.NoteSeal(s)
+			sh.NoteSeal(seal)
 		}
 	}
 	c.ledger.OnCheckpoint = func(signed []byte) {
@@ -157,7 +241,19 @@ func hookShipping(c *config) *shipHooks {
 			sh.NoteCheckpoint(signed)
 		}
 	}
-	return h
+	return h, nil
+}
+
+// close closes the backends the WithShippingOpen openers opened, once.
+func (s *shipping) close() {
+	if s == nil {
+		return
+	}
+	s.closed.Do(func() {
+		for _, b := range s.opened {
+			_ = b.Close() // nothing of the log depends on it
+		}
+	})
 }
 
 // start starts the shipper of the open log w.

@@ -210,15 +210,15 @@ func TestShippingBadInput(t *testing.T) {
 	fbs := shipBackends(t, 2)
 	dup := faultbackend.New(fbs[0].Inner())
 	for name, opts := range map[string][]audit.Option{
-		"quorum 0":      {audit.WithShipping(0, fbs[0], fbs[1])},
-		"quorum 3 of 2": {audit.WithShipping(3, fbs[0], fbs[1])},
-		"no backend":    {audit.WithShipping(1)},
-		"nil backend":   {audit.WithShipping(1, fbs[0], nil)},
-		"duplicate":     {audit.WithShipping(1, fbs[0], dup)},
-		"twice":         {audit.WithShipping(1, fbs[0]), audit.WithShipping(1, fbs[1])},
-		"alarm":         {audit.WithShipping(1, fbs[0]), audit.WithShippingAlarm(0)},
-		"retry":         {audit.WithShipping(1, fbs[0]), audit.WithShippingRetry(time.Second, time.Millisecond)},
-		"max age":       {audit.WithSegmentMaxAge(0)},
+		"quorum 0":               {audit.WithShipping(0, fbs[0], fbs[1])},
+		"quorum 3 of 2":          {audit.WithShipping(3, fbs[0], fbs[1])},
+		"no backend":             {audit.WithShipping(1)},
+		"nil backend":            {audit.WithShipping(1, fbs[0], nil)},
+		"duplicate":              {audit.WithShipping(1, fbs[0], dup)},
+		"duplicate across calls": {audit.WithShipping(1, fbs[0]), audit.WithShipping(1, dup)},
+		"alarm":                  {audit.WithShipping(1, fbs[0]), audit.WithShippingAlarm(0)},
+		"retry":                  {audit.WithShipping(1, fbs[0]), audit.WithShippingRetry(time.Second, time.Millisecond)},
+		"max age":                {audit.WithSegmentMaxAge(0)},
 	} {
 		_, err := audit.New(append([]audit.Option{audit.WithWAL(t.TempDir())}, opts...)...)
 		if !errors.Is(err, audit.ErrInvalidOption) {

@@ -201,7 +201,15 @@ func New(opts ...Option) (*Sink, error) {
 	// owns which file"): a directory holding only some of them is this
 	// log's, not someone else's.
 	cfg.wal.Owned = replica.ManagedName
-	hooks := hookShipping(&cfg)
+	hooks, err := hookShipping(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !opened {
+			cfg.ship.close()
+		}
+	}()
 	w, err := wal.Open(cfg.fs, cfg.dir, cfg.wal)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
@@ -539,6 +547,7 @@ func (s *Sink) Close() error {
 			// handler; it costs re-shipping, never the log.
 			_ = s.shipper.Close()
 		}
+		s.cfg.ship.close()
 		s.led.StopRunner()
 		werr := s.w.Close()
 		if s.idem != nil {

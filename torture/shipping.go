@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +56,11 @@ func (NetworkPartition) Run(ctx context.Context, it Iteration) Outcome {
 //
 // Pass: the lying backend is never counted (the cursor claims nothing for
 // it), the shipper tells the failure handler which backend it is, and the
-// honest backends reach the quorum with every object intact.
+// honest backends reach the quorum with every object intact. Then, with
+// the liar still lying, a restore from all three backends verifies, holds
+// every acknowledged event, takes nothing from the liar and names it among
+// the bad objects, and replica.Compare (verify --remote) of the log with
+// the liar matches no segment and reports its bad objects.
 type ByzantineBackend struct{}
 
 // Name returns "ByzantineBackend".
@@ -66,7 +71,9 @@ func (ByzantineBackend) Doc() string {
 	return "Shipping to 2 honest filesystem backends and 1 that acknowledges without storing, or returns stale, truncated or " +
 		"bit-flipped objects, and lists objects that do not exist, while 1-3 writers run and the power is cut at a random operation. " +
 		"Pass: the lying backend is never counted towards the quorum (the cursor claims nothing for it) and the failure handler names it; " +
-		"every acknowledged event survives; the honest backends reach the quorum with every object intact."
+		"every acknowledged event survives; the honest backends reach the quorum with every object intact. Then, with the liar still lying, " +
+		"a restore from all three verifies, holds every acknowledged event, takes nothing from the liar and names it, and " +
+		"replica.Compare (verify --remote) with the liar matches no segment and reports its bad objects."
 }
 
 // Run runs one iteration.
@@ -305,6 +312,104 @@ func runShipping(ctx context.Context, it Iteration, liar bool) Outcome {
 		if !told && health.Backends[2].Rejected > 0 {
 			return failed(faults, len(ackedNow), "the failure handler was not told which backend lies: %v (%s)", rerr, setup)
 		}
+		// The liar goes on lying to restore and to the comparison.
+		if err := restoreAndCompare(ctx, tmp, crashed, fbs, helds, lies, vkey, ackedNow, written); err != nil {
+			if ctx.Err() != nil {
+				return skipped("cancelled")
+			}
+			return failed(faults, len(ackedNow), "%v (%s)", err, setup)
+		}
 	}
 	return passed(faults, len(ackedNow), "%d acknowledged events survived; quorum %d reached", len(ackedNow), quorum)
+}
+
+// restoreAndCompare is ByzantineBackend's last stage, after the shipping
+// checks: a restore from every backend (fbs[2] lying as lies says) into a
+// new directory must verify, hold every acknowledged event and only events
+// written, take no segment from the liar and name it among the bad objects
+// when it holds or lists anything; and replica.Compare of the log with the
+// liar must match no segment and report a bad object (or, when it stores
+// and lists nothing, fail with ErrEmptyBackend, naming it), while the
+// comparison with an honest backend that holds everything finds nothing
+// but the checkpoint the last Close signed.
+func restoreAndCompare(ctx context.Context, tmp string, local vfs.FS, fbs []*faultbackend.Backend, helds []shipcheck.Held,
+	lies faultbackend.Lie, vkey string, acked map[uint64][]byte, written map[string]bool) error {
+	liar := fbs[2]
+	liarName := liar.Name()
+	held, err := liar.Inner().List(ctx, "")
+	if err != nil {
+		return fmt.Errorf("list what the lying backend holds: %w", err)
+	}
+	shipped := false // a segment object on an honest backend
+	for _, b := range fbs[:2] {
+		infos, err := b.Inner().List(ctx, replica.SegmentsPrefix)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", b.Name(), err)
+		}
+		shipped = shipped || len(infos) > 0
+	}
+	if shipped {
+		dir := filepath.Join(tmp, "restored")
+		rep, err := audit.Restore(ctx, vfs.OS(), dir, []backends.Backend{fbs[0], fbs[1], liar}, audit.WithTrustedKeys(vkey))
+		switch {
+		case err != nil:
+			return fmt.Errorf("restore from the 2 honest backends and the liar: %w; report %+v", err, rep)
+		case !rep.Verified:
+			return fmt.Errorf("the restored log does not verify: %+v", rep.Problem)
+		}
+		for _, seg := range rep.Segments {
+			if slices.Contains(seg.Holders, liarName) {
+				return fmt.Errorf("restore took segment %d (%s) with the lying backend among its holders %v", seg.Segment, seg.Key, seg.Holders)
+			}
+		}
+		if len(held) > 0 || lies&faultbackend.LiePhantomList != 0 {
+			named := false
+			for _, bo := range rep.Bad {
+				named = named || bo.Backend == liarName
+			}
+			if !named {
+				return fmt.Errorf("restore did not name the lying backend (it holds %d objects, lies %b): bad objects %+v", len(held), lies, rep.Bad)
+			}
+		}
+		got, _, err := readLog(ctx, vfs.OS(), dir)
+		if err != nil {
+			return fmt.Errorf("read the restored log: %w", err)
+		}
+		if err := checkAcked(got, acked); err != nil {
+			return fmt.Errorf("the restored log: %w", err)
+		}
+		if err := checkOnlyWritten(got, written); err != nil {
+			return fmt.Errorf("the restored log: %w", err)
+		}
+	}
+
+	cmp, err := replica.Compare(ctx, local, logDir, liar)
+	switch {
+	case errors.Is(err, replica.ErrEmptyBackend) && len(held) == 0 && lies&faultbackend.LiePhantomList == 0:
+		return nil // it stored nothing, and the error names it
+	case err != nil:
+		return fmt.Errorf("compare the log with the lying backend: %w", err)
+	case cmp.Matching > 0:
+		return fmt.Errorf("compare with the lying backend found %d segments matching: %+v", cmp.Matching, cmp.Diffs)
+	case !slices.ContainsFunc(cmp.Diffs, func(d replica.Diff) bool { return d.Kind == replica.DiffBadObject }):
+		return fmt.Errorf("compare with the lying backend (holding %d objects, lies %b) names no bad object: %+v", len(held), lies, cmp.Diffs)
+	}
+	for i, b := range fbs[:2] {
+		if !helds[i].Complete {
+			continue
+		}
+		honest, err := replica.Compare(ctx, local, logDir, b.Inner())
+		if errors.Is(err, replica.ErrEmptyBackend) {
+			continue // nothing was shipped
+		}
+		if err != nil {
+			return fmt.Errorf("compare the log with %s: %w", b.Name(), err)
+		}
+		for _, d := range honest.Diffs {
+			if d.Kind != replica.DiffMissingRemote || d.Segment != 0 { // the checkpoint the last Close signed is not shipped
+				return fmt.Errorf("compare with the honest %s: %s %s", b.Name(), d.Kind, d.Detail)
+			}
+		}
+	}
+	return nil
 }

@@ -171,7 +171,7 @@ verified, but the newest records are not yet covered by a signed checkpoint.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &flagError{err} })
 	root.AddCommand(
 		verifyCmd(e), restoreCmd(e), replayCmd(e), exportCmd(e), recoverCmd(e), infoCmd(e),
-		proveCmd(e), verifyProofCmd(e), keysCmd(e), shredCmd(e), checkpointCmd(e), benchCmd(e), tortureCmd(e), versionCmd(e),
+		proveCmd(e), verifyProofCmd(e), keysCmd(e), backendCmd(e), shredCmd(e), checkpointCmd(e), benchCmd(e), tortureCmd(e), versionCmd(e),
 		monitorCmd(e),
 		complianceCmd(e),
 	)

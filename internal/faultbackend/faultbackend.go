@@ -1,8 +1,9 @@
 // Package faultbackend wraps a backends.Backend to inject the faults of a
 // network (delay, cut, blackhole, a cut after the object landed) and of a
 // lying service (acks without storing, stale, truncated or bit-flipped
-// reads, listings of objects that do not exist). Tests and the torture
-// suite put it around the filesystem driver.
+// reads, listings of objects that do not exist), for every object or for
+// chosen ones. Tests and the torture suite put it around the filesystem
+// driver.
 package faultbackend
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +53,11 @@ type Backend struct {
 	lies   atomic.Uint32
 	delay  atomic.Int64
 	faults atomic.Int64
+
+	mu       sync.Mutex
+	keyLies  map[string]Lie    // LieAbout
+	stale    map[string]string // LieStale: key → the key whose bytes Get returns
+	phantoms []string          // SetPhantoms
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -67,13 +74,52 @@ func (b *Backend) SetNet(n Net, delay time.Duration) {
 // SetLies sets how the service lies (0: it does not).
 func (b *Backend) SetLies(l Lie) { b.lies.Store(uint32(l)) }
 
+// LieAbout makes reads of key lie as l says (LieTruncatedRead,
+// LieBitFlipRead), beside what SetLies says for every key. Tests use it to
+// lie about chosen objects.
+func (b *Backend) LieAbout(key string, l Lie) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.keyLies == nil {
+		b.keyLies = map[string]Lie{}
+	}
+	b.keyLies[key] |= l
+}
+
+// LieStale makes Get of key return the bytes of the object from (a stale
+// or mixed-up answer).
+func (b *Backend) LieStale(key, from string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stale == nil {
+		b.stale = map[string]string{}
+	}
+	b.stale[key] = from
+}
+
+// SetPhantoms makes List add keys, objects that do not exist, to its
+// answers (beside LiePhantomList's).
+func (b *Backend) SetPhantoms(keys ...string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.phantoms = slices.Clone(keys)
+}
+
 // Faults counts the calls a fault or a lie changed.
 func (b *Backend) Faults() int64 { return b.faults.Load() }
 
 // Inner returns the wrapped backend.
 func (b *Backend) Inner() backends.Backend { return b.inner }
 
-func (b *Backend) lying(l Lie) bool {
+// lying reports (and counts) whether the service lies as l says, for every
+// key or, in keyLies, for this one.
+func (b *Backend) lying(l Lie, keyLies ...Lie) bool {
+	for _, kl := range keyLies {
+		if kl&l != 0 {
+			b.faults.Add(1)
+			return true
+		}
+	}
 	if Lie(b.lies.Load())&l != 0 {
 		b.faults.Add(1)
 		return true
@@ -131,21 +177,28 @@ func (b *Backend) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := b.before(ctx, "get"); err != nil {
 		return nil, err
 	}
+	b.mu.Lock()
+	kl, from := b.keyLies[key], b.stale[key]
+	b.mu.Unlock()
+	if from != "" {
+		b.faults.Add(1)
+		key = from
+	}
 	data, err := b.inner.Get(ctx, key)
 	if err != nil {
 		return nil, b.after("get", err)
 	}
-	if b.lying(LieStaleRead) {
+	if from == "" && b.lying(LieStaleRead) {
 		if other := b.other(ctx, key); other != nil {
 			data = other
 		} else if len(data) > 0 {
 			data = data[:len(data)-1]
 		}
 	}
-	if len(data) > 1 && b.lying(LieTruncatedRead) {
+	if len(data) > 1 && b.lying(LieTruncatedRead, kl) {
 		data = data[:len(data)/2]
 	}
-	if len(data) > 0 && b.lying(LieBitFlipRead) {
+	if len(data) > 0 && b.lying(LieBitFlipRead, kl) {
 		data = slices.Clone(data)
 		data[len(data)/2] ^= 0x10
 	}
@@ -193,8 +246,14 @@ func (b *Backend) List(ctx context.Context, prefix string) ([]backends.ObjectInf
 	if err != nil {
 		return nil, b.after("list", err)
 	}
+	b.mu.Lock()
+	phantoms := slices.Clone(b.phantoms)
+	b.mu.Unlock()
 	if b.lying(LiePhantomList) {
-		for _, k := range []string{"segments/0000000001-00000000000000000001-00000000000000000009-" + zeros + ".wal", "checkpoints/00000000000000000009-" + zeros + ".note"} {
+		phantoms = append(phantoms, "segments/0000000001-00000000000000000001-00000000000000000009-"+zeros+".wal", "checkpoints/00000000000000000009-"+zeros+".note")
+	}
+	if len(phantoms) > 0 {
+		for _, k := range phantoms {
 			if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
 				infos = append(infos, backends.ObjectInfo{Key: k, Size: 1})
 			}

@@ -1,6 +1,6 @@
 // Package remotetest holds the test helpers of remote copies: Ship writes a
-// log's objects into a backend with the remote object layout, and
-// Byzantine is a backend that lies on reads.
+// log's objects into a backend with the remote object layout (a backend
+// that lies is internal/faultbackend's).
 package remotetest
 
 import (
@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/willibrandon/mtlog-audit/backends"
@@ -82,65 +81,6 @@ func FSBackend(t testing.TB) *fsbackend.Backend {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// Byzantine wraps a backend and lies on reads: Get returns the object's
-// bytes with a bit flipped (Flip), cut short (Truncate) or an older object's
-// bytes (Stale: key → the key whose bytes it returns instead), and List
-// lists objects that do not exist (Phantom). Writes go to the inner
-// backend. It is safe for concurrent use once configured.
-type Byzantine struct {
-	backends.Backend
-	mu       sync.Mutex
-	Flip     map[string]bool
-	Truncate map[string]bool
-	Stale    map[string]string
-	Phantom  []string
-}
-
-// NewByzantine returns a Byzantine wrapper of b that lies about nothing yet.
-func NewByzantine(b backends.Backend) *Byzantine {
-	return &Byzantine{Backend: b, Flip: map[string]bool{}, Truncate: map[string]bool{}, Stale: map[string]string{}}
-}
-
-// Name says it is Byzantine.
-func (z *Byzantine) Name() string { return "byzantine+" + z.Backend.Name() }
-
-// Get returns the object, or a lie about it.
-func (z *Byzantine) Get(ctx context.Context, key string) ([]byte, error) {
-	z.mu.Lock()
-	flip, trunc, stale := z.Flip[key], z.Truncate[key], z.Stale[key]
-	z.mu.Unlock()
-	if stale != "" {
-		key = stale
-	}
-	data, err := z.Backend.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case flip && len(data) > 0:
-		data[len(data)/2] ^= 0x10
-	case trunc:
-		data = data[:len(data)/2]
-	}
-	return data, nil
-}
-
-// List adds the phantom objects to the inner backend's list.
-func (z *Byzantine) List(ctx context.Context, prefix string) ([]backends.ObjectInfo, error) {
-	infos, err := z.Backend.List(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	for _, k := range z.Phantom {
-		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
-			infos = append(infos, backends.ObjectInfo{Key: k, Size: 100})
-		}
-	}
-	return infos, nil
 }
 
 func errorsIsExists(err error) bool { return errors.Is(err, backends.ErrExists) }

@@ -97,3 +97,11 @@ func removeBucket(t testing.TB, c *awss3.Client, bucket string) {
 		t.Logf("bucket %s left on the test server: %v", bucket, err)
 	}
 }
+
+// RemoveAtCleanup removes cfg's bucket and what it holds (as NewBucket does)
+// when the test ends, for a bucket the code under test creates itself.
+func RemoveAtCleanup(t testing.TB, cfg s3.Config) {
+	t.Helper()
+	admin := Admin(t, cfg)
+	t.Cleanup(func() { removeBucket(t, admin, cfg.Bucket) })
+}
