@@ -16,7 +16,7 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X github.com/willibrandon/mtlog-audit/internal/cli.Version=$(VERSION) -X github.com/willibrandon/mtlog-audit/internal/cli.Revision=$(REVISION)
 PREFIX ?= /usr/local
 
-.PHONY: servers servers-stop test lint rules unit benchmarks durability torture-quick torture bench fuzz example build install clean
+.PHONY: servers servers-stop test lint rules unit benchmarks durability torture-quick torture bench fuzz example build install clean cross
 
 test: lint rules servers unit benchmarks durability torture-quick
 
@@ -66,6 +66,19 @@ benchmarks:
 # The command, with the version stamped: ./mtlog-audit.
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o ./mtlog-audit ./cmd/mtlog-audit
+
+# The release targets of other systems (.goreleaser.yaml): build
+# every package and vet it, which also compiles the tests, so that code
+# only one OS has (flock, statfs, fdatasync, mode bits) keeps a correct
+# counterpart on the others.
+CROSS_TARGETS := darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+
+cross:
+	@set -e; for t in $(CROSS_TARGETS); do \
+	  echo "cross: $$t"; \
+	  GOOS=$${t%/*} GOARCH=$${t#*/} CGO_ENABLED=0 $(GO) build ./...; \
+	  GOOS=$${t%/*} GOARCH=$${t#*/} CGO_ENABLED=0 $(GO) vet ./...; \
+	done
 
 # Install the command to $(PREFIX)/bin (default /usr/local/bin).
 install: build
