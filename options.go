@@ -357,8 +357,8 @@ func readKeyFile(path string) (string, error) {
 	if !st.Mode().IsRegular() {
 		return "", fmt.Errorf("audit: WithSigningKeyFile(%s): not a regular file", path)
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("audit: WithSigningKeyFile(%s): %w: mode %04o lets group or others access the private key; run: chmod 600 %s", path, ErrKeyFilePermissions, perm, path)
+	if why, fix := vfs.OwnerOnly(vfs.OS(), path, st); why != "" {
+		return "", fmt.Errorf("audit: WithSigningKeyFile(%s): %w: %s lets group or others access the private key; run: %s", path, ErrKeyFilePermissions, why, fix)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {

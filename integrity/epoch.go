@@ -340,8 +340,10 @@ var ErrKeyFileMode = errors.New("integrity: a private key file is accessible to 
 // a file whose mode lets the group or others read or write it.
 func (k *EpochKeys) readEpochFile(name string) (uint64, *keySigner, error) {
 	p := k.path(name)
-	if fi, err := k.fsys.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return 0, nil, fmt.Errorf("%w: %s has mode %04o, so users other than its owner may read the log's current signing key; run 'chmod 600 %s' (and of every mirror's copy), and treat the key as possibly stolen if others could read it", ErrKeyFileMode, p, fi.Mode().Perm(), p)
+	if fi, err := k.fsys.Stat(p); err == nil {
+		if why, fix := vfs.OwnerOnly(k.fsys, p, fi); why != "" {
+			return 0, nil, fmt.Errorf("%w: %s has %s, so users other than its owner may read the log's current signing key; run '%s' (and of every mirror's copy), and treat the key as possibly stolen if others could read it", ErrKeyFileMode, p, why, fix)
+		}
 	}
 	f, err := k.fsys.Open(p)
 	if err != nil {

@@ -127,8 +127,8 @@ func readKeyringFile(fsys vfs.FS, path string) (keyringState, error) {
 	if !fi.Mode().IsRegular() {
 		return st, fmt.Errorf("%w: %s is not a regular file", ErrKeyring, path)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return st, fmt.Errorf("%w: %s has mode %04o, which lets group or others access the keys; run: chmod 600 %s", ErrKeyring, path, perm, path)
+	if why, fix := vfs.OwnerOnly(fsys, path, fi); why != "" {
+		return st, fmt.Errorf("%w: %s has %s, which lets group or others access the keys; run: %s", ErrKeyring, path, why, fix)
 	}
 	if fi.Size() > maxKeyring {
 		return st, fmt.Errorf("%w: %s is %d bytes, above the limit of %d: it is damaged or not a keyring", ErrKeyring, path, fi.Size(), maxKeyring)

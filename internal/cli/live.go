@@ -1,50 +1,35 @@
 package cli
 
 import (
-	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
+	"github.com/willibrandon/mtlog-audit/vfs"
 	"github.com/willibrandon/mtlog-audit/wal"
 )
 
 // lockHolder reports whether a process holds the lock of the log in dir
-// (the flock a running sink keeps on dir/LOCK), and who, as the LOCK file
-// names it. It never creates the LOCK file: it opens it read-only and tries
-// a shared lock, which conflicts with the sink's exclusive one, and
-// releases it at once.
+// (the lock a running sink keeps on dir/LOCK), and who, as the LOCK file
+// names it. It never creates the LOCK file and never blocks: it asks
+// vfs.LockHeld, which probes without disturbing the holder.
 func lockHolder(dir string) (held bool, owner string, err error) {
-	f, err := os.Open(filepath.Join(dir, wal.LockName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, "", nil
-	}
-	if err != nil {
+	name := filepath.Join(dir, wal.LockName)
+	held, _, err = vfs.LockHeld(vfs.OS(), name)
+	if err != nil || !held {
 		return false, "", err
 	}
-	defer f.Close()
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	switch {
-	case errors.Is(err, syscall.EWOULDBLOCK):
+	f, err := os.Open(name)
+	if err == nil {
 		data, _ := io.ReadAll(io.LimitReader(f, 256))
+		f.Close()
 		owner = strings.TrimSpace(string(data))
-		if owner == "" {
-			owner = "an unknown process"
-		}
-		return true, owner, nil
-	case err != nil:
-		return false, "", &fs.PathError{Op: "flock", Path: f.Name(), Err: err}
 	}
-	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	return false, "", nil
+	if owner == "" {
+		owner = "an unknown process"
+	}
+	return true, owner, nil
 }
 
 // checkNotLive refuses a log that a running sink has open: what looks like

@@ -190,8 +190,10 @@ func (l *Ledger) readPrevTag() (*integrity.TagKey, error) {
 		return nil, nil
 	}
 	path := filepath.Join(l.dir, prevTagFile)
-	if fi, err := l.fs.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o, so users other than its owner may read a key that authenticates this log's records; run 'chmod 600 %s' (and of every mirror's copy)", integrity.ErrKeyFileMode, path, fi.Mode().Perm(), path)
+	if fi, err := l.fs.Stat(path); err == nil {
+		if why, fix := vfs.OwnerOnly(l.fs, path, fi); why != "" {
+			return nil, fmt.Errorf("%w: %s has %s, so users other than its owner may read a key that authenticates this log's records; run '%s' (and of every mirror's copy)", integrity.ErrKeyFileMode, path, why, fix)
+		}
 	}
 	f, err := l.fs.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
