@@ -226,6 +226,9 @@ func New(opts ...Option) (*Sink, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.startAccess(); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
 	if err := s.registerMetrics(); err != nil {
 		return nil, errors.Join(fmt.Errorf("audit: open %s: %w", cfg.dir, err), s.Close())
 	}
@@ -501,7 +504,7 @@ func (s *Sink) emitPolicy(ctx context.Context, orig *core.LogEvent, ev *Event) e
 // not decrypt is yielded with its event and a *protect.FieldError (the
 // event is not nil then), and the replay goes on if the caller goes on.
 func (s *Sink) Replay(ctx context.Context, from, to time.Time) iter.Seq2[*Event, error] {
-	return s.reveal(ctx, verify.Replay(ctx, s.w.Reader(), from, to))
+	return s.reveal(ctx, loggedSeq(ctx, func(ctx context.Context) error { return s.logRead(ctx, "Replay", TimeRange(from, to), "") }, func() iter.Seq2[*Event, error] { return verify.Replay(ctx, s.w.Reader(), from, to) }))
 }
 
 // LastSeq returns the sequence number of the last record written.
@@ -529,12 +532,13 @@ func (s *Sink) Close() error {
 			// handler; it costs re-shipping, never the log.
 			_ = s.shipper.Close()
 		}
+		aerr := s.closeAccess()
 		s.led.StopRunner()
 		werr := s.w.Close()
 		if s.idem != nil {
 			s.idem.Close() // keyed writes in flight end with the log
 		}
-		s.closeErr = errors.Join(werr, s.led.Close(), s.cfg.closeKeys())
+		s.closeErr = errors.Join(aerr, werr, s.led.Close(), s.cfg.closeKeys())
 		if s.mon != nil {
 			s.mon.Close()
 		}
