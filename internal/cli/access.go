@@ -41,7 +41,9 @@ func (a *accessFlags) add(cmd *cobra.Command) {
 // the library (which records the read under the name command).
 func (a *accessFlags) bind(cmd *cobra.Command, e *env, command string) {
 	rc := audit.ReadContext{Actor: a.actor, Command: command, SigningKeyFile: a.keyFile, AllowUnrecorded: a.allowUnrecorded,
-		OnUnrecorded: func(err error) { fmt.Fprintf(e.stderr, "mtlog-audit: warning: %v (--allow-unrecorded: reading anyway)\n", err) }}
+		OnUnrecorded: func(err error) {
+			fmt.Fprintf(e.stderr, "mtlog-audit: warning: %v (--allow-unrecorded: reading anyway)\n", err)
+		}}
 	cmd.SetContext(audit.WithReadContext(cmd.Context(), rc))
 }
 
