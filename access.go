@@ -326,42 +326,34 @@ type anchor struct {
 // anchorMark preselects the records that may be anchors, before decoding.
 var anchorMark = []byte(AccessHeadProperty)
 
-// anchors reads every anchor event of the log.
-func anchors(ctx context.Context, r *wal.Reader) ([]anchor, error) {
-	var out []anchor
-	for rec, err := range r.Records(ctx, 1) {
-		if err != nil {
-			return nil, err
-		}
-		if rec.Type != wal.RecordEvent || !bytes.Contains(rec.Payload, anchorMark) {
-			continue
-		}
-		ev, err := event.Decode(rec.Payload)
-		if err != nil || ev.Properties[LifecycleProperty] != LifecycleConfig {
-			continue
-		}
-		n, ok := ev.Properties[AccessRecordsProperty].(uint64)
-		if !ok {
-			if i, isInt := ev.Properties[AccessRecordsProperty].(int64); isInt && i >= 0 {
-				n, ok = uint64(i), true
-			}
-		}
-		head, _ := ev.Properties[AccessHeadProperty].(string)
-		if ok && head != "" {
-			out = append(out, anchor{seq: rec.Seq, records: n, head: head})
+// anchors are the anchor events of a log, collected by visit while
+// Verify reads it.
+type anchors []anchor
+
+// visit collects rec if it is an anchor.
+func (as *anchors) visit(rec wal.Record) {
+	if rec.Type != wal.RecordEvent || !bytes.Contains(rec.Payload, anchorMark) {
+		return
+	}
+	ev, err := event.Decode(rec.Payload)
+	if err != nil || ev.Properties[LifecycleProperty] != LifecycleConfig {
+		return
+	}
+	n, ok := ev.Properties[AccessRecordsProperty].(uint64)
+	if !ok {
+		if i, isInt := ev.Properties[AccessRecordsProperty].(int64); isInt && i >= 0 {
+			n, ok = uint64(i), true
 		}
 	}
-	return out, nil
+	if head, _ := ev.Properties[AccessHeadProperty].(string); ok && head != "" {
+		*as = append(*as, anchor{seq: rec.Seq, records: n, head: head})
+	}
 }
 
-// verifyAccess checks the access log of dir against the anchors the log
-// holds, and verifies it (with keys, as the log). It is nil for a log that
+// verifyAccess checks the access log of dir against the anchors as the
+// log holds, and verifies it (with keys, as the log). It is nil for a log that
 // never had access logging on.
-func verifyAccess(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader, keys []string) error {
-	as, err := anchors(ctx, reader())
-	if err != nil {
-		return nil // the log's own verification reports it
-	}
+func verifyAccess(ctx context.Context, fsys vfs.FS, dir string, as anchors, keys []string) error {
 	adir := filepath.Join(dir, AccessDirName)
 	on, err := AccessLogOn(fsys, dir)
 	if err != nil {
@@ -399,7 +391,7 @@ func verifyAccess(ctx context.Context, fsys vfs.FS, dir string, reader func() *w
 
 // leafHashes walks the log of r and returns the leaf hashes (hex) of the
 // records the anchors name, and the last sequence number.
-func leafHashes(ctx context.Context, r *wal.Reader, as []anchor) (map[uint64]string, uint64, error) {
+func leafHashes(ctx context.Context, r *wal.Reader, as anchors) (map[uint64]string, uint64, error) {
 	want := make(map[uint64]bool, len(as))
 	for _, a := range as {
 		want[a.records] = true

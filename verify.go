@@ -172,12 +172,13 @@ func verifyLog(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.
 	if cfg.progress != nil {
 		progress = func(p verify.Progress) { cfg.progress(Progress(p)) }
 	}
-	r, err := verify.Run(ctx, fsys, dir, reader, verify.Config{Keys: cfg.keys, Anchor: cfg.anchor, Progress: progress, StoredRoots: cfg.storedRoots, ExtraRoots: cfg.extraRoots})
+	var as anchors
+	r, err := verify.Run(ctx, fsys, dir, reader, verify.Config{Keys: cfg.keys, Anchor: cfg.anchor, Progress: progress, StoredRoots: cfg.storedRoots, ExtraRoots: cfg.extraRoots, Visit: as.visit})
 	if r == nil {
 		return nil, err
 	}
 	if err == nil {
-		if err = verifyAccess(ctx, fsys, dir, reader, cfg.keys); err != nil {
+		if err = verifyAccess(ctx, fsys, dir, as, cfg.keys); err != nil {
 			r.OK = false
 		}
 	}
