@@ -16,6 +16,9 @@ import (
 // checkpoint checkpoint (nil: the latest stored one). The bundle's Marshal
 // gives a file a third party checks with VerifyProof and the public key.
 func ProveInclusion(ctx context.Context, fsys vfs.FS, dir string, seq uint64, checkpoint []byte) (*integrity.InclusionBundle, error) {
+	if err := RecordRead(ctx, fsys, dir, "ProveInclusion", fmt.Sprintf("seq %d", seq), ""); err != nil {
+		return nil, err
+	}
 	return verify.ProveInclusion(ctx, fsys, dir, seq, checkpoint)
 }
 
@@ -23,6 +26,9 @@ func ProveInclusion(ctx context.Context, fsys vfs.FS, dir string, seq uint64, ch
 // checkpoint of tree size size2 extends the one of size size1 (the log only
 // grew between them). It stops with ctx.Err() when ctx ends.
 func ProveConsistency(ctx context.Context, fsys vfs.FS, dir string, size1, size2 uint64) (*integrity.ConsistencyBundle, error) {
+	if err := RecordRead(ctx, fsys, dir, "ProveConsistency", fmt.Sprintf("tree sizes %d .. %d", size1, size2), ""); err != nil {
+		return nil, err
+	}
 	return verify.ProveConsistency(ctx, fsys, dir, size1, size2)
 }
 

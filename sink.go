@@ -239,6 +239,9 @@ func New(opts ...Option) (*Sink, error) {
 		s.Close()
 		return nil, fmt.Errorf("audit: open %s: write the lifecycle events: %w", cfg.dir, err)
 	}
+	if err := s.startAccess(); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
 	if err := s.registerMetrics(); err != nil {
 		return nil, errors.Join(fmt.Errorf("audit: open %s: %w", cfg.dir, err), s.Close())
 	}
@@ -518,7 +521,7 @@ func (s *Sink) emitPolicy(ctx context.Context, orig *core.LogEvent, ev *Event) e
 // not decrypt is yielded with its event and a *protect.FieldError (the
 // event is not nil then), and the replay goes on if the caller goes on.
 func (s *Sink) Replay(ctx context.Context, from, to time.Time) iter.Seq2[*Event, error] {
-	return s.reveal(ctx, verify.Replay(ctx, s.w.Reader(), from, to))
+	return s.reveal(ctx, loggedSeq(ctx, func(ctx context.Context) error { return s.logRead(ctx, "Replay", TimeRange(from, to), "") }, func() iter.Seq2[*Event, error] { return verify.Replay(ctx, s.w.Reader(), from, to) }))
 }
 
 // LastSeq returns the sequence number of the last record written.
@@ -548,6 +551,7 @@ func (s *Sink) Close() error {
 			_ = s.shipper.Close()
 		}
 		s.cfg.ship.close()
+		aerr := s.closeAccess()
 		s.led.StopRunner()
 		werr := s.w.Close()
 		if s.idem != nil {
@@ -556,7 +560,7 @@ func (s *Sink) Close() error {
 		if werr != nil {
 			stopErr = nil // the log's failure says it all
 		}
-		s.closeErr = errors.Join(stopErr, werr, s.led.Close(), s.cfg.closeKeys())
+		s.closeErr = errors.Join(stopErr, aerr, werr, s.led.Close(), s.cfg.closeKeys())
 		if s.mon != nil {
 			s.mon.Close()
 		}

@@ -132,6 +132,9 @@ func WithAnchor(signedCheckpoint []byte) VerifyOption {
 // Merkle tree against every stored signed checkpoint (with the Sink's own
 // key, when it has one) and the stored tree nodes.
 func (s *Sink) VerifyIntegrity() (*IntegrityReport, error) {
+	if err := s.logRead(context.Background(), "VerifyIntegrity", "all", ""); err != nil {
+		return nil, err
+	}
 	var opts []VerifyOption
 	if s.cfg.ledger.SigningKey != "" {
 		if vkey, err := integrity.PublicKeyOf(s.cfg.ledger.SigningKey); err == nil {
@@ -153,6 +156,9 @@ func Verify(ctx context.Context, dir string, opts ...VerifyOption) (*IntegrityRe
 
 // VerifyFS is Verify on the given filesystem.
 func VerifyFS(ctx context.Context, fsys vfs.FS, dir string, opts ...VerifyOption) (*IntegrityReport, error) {
+	if err := RecordRead(ctx, fsys, dir, "Verify", "all", ""); err != nil {
+		return nil, err
+	}
 	return verifyLog(ctx, fsys, dir, func() *wal.Reader { return wal.NewReader(fsys, dir) }, opts)
 }
 
@@ -166,9 +172,15 @@ func verifyLog(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.
 	if cfg.progress != nil {
 		progress = func(p verify.Progress) { cfg.progress(Progress(p)) }
 	}
-	r, err := verify.Run(ctx, fsys, dir, reader, verify.Config{Keys: cfg.keys, Anchor: cfg.anchor, Progress: progress, StoredRoots: cfg.storedRoots, ExtraRoots: cfg.extraRoots})
+	var as anchors
+	r, err := verify.Run(ctx, fsys, dir, reader, verify.Config{Keys: cfg.keys, Anchor: cfg.anchor, Progress: progress, StoredRoots: cfg.storedRoots, ExtraRoots: cfg.extraRoots, Visit: as.visit})
 	if r == nil {
 		return nil, err
+	}
+	if err == nil {
+		if err = verifyAccess(ctx, fsys, dir, as, cfg.keys); err != nil {
+			r.OK = false
+		}
 	}
 	return &IntegrityReport{Segments: r.Segments, Records: r.Records, Events: r.Events, FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, Bytes: r.Bytes,
 		TornTail: r.TornTail, Checkpoints: r.Checkpoints, Covered: r.Covered, Latest: r.Latest, Epoch: r.Epoch, NodesChecked: r.NodesChecked,
@@ -184,5 +196,5 @@ func Replay(ctx context.Context, dir string, from, to time.Time) iter.Seq2[*Even
 
 // ReplayFS is Replay on the given filesystem.
 func ReplayFS(ctx context.Context, fsys vfs.FS, dir string, from, to time.Time) iter.Seq2[*Event, error] {
-	return verify.Replay(ctx, wal.NewReader(fsys, dir), from, to)
+	return loggedSeq(ctx, func(ctx context.Context) error { return RecordRead(ctx, fsys, dir, "Replay", TimeRange(from, to), "") }, func() iter.Seq2[*Event, error] { return verify.Replay(ctx, wal.NewReader(fsys, dir), from, to) })
 }

@@ -156,6 +156,10 @@ const repairTemp = "audit.repair.tmp"
 // temporary file (see Cursor).
 func Owns(name string) bool { return name == repairTemp || name == CursorFile || name == cursorTemp }
 
+// AccessDir is the access log's subdirectory of a log directory (see
+// audit.WithAccessLog): a log of its own, which is not copied to mirrors.
+const AccessDir = "access"
+
 // ManagedName reports whether a directory entry belongs to the log (and so
 // is compared, copied and repaired): the files of every layer that keeps
 // files in the log directory, each asked for its own names (wal.Owns,
@@ -166,7 +170,7 @@ func ManagedName(name string) bool {
 	if name == wal.LockName {
 		return false
 	}
-	return wal.Owns(name) || integrity.Owns(name) || ledger.Owns(name) || Owns(name)
+	return wal.Owns(name) || integrity.Owns(name) || ledger.Owns(name) || Owns(name) || name == AccessDir
 }
 
 // A version is the contents of one file as a list of byte ranges, each read

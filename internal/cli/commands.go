@@ -32,6 +32,7 @@ checkpoint(s), the record's leaf (for inclusion) and the Merkle path.`,
 	var dir, cpFile, output string
 	var seq, from, to uint64
 	var force bool
+	var acc accessFlags
 	incl := &cobra.Command{
 		Use:   "inclusion --wal DIR --seq N [--checkpoint FILE] [--output FILE]",
 		Short: "Prove that record N is in the log a signed checkpoint commits to",
@@ -53,6 +54,7 @@ checkpoint(s), the record's leaf (for inclusion) and the Merkle path.`,
 				}
 				cp = data
 			}
+			acc.bind(cmd, e, "prove")
 			b, err := audit.ProveInclusion(cmd.Context(), vfs.OS(), dir, seq, cp)
 			if err != nil {
 				return proveErr(dir, err)
@@ -88,6 +90,7 @@ of stored signed checkpoints ('mtlog-audit checkpoint --all' lists them).`,
 			if from > to {
 				return usageErr("--from %d is larger than --to %d", from, to)
 			}
+			acc.bind(cmd, e, "prove")
 			b, err := audit.ProveConsistency(cmd.Context(), vfs.OS(), dir, from, to)
 			if err != nil {
 				return proveErr(dir, err)
@@ -104,6 +107,8 @@ of stored signed checkpoints ('mtlog-audit checkpoint --all' lists them).`,
 	cons.Flags().Uint64Var(&to, "to", 0, "the later tree size")
 	cons.Flags().StringVarP(&output, "output", "o", "", "write the proof to this file (default: stdout)")
 	cons.Flags().BoolVar(&force, "force", false, "overwrite --output if it exists")
+	acc.add(incl)
+	acc.add(cons)
 	cmd.AddCommand(incl, cons)
 	return cmd
 }

@@ -24,6 +24,7 @@ type monitorOpts struct {
 
 func monitorCmd(e *env) *cobra.Command {
 	var o monitorOpts
+	var acc accessFlags
 	cmd := &cobra.Command{
 		Use:   "monitor (--wal DIR | --metrics URL) [--once [--json]]",
 		Short: "Watch a live log, or a running sink's /metrics, in a terminal UI",
@@ -71,6 +72,9 @@ mtlog-audit metrics.`,
 				return err
 			}
 			if o.dir != "" {
+				if err := acc.record(cmd, e, o.dir, "monitor"); err != nil {
+					return err
+				}
 				return monitorWAL(cmd.Context(), e, &o)
 			}
 			return monitorMetrics(cmd.Context(), e, &o)
@@ -82,6 +86,7 @@ mtlog-audit metrics.`,
 	cmd.Flags().BoolVar(&o.asJSON, "json", false, "with --once: print the snapshot as one JSON object")
 	cmd.Flags().DurationVar(&o.interval, "interval", time.Second, "how often the screen is refreshed; with --once, how long rates are measured")
 	cmd.Flags().DurationVar(&o.window, "window", 10*time.Second, "with --wal: the span events/s is averaged over")
+	acc.add(cmd)
 	return cmd
 }
 

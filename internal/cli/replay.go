@@ -209,6 +209,7 @@ func replayCmd(e *env) *cobra.Command {
 	var force, asJSON, withHash, follow bool
 	var poll time.Duration
 	var sel selection
+	var acc accessFlags
 	cmd := &cobra.Command{
 		Use:   "replay --wal DIR [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR] [--json] [--output FILE | --follow [--poll D]]",
 		Short: "Print events, in sequence order",
@@ -266,6 +267,9 @@ event printed (--quiet leaves it out).
 				return err
 			}
 			c.follow, c.poll = follow, poll
+			if err := acc.record(cmd, e, dir, "replay"); err != nil {
+				return err
+			}
 			out, err := createOutput(file, fileFlag, force)
 			if err != nil {
 				return err
@@ -337,6 +341,7 @@ event printed (--quiet leaves it out).
 	f.StringVarP(&output, "output", "o", "", "write to this file instead of stdout (shows progress)")
 	f.StringVar(&oldFile, "file", "", "the old name of --output")
 	deprecate(cmd, "file", "use --output FILE (-o FILE); --file goes away in the next release")
+	acc.add(cmd)
 	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
 	f.BoolVar(&withHash, "with-hash", false, "add each event's leaf hash (leaf_hash) to JSON output; reads the log from its first record")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new events as they are written, until Ctrl-C (see below)")
@@ -456,6 +461,7 @@ func exportCmd(e *env) *cobra.Command {
 	var dir, format, output string
 	var force, withHash bool
 	var sel selection
+	var acc accessFlags
 	cmd := &cobra.Command{
 		Use:   "export --wal DIR --format jsonl|csv|parquet --output FILE [--since TIME] [--until TIME] [--seq A..B] [--limit N | --last N] [--filter EXPR]",
 		Short: "Write events to a JSON-lines, CSV or Parquet file",
@@ -501,6 +507,9 @@ removed. If the log is damaged, the file keeps every event before the damage
 			c.withHash = withHash
 			if output == "-" {
 				return &flagError{errors.New("--output must name a file")}
+			}
+			if err := acc.record(cmd, e, dir, "export"); err != nil {
+				return err
 			}
 			out, err := createOutput(output, "--output", force)
 			if err != nil {
@@ -560,5 +569,6 @@ removed. If the log is damaged, the file keeps every event before the damage
 	f.BoolVar(&force, "force", false, "overwrite --output if it exists")
 	f.BoolVar(&withHash, "with-hash", false, "add each event's leaf hash (leaf_hash) to a JSON-lines or CSV export; reads the log from its first record")
 	sel.add(cmd)
+	acc.add(cmd)
 	return cmd
 }

@@ -18,6 +18,7 @@ func verifyCmd(e *env) *cobra.Command {
 	var dir, anchor, anchorFrom, remote string
 	var keys []string
 	var asJSON bool
+	var acc accessFlags
 	cmd := &cobra.Command{
 		Use:   "verify --wal DIR [--key PUBKEY ...] [--anchor CHECKPOINT | --anchor-from URL] [--remote URL] [--json]",
 		Short: "Check that nothing acknowledged was lost, inserted, reordered or altered",
@@ -89,6 +90,7 @@ Exit status:
 				anchorInfo = info
 				opts = append(opts, audit.WithAnchor(data))
 			}
+			acc.bind(cmd, e, "verify")
 			bar := e.newProgress("verify", dir)
 			opts = append(opts, audit.WithProgress(func(p audit.Progress) { bar.at(p.Segment, p.Offset, p.Records) }))
 			rep, verr := audit.Verify(cmd.Context(), dir, opts...)
@@ -134,6 +136,7 @@ Exit status:
 	f.StringVar(&anchorFrom, "anchor-from", "", "a backend URL (file://, s3://, azure://, gs://) whose newest checkpoint that verifies with --key is the anchor")
 	f.StringVar(&remote, "remote", "", "a backend URL to compare the log with, segment by segment")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON on stdout")
+	acc.add(cmd)
 	return cmd
 }
 

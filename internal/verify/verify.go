@@ -31,6 +31,7 @@ type Config struct {
 	Progress    func(Progress)
 	StoredRoots *replica.Roots // checked only without Keys
 	ExtraRoots  [][]byte
+	Visit       func(wal.Record) // if set, sees each record read (its Payload only during the call)
 }
 
 // Progress is the root's Progress.
@@ -155,6 +156,9 @@ func Run(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader
 				stopped = true
 				return errStop
 			}
+		}
+		if cfg.Visit != nil {
+			cfg.Visit(rec)
 		}
 		if p := v.Add(rec.Seq-1, rec.Time, uint8(rec.Type), rec.Payload); p != nil {
 			stopped = true
