@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/willibrandon/mtlog-audit/compliance"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
 	"github.com/willibrandon/mtlog-audit/protect"
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -64,6 +65,9 @@ type config struct {
 
 	// Compliance (issue 19): the profile's check in New reads these.
 	retention time.Duration // WithRetention; 0: kept forever (retention.go)
+	// retentionPolicy bounds retention (the compliance profile's minimum and
+	// maximum; zero: none); the profile sets it (retention.go).
+	retentionPolicy compliance.RetentionPolicy
 	accessLog bool          // WithAccessLog: reads are logged (access.go)
 }
 

@@ -76,6 +76,7 @@ type WAL struct {
 	}
 
 	lastSeal Mark // set by Open, read-only after (see LastSeal)
+	firstSeq uint64 // set by Open, read-only after (see FirstSeq)
 }
 
 // position is a point in the log: a segment and an offset in it.
