@@ -123,7 +123,7 @@ func (s *Sink) ApplyRetention(ctx context.Context, dryRun bool) (*RetentionRepor
 	if plan.Delete == 0 {
 		return rep, s.finishRemoval(rc)
 	}
-	if err := s.retentionAllowed(plan.PrunedTo); err != nil {
+	if err := s.retentionAllowed(); err != nil {
 		return rep, err
 	}
 	if vr, err := s.VerifyIntegrity(); err != nil || !vr.OK {
@@ -198,24 +198,28 @@ func (s *Sink) finishRemoval(rc *integrity.RetentionCheckpoint) error {
 }
 
 // retentionAllowed refuses a deletion the log cannot prove afterwards.
-func (s *Sink) retentionAllowed(prunedTo uint64) error {
+func (s *Sink) retentionAllowed() error {
 	switch {
 	case s.cfg.ledger.SigningKey == "":
 		return fmt.Errorf("%w: the log is not signed; deleting records needs audit.WithSigningKey, so that the retention checkpoint proves what was deleted", ErrRetentionRefused)
 	case s.cfg.ledger.EpochEvery > 0:
 		return fmt.Errorf("%w: retention is not supported with forward security (WithForwardSecurity) yet", ErrRetentionRefused)
 	}
-	cps, err := integrity.ReadCheckpointLog(s.cfg.fs, filepath.Join(s.w.Dir(), integrity.CheckpointsFile))
-	var covered uint64
-	if err == nil && len(cps) > 0 {
-		if cp, err := ledger.ParseStored(cps[len(cps)-1]); err == nil {
-			covered = cp.Size
-		}
-	}
-	if covered < prunedTo {
-		return fmt.Errorf("%w: records up to %d would be deleted but signed checkpoints cover only %d; run again after the next checkpoint", ErrRetentionRefused, prunedTo, covered)
-	}
 	return nil
+}
+
+// signedSize returns the tree size of the newest stored checkpoint of the
+// log in dir (0: none): how many records signatures cover.
+func signedSize(fsys vfs.FS, dir string) uint64 {
+	cps, err := integrity.ReadCheckpointLog(fsys, filepath.Join(dir, integrity.CheckpointsFile))
+	if err != nil || len(cps) == 0 {
+		return 0
+	}
+	cp, err := ledger.ParseStored(cps[len(cps)-1])
+	if err != nil {
+		return 0
+	}
+	return cp.Size
 }
 
 // shipHeld returns the plan's shipping condition: nil without WithShipping.
@@ -261,7 +265,7 @@ func planRetention(ctx context.Context, fsys vfs.FS, dir string, now time.Time, 
 		}
 		segs = live
 	}
-	plan, err := compliance.Plan(compliance.PlanInput{Segments: segs, Now: now, Retention: retention, Policy: policy, Holds: holds, Held: held})
+	plan, err := compliance.Plan(compliance.PlanInput{Segments: segs, Now: now, Retention: retention, Policy: policy, Holds: holds, Held: held, Signed: signedSize(fsys, dir)})
 	if err != nil {
 		return rep, nil, fmt.Errorf("%w: %w", ErrRetentionRefused, err)
 	}

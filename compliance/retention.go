@@ -82,6 +82,7 @@ const (
 	KeptYoung    Blocker = "young"     // an event in it, or its writing, is within the retention period
 	KeptHold     Blocker = "hold"      // a legal hold covers it
 	KeptUnshiped Blocker = "unshipped" // fewer than the quorum of shipping backends hold it
+	KeptUnsigned Blocker = "unsigned"  // no signed checkpoint covers it yet: its deletion could not be proven
 	KeptAfter    Blocker = "after"     // an older segment is kept, and only a prefix is ever deleted
 )
 
@@ -124,12 +125,17 @@ type PlanInput struct {
 	// shipping backends; nil when shipping is not configured (no
 	// condition).
 	Held func(wal.SealedSegment) bool
+	// Signed is how many records (from record 1) signed checkpoints
+	// cover: a segment with later records is kept, since the retention
+	// checkpoint must be provably consistent with what was signed.
+	Signed uint64
 }
 
 // Plan decides which sealed segments a retention run deletes: a segment is
 // deleted only when every event in it is older than the retention period
 // and every record in it was written before then, no legal hold covers it,
-// it is held by the shipping quorum (when shipping is configured), and
+// it is held by the shipping quorum (when shipping is configured), a
+// signed checkpoint covers it, and
 // every older segment is deleted too (the log only ever loses a prefix).
 // It refuses to plan when the configured retention breaks the policy's
 // minimum (ErrRetentionTooShort) or is not set (ErrNoRetention).
@@ -161,6 +167,9 @@ func Plan(in PlanInput) (*RetentionPlan, error) {
 			}
 			if d.Kept == "" && in.Held != nil && !in.Held(s) {
 				d.Kept = KeptUnshiped
+			}
+			if d.Kept == "" && s.LastSeq > in.Signed {
+				d.Kept = KeptUnsigned
 			}
 		}
 		if d.Kept == "" && !prefix {
