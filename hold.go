@@ -85,7 +85,7 @@ func (s *Sink) ClearHold(ctx context.Context, id, reason string) (Receipt, error
 // it, in log order. It reads the log's lifecycle events (every event is
 // decoded: a full read of the log).
 func (s *Sink) Holds(ctx context.Context) ([]Hold, error) {
-	rc, err := s.retentionCheckpoint()
+	rc, err := readRetention(s.cfg.fs, s.w.Dir())
 	if err != nil {
 		return nil, err
 	}
@@ -99,17 +99,9 @@ func (s *Sink) holds(ctx context.Context, rc *integrity.RetentionCheckpoint) ([]
 // Holds returns the legal holds in force in the log in dir, without
 // opening it for writing (see Sink.Holds).
 func Holds(ctx context.Context, fsys vfs.FS, dir string) ([]Hold, error) {
-	raw, ok, err := integrity.ReadRetention(fsys, dir)
+	rc, err := readRetention(fsys, dir)
 	if err != nil {
 		return nil, err
-	}
-	var rc *integrity.RetentionCheckpoint
-	if ok {
-		c, err := integrity.ParseStoredRetention(raw)
-		if err != nil {
-			return nil, fmt.Errorf("audit: %w", err)
-		}
-		rc = &c
 	}
 	return foldHolds(ctx, wal.NewReader(fsys, dir), rc)
 }

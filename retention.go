@@ -163,7 +163,13 @@ func (s *Sink) RetentionStatus(ctx context.Context) (*RetentionReport, error) {
 // retentionCheckpoint reads the log's retention checkpoint (nil: none), as
 // ledger.Open checked it.
 func (s *Sink) retentionCheckpoint() (*integrity.RetentionCheckpoint, error) {
-	raw, ok, err := integrity.ReadRetention(s.cfg.fs, s.w.Dir())
+	return readRetention(s.cfg.fs, s.w.Dir())
+}
+
+// readRetention reads the retention checkpoint of the log in dir without
+// checking its signature (nil: none).
+func readRetention(fsys vfs.FS, dir string) (*integrity.RetentionCheckpoint, error) {
+	raw, ok, err := integrity.ReadRetention(fsys, dir)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -222,12 +228,55 @@ func signedSize(fsys vfs.FS, dir string) uint64 {
 	return cp.Size
 }
 
-// shipHeld returns the plan's shipping condition: nil without WithShipping.
+// shipHeld returns the plan's shipping condition: with WithShipping, its
+// quorum; without, when the log has a shipping cursor all the same (it was
+// shipped by another process), every backend the cursor names; else none.
 func (s *Sink) shipHeld() func(wal.SealedSegment) bool {
-	if s.cfg.ship == nil {
+	if s.cfg.ship != nil {
+		return cursorHeld(s.cfg.fs, s.w.Dir(), s.cfg.ship.quorum)
+	}
+	return cursorAll(s.cfg.fs, s.w.Dir())
+}
+
+// cursorAll is cursorHeld with every backend of the log's shipping cursor,
+// or nil when it has none.
+func cursorAll(fsys vfs.FS, dir string) func(wal.SealedSegment) bool {
+	if _, err := fsys.Stat(filepath.Join(dir, replica.CursorFile)); err != nil {
 		return nil
 	}
-	return cursorHeld(s.cfg.fs, s.w.Dir(), s.cfg.ship.quorum)
+	c, err := replica.ReadCursor(fsys, dir)
+	n := 1
+	if err == nil {
+		n = max(n, len(c.Backends))
+	}
+	return cursorHeld(fsys, dir, n)
+}
+
+// RetentionConfig is what RetentionStatusOf plans with.
+type RetentionConfig struct {
+	Retention time.Duration
+	Policy    compliance.RetentionPolicy
+	Now       time.Time // zero: time.Now()
+}
+
+// RetentionStatusOf is Sink.RetentionStatus for the log in dir, without
+// opening it for writing: what a retention run would delete now and
+// whether data is overdue. When the log has a shipping cursor, every
+// backend it names must hold a segment for it to go.
+func RetentionStatusOf(ctx context.Context, fsys vfs.FS, dir string, cfg RetentionConfig) (*RetentionReport, error) {
+	if cfg.Now.IsZero() {
+		cfg.Now = time.Now()
+	}
+	rc, err := readRetention(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	holds, err := foldHolds(ctx, wal.NewReader(fsys, dir), rc)
+	if err != nil {
+		return nil, err
+	}
+	rep, _, err := planRetention(ctx, fsys, dir, cfg.Now, cfg.Retention, cfg.Policy, holds, cursorAll(fsys, dir), rc)
+	return rep, err
 }
 
 // cursorHeld reports a segment held when at least quorum backends of the

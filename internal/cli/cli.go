@@ -174,6 +174,7 @@ verified, but the newest records are not yet covered by a signed checkpoint.`,
 		proveCmd(e), verifyProofCmd(e), keysCmd(e), shredCmd(e), checkpointCmd(e), benchCmd(e), tortureCmd(e), versionCmd(e),
 		monitorCmd(e),
 	)
+	root.AddCommand(retentionCmd(e), holdCmd(e))
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		warnDeprecated(e, cmd)
 		switch e.progress {
