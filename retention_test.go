@@ -367,3 +367,31 @@ func TestRetentionOverdueUnderMaximum(t *testing.T) {
 		t.Fatalf("status after apply: %v overdue=%v", err, rep.Overdue)
 	}
 }
+
+// TestRetentionWaitsForShippingQuorum: a shipped log loses a segment only
+// once the backends hold it (here: every backend its cursor names, as the
+// CLI and a Sink without WithShipping require).
+func TestRetentionWaitsForShippingQuorum(t *testing.T) {
+	l := newRetLog(t, nil)
+	s := l.open(t)
+	l.write(t, s, 730)
+	s.Close()
+	cursor := func(a, b uint64) {
+		t.Helper()
+		c := fmt.Sprintf(`{"version":1,"backends":{"a":{"segment":%d,"segment_last":0,"checkpoints":0},"b":{"segment":%d,"segment_last":0,"checkpoints":0}}}`, a, b)
+		if err := os.WriteFile(filepath.Join(l.dir, "ship.cursor"), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cursor(40, 0) // b holds nothing
+	s = l.open(t)
+	defer s.Close()
+	rep, err := s.ApplyRetention(context.Background(), false)
+	if err != nil || rep.Deleted != 0 || rep.Segments[0].Kept != compliance.KeptUnshiped {
+		t.Fatalf("deleted a segment one backend lacks: %v %+v", err, rep)
+	}
+	cursor(3, 3) // both hold segments 1 and 2
+	if rep, err = s.ApplyRetention(context.Background(), false); err != nil || rep.Deleted != 2 {
+		t.Fatalf("want segments 1 and 2 deleted: %v %+v", err, rep)
+	}
+}
