@@ -43,12 +43,13 @@ func WithRetentionPolicy(p compliance.RetentionPolicy) Option {
 
 // RetentionSegment is one sealed segment in a RetentionReport.
 type RetentionSegment struct {
-	Segment           uint64
-	FirstSeq, LastSeq uint64
-	Bytes             int64
-	Deleted           bool               // deleted by this run (or would be, in a dry run)
-	Kept              compliance.Blocker // why it is kept ("" when deleted)
-	HoldID            string             // the legal hold that keeps it
+	Segment  uint64             `json:"segment"`
+	FirstSeq uint64             `json:"first_seq"`
+	LastSeq  uint64             `json:"last_seq"`
+	Bytes    int64              `json:"bytes"`
+	Deleted  bool               `json:"deleted"`           // deleted by this run (or would be, in a dry run)
+	Kept     compliance.Blocker `json:"kept,omitempty"`    // why it is kept ("" when deleted)
+	HoldID   string             `json:"hold_id,omitempty"` // the legal hold that keeps it
 }
 
 // RetentionReport is what a retention run found and did.
