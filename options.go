@@ -65,10 +65,11 @@ type config struct {
 
 	// Compliance (issue 19): the profile's check in New reads these.
 	retention time.Duration // WithRetention; 0: kept forever (retention.go)
+	accessLog bool          // WithAccessLog: reads are logged (access.go)
+
 	// retentionPolicy bounds retention (the compliance profile's minimum and
 	// maximum; zero: none); the profile sets it (retention.go).
 	retentionPolicy compliance.RetentionPolicy
-	accessLog bool          // WithAccessLog: reads are logged (access.go)
 }
 
 // The ranks of the data-protection stages: whatever the order of the

@@ -76,7 +76,9 @@ type WAL struct {
 	}
 
 	lastSeal Mark // set by Open, read-only after (see LastSeal)
-	firstSeq uint64 // set by Open, read-only after (see FirstSeq)
+
+	// firstSeq is set by Open, read-only after (see FirstSeq).
+	firstSeq uint64
 }
 
 // position is a point in the log: a segment and an offset in it.
