@@ -38,31 +38,34 @@ const (
 // outside the log can be edited or deleted to lift it; a later retention
 // checkpoint carries it on when its event is pruned.
 func (s *Sink) SetHold(ctx context.Context, id, reason string, from, to time.Time) (Receipt, error) {
-	if err := checkHold(id, reason); err != nil {
-		return Receipt{}, err
-	}
 	if !from.IsZero() && !to.IsZero() && to.Before(from) {
 		return Receipt{}, fmt.Errorf("%w: hold %s ends (%s) before it starts (%s)", ErrHold, id, to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
-	s.retMu.Lock()
-	defer s.retMu.Unlock()
-	holds, err := s.Holds(ctx)
-	if err != nil {
-		return Receipt{}, err
-	}
-	for _, h := range holds {
-		if h.ID == id {
+	return s.changeHold(ctx, id, reason, func(h *Hold) (Receipt, error) {
+		if h != nil {
 			return Receipt{}, fmt.Errorf("%w: hold %s is already in force (set %s: %s); clear it first or use another ID", ErrHold, id, h.Set.Format(time.RFC3339), h.Reason)
 		}
-	}
-	return s.appendLifecycle(ctx, LifecycleHoldSet, "Legal hold {HoldID} set: {Reason}", map[string]any{
-		HoldIDProperty: id, HoldReasonProperty: reason, HoldFromProperty: rfc3339(from), HoldToProperty: rfc3339(to),
+		return s.appendLifecycle(ctx, LifecycleHoldSet, "Legal hold {HoldID} set: {Reason}", map[string]any{
+			HoldIDProperty: id, HoldReasonProperty: reason, HoldFromProperty: rfc3339(from), HoldToProperty: rfc3339(to),
+		})
 	})
 }
 
 // ClearHold lifts legal hold id, recording reason in a LifecycleHoldClear
 // event.
 func (s *Sink) ClearHold(ctx context.Context, id, reason string) (Receipt, error) {
+	return s.changeHold(ctx, id, reason, func(h *Hold) (Receipt, error) {
+		if h == nil {
+			return Receipt{}, fmt.Errorf("%w: no hold %s is in force (see Holds)", ErrHold, id)
+		}
+		return s.appendLifecycle(ctx, LifecycleHoldClear, "Legal hold {HoldID} cleared: {Reason}", map[string]any{HoldIDProperty: id, HoldReasonProperty: reason})
+	})
+}
+
+// changeHold checks id and reason and runs change, with no other retention
+// run or hold change in between, on the hold in force with that ID (nil:
+// none).
+func (s *Sink) changeHold(ctx context.Context, id, reason string, change func(*Hold) (Receipt, error)) (Receipt, error) {
 	if err := checkHold(id, reason); err != nil {
 		return Receipt{}, err
 	}
@@ -72,12 +75,12 @@ func (s *Sink) ClearHold(ctx context.Context, id, reason string) (Receipt, error
 	if err != nil {
 		return Receipt{}, err
 	}
-	for _, h := range holds {
-		if h.ID == id {
-			return s.appendLifecycle(ctx, LifecycleHoldClear, "Legal hold {HoldID} cleared: {Reason}", map[string]any{HoldIDProperty: id, HoldReasonProperty: reason})
+	for i := range holds {
+		if holds[i].ID == id {
+			return change(&holds[i])
 		}
 	}
-	return Receipt{}, fmt.Errorf("%w: no hold %s is in force (see Holds)", ErrHold, id)
+	return change(nil)
 }
 
 // Holds returns the legal holds in force, oldest first: those the log's

@@ -54,25 +54,13 @@ process holds it, call Sink.SetHold there.`,
 			if err != nil {
 				return err
 			}
-			s, err := openForRetention(dir, signingKey)
-			if err != nil {
-				return err
-			}
-			r, err := s.SetHold(cmd.Context(), args[0], reason, f, t)
-			if cerr := s.Close(); err == nil && cerr != nil {
-				err = cerr
-			}
-			if err != nil {
-				return retentionErr(err)
-			}
-			return printHoldChange(e, asJSON, args[0], "set", r.Seq)
+			return changeHold(e, dir, signingKey, asJSON, args[0], "set", func(s *audit.Sink) (audit.Receipt, error) {
+				return s.SetHold(cmd.Context(), args[0], reason, f, t)
+			})
 		},
 	}
+	holdFlags(cmd, &dir, &signingKey, &reason, &asJSON, "why the hold is placed (recorded in the log)")
 	fl := cmd.Flags()
-	fl.StringVar(&dir, "wal", "", "the log")
-	fl.StringVar(&signingKey, "signing-key", "", "the log's signing key file")
-	fl.StringVar(&reason, "reason", "", "why the hold is placed (recorded in the log)")
-	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fl.StringVar(&from, "from", "", "first event time covered (RFC 3339; default: open)")
 	fl.StringVar(&to, "to", "", "last event time covered (RFC 3339; default: open)")
 	return cmd
@@ -85,11 +73,33 @@ type holdChangeJSON struct {
 	Seq   uint64 `json:"event_seq"`
 }
 
-func printHoldChange(e *env, asJSON bool, id, state string, seq uint64) error {
-	if asJSON {
-		return writeJSON(e.stdout, holdChangeJSON{id, state, seq})
+// holdFlags adds the flags hold set and clear share.
+func holdFlags(cmd *cobra.Command, dir, signingKey, reason *string, asJSON *bool, reasonHelp string) {
+	fl := cmd.Flags()
+	fl.StringVar(dir, "wal", "", "the log")
+	fl.StringVar(signingKey, "signing-key", "", "the log's signing key file")
+	fl.StringVar(reason, "reason", "", reasonHelp)
+	fl.BoolVar(asJSON, "json", false, "print the result as JSON")
+}
+
+// changeHold opens the log for writing, runs change and prints the hold's
+// new state.
+func changeHold(e *env, dir, signingKey string, asJSON bool, id, state string, change func(*audit.Sink) (audit.Receipt, error)) error {
+	s, err := openForRetention(dir, signingKey)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(e.stdout, "legal hold %s %s (event at sequence number %d)\n", id, state, seq)
+	r, err := change(s)
+	if cerr := s.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return retentionErr(err)
+	}
+	if asJSON {
+		return writeJSON(e.stdout, holdChangeJSON{id, state, r.Seq})
+	}
+	fmt.Fprintf(e.stdout, "legal hold %s %s (event at sequence number %d)\n", id, state, r.Seq)
 	return nil
 }
 
@@ -120,25 +130,12 @@ func holdClearCmd(e *env) *cobra.Command {
 			if err := checkLogDir("--wal", dir); err != nil {
 				return err
 			}
-			s, err := openForRetention(dir, signingKey)
-			if err != nil {
-				return err
-			}
-			r, err := s.ClearHold(cmd.Context(), args[0], reason)
-			if cerr := s.Close(); err == nil && cerr != nil {
-				err = cerr
-			}
-			if err != nil {
-				return retentionErr(err)
-			}
-			return printHoldChange(e, asJSON, args[0], "cleared", r.Seq)
+			return changeHold(e, dir, signingKey, asJSON, args[0], "cleared", func(s *audit.Sink) (audit.Receipt, error) {
+				return s.ClearHold(cmd.Context(), args[0], reason)
+			})
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&dir, "wal", "", "the log")
-	fl.StringVar(&signingKey, "signing-key", "", "the log's signing key file")
-	fl.StringVar(&reason, "reason", "", "why the hold is lifted (recorded in the log)")
-	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	holdFlags(cmd, &dir, &signingKey, &reason, &asJSON, "why the hold is lifted (recorded in the log)")
 	return cmd
 }
 
