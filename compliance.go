@@ -103,6 +103,18 @@ func (c *config) checkCompliance() {
 		return
 	}
 	cc.profile, cc.waivers = &p, set.Waivers
+	if c.retentionPolicy == (compliance.RetentionPolicy{}) {
+		// The profile's bounds govern deletion (Sink.ApplyRetention), not
+		// only New's check: a retention shorter than the minimum deletes
+		// nothing, and data past the maximum is reported overdue.
+		c.retentionPolicy = compliance.RetentionPolicy{Name: p.Name, Min: p.MinRetention, Max: p.MaxRetention}
+		if _, waived := set.Waivers[compliance.ReqRetentionMin]; waived {
+			c.retentionPolicy.Min = 0
+		}
+		if _, waived := set.Waivers[compliance.ReqRetentionMax]; waived {
+			c.retentionPolicy.Max = 0
+		}
+	}
 	if _, waived := set.Waivers[compliance.ReqLifecycle]; p.Lifecycle && !waived {
 		cc.lifecycle = true
 	}

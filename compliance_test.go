@@ -517,3 +517,29 @@ func TestFlaggedMetric(t *testing.T) {
 	}
 	t.Fatal("mtlog_audit_flagged_total is not exported")
 }
+
+// TestComplianceSetsRetentionPolicy: the profile's retention bounds govern
+// deletion too (Sink.ApplyRetention), unless waived or set explicitly.
+func TestComplianceSetsRetentionPolicy(t *testing.T) {
+	cfg := func(opts ...Option) config {
+		c := defaultConfig()
+		for _, o := range opts {
+			o(&c)
+		}
+		c.checkCompliance()
+		return c
+	}
+	if got, want := cfg(WithCompliance("GDPR")).retentionPolicy, (compliance.RetentionPolicy{Name: "GDPR", Max: compliance.Year}); got != want {
+		t.Errorf("GDPR: policy %+v, want %+v", got, want)
+	}
+	if got := cfg(WithCompliance("HIPAA")).retentionPolicy; got.Min != 6*compliance.Year || got.Name != "HIPAA" {
+		t.Errorf("HIPAA: policy %+v, want a minimum of 6 years", got)
+	}
+	if got := cfg(WithCompliance("HIPAA", compliance.Waive(compliance.ReqRetentionMin, "kept by the records system"))).retentionPolicy; got.Min != 0 {
+		t.Errorf("HIPAA with the minimum waived: policy %+v, want no minimum", got)
+	}
+	own := compliance.RetentionPolicy{Name: "house", Min: time.Hour}
+	if got := cfg(WithRetentionPolicy(own), WithCompliance("HIPAA")).retentionPolicy; got != own {
+		t.Errorf("an explicit policy: %+v, want %+v", got, own)
+	}
+}

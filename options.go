@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/willibrandon/mtlog-audit/compliance"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
 	"github.com/willibrandon/mtlog-audit/protect"
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -67,6 +68,9 @@ type config struct {
 	accessLog bool          // WithAccessLog: reads are logged (access.go)
 
 	comp complianceConfig // WithCompliance, WithLifecycleEvents (compliance.go)
+	// retentionPolicy bounds retention (the compliance profile's minimum and
+	// maximum; zero: none); the profile sets it (retention.go).
+	retentionPolicy compliance.RetentionPolicy
 }
 
 // The ranks of the data-protection stages: whatever the order of the

@@ -136,6 +136,8 @@ type Sink struct {
 	life    lifecycle           // lifecycle events and flagged events (compliance.go)
 
 	closeErr error // what Close returned; written inside once
+
+	retMu sync.Mutex // one retention run or hold change at a time (retention.go, hold.go)
 }
 
 // New opens (creating if needed) the audit log and returns a Sink writing to

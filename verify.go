@@ -66,6 +66,12 @@ type IntegrityReport struct {
 	Epoch uint64
 	// NodesChecked counts stored tree nodes compared with the records.
 	NodesChecked uint64
+	// Retention is the log's retention checkpoint when its oldest records
+	// were deleted under retention (nil: none were): its Size records were
+	// pruned at its Time by its Policy, and verification started after
+	// them (docs/retention.md). Records and Covered count from record 1,
+	// the pruned ones included in Covered only.
+	Retention *integrity.RetentionCheckpoint
 	// OK is true when nothing wrong was found. A log can be OK and still
 	// have an uncovered tail (see UncoveredTail).
 	OK bool
@@ -76,8 +82,12 @@ type IntegrityReport struct {
 // UncoveredTail returns how many records at the end of the log no verified
 // signed checkpoint covers yet.
 func (r *IntegrityReport) UncoveredTail() uint64 {
-	if r.Records > r.Covered {
-		return r.Records - r.Covered
+	size := r.Records
+	if r.Retention != nil {
+		size += r.Retention.Size
+	}
+	if size > r.Covered {
+		return size - r.Covered
 	}
 	return 0
 }
@@ -184,7 +194,7 @@ func verifyLog(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.
 	}
 	return &IntegrityReport{Segments: r.Segments, Records: r.Records, Events: r.Events, FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, Bytes: r.Bytes,
 		TornTail: r.TornTail, Checkpoints: r.Checkpoints, Covered: r.Covered, Latest: r.Latest, Epoch: r.Epoch, NodesChecked: r.NodesChecked,
-		OK: r.OK, Problem: (*Problem)(r.Problem)}, err
+		Retention: r.Retention, OK: r.OK, Problem: (*Problem)(r.Problem)}, err
 }
 
 // Replay reads the events of the log in dir whose timestamps lie in

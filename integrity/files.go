@@ -22,7 +22,7 @@ const (
 // copy these files with the segments.
 func Owns(name string) bool {
 	switch name {
-	case NodesFile, CheckpointsFile, epochKeyFile, epochNextFile, epochKeyTemp, epochNextTemp:
+	case NodesFile, CheckpointsFile, RetentionFile, retentionTemp, epochKeyFile, epochNextFile, epochKeyTemp, epochNextTemp:
 		return true
 	}
 	return false

@@ -56,6 +56,11 @@ const (
 	// with their own key. It is never success: if the key given is the
 	// log's genesis key, this is tampering.
 	CodeUntrustedKey Code = "untrusted-key"
+	// CodeRetention: the log's oldest records are missing and no valid
+	// retention checkpoint accounts for them (none, unsigned, signed by
+	// another key, or not matching the records that remain): records were
+	// deleted outside retention, which is tampering.
+	CodeRetention Code = "retention-checkpoint"
 )
 
 // Problem is the first thing verification found wrong.
@@ -105,6 +110,9 @@ type Report struct {
 	Epoch uint64
 	// NodesChecked counts stored tree nodes compared with the records.
 	NodesChecked uint64
+	// Pruned is how many records were deleted under retention (Prune): the
+	// verification started after them.
+	Pruned uint64
 	// Problem is the first failure, nil when everything verified.
 	Problem *Problem
 }
@@ -271,6 +279,15 @@ func nodeCoverage(level uint, index uint64) (uint64, uint64) {
 // differing node decides. Without a call, every compared node counts.
 func (v *Verifier) SetNodesDurable(n uint64) { v.durable, v.hasDurable = n, true }
 
+// Fail records p as the verification's problem, unless one was found
+// before (callers that check something the records cannot, such as the
+// retention checkpoint).
+func (v *Verifier) Fail(p *Problem) {
+	if v.rep.Problem == nil {
+		v.rep.Problem = p
+	}
+}
+
 // Failed returns the first problem found so far (nil if none).
 func (v *Verifier) Failed() *Problem { return v.rep.Problem }
 
@@ -278,6 +295,11 @@ func (v *Verifier) Failed() *Problem { return v.rep.Problem }
 // problem, after which further records are ignored.
 func (v *Verifier) Add(index uint64, time int64, typ uint8, payload []byte) *Problem {
 	if v.rep.Problem != nil {
+		return v.rep.Problem
+	}
+	if index > v.b.Size() && v.rep.Records == 0 {
+		v.rep.Problem = &Problem{Code: CodeRetention, Index: v.b.Size(), RangeEnd: index,
+			Detail: fmt.Sprintf("the log starts at record index %d, but no valid retention checkpoint accounts for the %d records before it: they were deleted outside retention", index, index-v.b.Size())}
 		return v.rep.Problem
 	}
 	if index != v.b.Size() {
@@ -519,4 +541,51 @@ func PublicKeyOf(skey string) (string, error) {
 	}
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
 	return note.NewEd25519VerifierKey(parts[0], pub)
+}
+
+// Prune starts the verification after the first rc.Size records, which
+// were deleted under retention: the tree and the chain resume from the
+// retention checkpoint's compact range and head. It must be called before
+// the first Add, with a checkpoint whose signature the caller checked
+// (OpenRetention). Stored checkpoints of smaller trees are checked by
+// their signature only (the records they cover are gone); one of exactly
+// rc.Size records must have rc's root. The stored tree nodes of the pruned
+// prefix are skipped, not compared.
+func (v *Verifier) Prune(rc RetentionCheckpoint) *Problem {
+	if v.rep.Problem != nil {
+		return v.rep.Problem
+	}
+	b, err := ResumeBuilder(rc.Size, rc.Head, rc.Edge)
+	if err == nil && rootOfEdge(rc.Edge) != rc.Root {
+		err = errors.New("its compact range does not reproduce its root")
+	}
+	if err != nil || v.b.Size() != 0 {
+		v.rep.Problem = &Problem{Code: CodeRetention, Index: 0, RangeEnd: rc.Size, Detail: fmt.Sprintf("retention checkpoint for %d records cannot start the verification: %v", rc.Size, err)}
+		return v.rep.Problem
+	}
+	b.OnNode(v.b.visit)
+	v.b = b
+	for v.next < len(v.cps) && v.cps[v.next].cp.Size < rc.Size {
+		pc := v.cps[v.next]
+		v.next++
+		if _, err := OpenCheckpoint(pc.raw, v.verifier); err != nil {
+			if p := v.untrusted(err); p != nil {
+				v.rep.Problem = p
+				return p
+			}
+			v.rep.Problem = &Problem{Code: CodeCheckpointSignature, Index: pc.cp.Size, Exact: true,
+				Detail: fmt.Sprintf("checkpoint for tree size %d (before the retention deletion): %v", pc.cp.Size, err)}
+			return v.rep.Problem
+		}
+		v.rep.Checkpoints++
+	}
+	if v.opts.NodeStream != nil {
+		n := int64(treeNodes(min(rc.Size, v.opts.NodesLeaves))) * hashSize
+		if _, err := io.CopyN(io.Discard, v.opts.NodeStream, n); err != nil {
+			v.opts.NodeStream = nil
+			v.b.OnNode(nil)
+		}
+	}
+	v.lastGood, v.rep.Covered, v.rep.Pruned = rc.Size, rc.Size, rc.Size
+	return v.checkDue()
 }

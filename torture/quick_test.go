@@ -27,6 +27,8 @@ const (
 	quickRaceHung      = 50
 	quickShipping      = 100 // NetworkPartition, ByzantineBackend: real backend files (make torture runs 10,000)
 	quickRaceShipping  = 20
+	quickRetention     = 300 // RetentionCrash: each iteration writes and verifies a log several times
+	quickRaceRetention = 60
 )
 
 // quickCounts returns the quick pass's iterations of each scenario.
@@ -45,6 +47,11 @@ func quickCounts() map[string]int {
 			counts[s.Name()] = quickShipping
 			if raceEnabled {
 				counts[s.Name()] = quickRaceShipping
+			}
+		case "RetentionCrash":
+			counts[s.Name()] = quickRetention
+			if raceEnabled {
+				counts[s.Name()] = quickRaceRetention
 			}
 		case "DiskFullTmpfs":
 			counts[s.Name()] = quickTmpfs

@@ -114,6 +114,7 @@ func All() []Scenario {
 		HungMirror{},
 		NetworkPartition{},
 		ByzantineBackend{},
+		RetentionCrash{},
 	}
 }
 

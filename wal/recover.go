@@ -25,6 +25,7 @@ func (w *WAL) recover() error {
 			return fmt.Errorf("wal: sync %s: %w", w.dir, err)
 		}
 	}
+	w.firstSeq = 1
 	if len(st.segs) == 0 {
 		w.committer.nextSeq = 1
 		return w.createSegment(1, 1, [32]byte{})
@@ -81,6 +82,7 @@ func (w *WAL) recover() error {
 		prev = seg
 	}
 	last := prev
+	w.firstSeq = st.segs[0].hdr.FirstSeq
 	w.committer.nextSeq = last.nextSeq
 	w.lastSeal = sealMark(last)
 	f, err := w.fs.OpenReadWrite(last.path)

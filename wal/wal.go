@@ -77,6 +77,9 @@ type WAL struct {
 
 	lastSeal Mark      // set by Open, read-only after (see LastSeal)
 	torn     *TailInfo // the torn tail Open cut (see TornTail); read-only after
+
+	// firstSeq is set by Open, read-only after (see FirstSeq).
+	firstSeq uint64
 }
 
 // position is a point in the log: a segment and an offset in it.

@@ -175,6 +175,7 @@ verified, but the newest records are not yet covered by a signed checkpoint.`,
 		monitorCmd(e),
 		complianceCmd(e),
 	)
+	root.AddCommand(retentionCmd(e), holdCmd(e))
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		warnDeprecated(e, cmd)
 		switch e.progress {

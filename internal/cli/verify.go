@@ -160,8 +160,16 @@ type verifyReport struct {
 	NodesChecked  uint64          `json:"tree_nodes_checked"`
 	TornTail      *tornTailJSON   `json:"torn_tail,omitempty"`
 	Problem       *problemJSON    `json:"problem,omitempty"`
+	Pruned        *prunedJSON     `json:"pruned,omitempty"` // records deleted under retention
 	Anchor        *anchorJSON     `json:"anchor,omitempty"` // --anchor-from
 	Remote        *remoteJSON     `json:"remote,omitempty"` // --remote
+}
+
+// prunedJSON is the retention checkpoint verify started from.
+type prunedJSON struct {
+	Records uint64 `json:"records"`
+	Time    string `json:"time"`
+	Policy  string `json:"policy"`
 }
 
 type checkpointJSON struct {
@@ -216,6 +224,9 @@ func verifyJSON(dir string, rep *audit.IntegrityReport, keys bool) verifyReport 
 			out.Latest.Time = c.Time.UTC().Format(time.RFC3339Nano)
 		}
 	}
+	if rc := rep.Retention; rc != nil {
+		out.Pruned = &prunedJSON{Records: rc.Size, Time: rc.Time.UTC().Format(time.RFC3339Nano), Policy: rc.Policy}
+	}
 	if t := rep.TornTail; t != nil {
 		out.TornTail = &tornTailJSON{Segment: t.Segment, Offset: t.Offset, Bytes: t.Bytes}
 	}
@@ -261,6 +272,9 @@ func printVerify(e *env, dir string, rep *audit.IntegrityReport, keys bool) {
 	fmt.Fprintf(w, "  records:     %d (%d events) in %d segment(s), %s\n", rep.Records, rep.Events, rep.Segments, humanBytes(rep.Bytes))
 	if rep.Records > 0 {
 		fmt.Fprintf(w, "  sequence:    %d to %d\n", rep.FirstSeq, rep.LastSeq)
+	}
+	if rc := rep.Retention; rc != nil {
+		fmt.Fprintf(w, "  pruned:      %d records pruned under retention at %s by policy %s\n", rc.Size, rc.Time.UTC().Format(time.RFC3339), rc.Policy)
 	}
 	fmt.Fprintf(w, "  tree nodes:  %d checked\n", rep.NodesChecked)
 	if !keys {

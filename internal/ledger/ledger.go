@@ -101,6 +101,8 @@ type Ledger struct {
 	lastSignedAt time.Time
 	signedAny    bool
 
+	pruned *integrity.RetentionCheckpoint // set by Open (checkPruned); nil: nothing was pruned
+
 	newest atomic.Int64 // unix nanoseconds of the newest stored signed checkpoint (0: none); see NewestCheckpoint
 
 	kick chan struct{}
@@ -154,6 +156,9 @@ func Open(cfg Config, fsys vfs.FS, dir string, w *wal.WAL, publish func(*Ledger)
 			}
 			last = &cp
 		}
+	}
+	if l.pruned, err = l.checkPruned(); err != nil {
+		return nil, err
 	}
 	rotations, err := l.catchUp(last)
 	if err != nil {
@@ -233,6 +238,11 @@ func (l *Ledger) catchUp(last *integrity.Checkpoint) (map[string]bool, error) {
 	from, err := l.resume(last, logSize) // leaves already in the builder
 	if err != nil {
 		return nil, err
+	}
+	if l.pruned != nil && from < l.pruned.Size {
+		if from, err = l.resumePruned(l.pruned); err != nil {
+			return nil, err
+		}
 	}
 	storedBefore := l.nodes.Leaves()
 	if err := l.nodes.TruncateLeaves(from); err != nil {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/willibrandon/mtlog-audit/event"
 	"github.com/willibrandon/mtlog-audit/integrity"
 	"github.com/willibrandon/mtlog-audit/internal/ledger"
@@ -88,6 +90,7 @@ type Report struct {
 	Latest       *integrity.Checkpoint
 	Epoch        uint64
 	NodesChecked uint64
+	Retention    *integrity.RetentionCheckpoint
 	OK           bool
 	Problem      *Problem
 }
@@ -133,6 +136,10 @@ func Run(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	rc, err := pruned(fsys, dir, vo.Trusted, v)
+	if err != nil {
+		return nil, err
+	}
 	var roots *replica.RootChecker
 	if cfg.StoredRoots != nil && len(cfg.Keys) == 0 {
 		if roots, err = replica.NewRootChecker(fsys, dir, cfg.StoredRoots, cfg.ExtraRoots); err != nil {
@@ -145,7 +152,12 @@ func Run(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader
 	var n uint64
 	var undecodable *Problem // the first event that cannot be decoded
 	var decodeErr error
+	var leftovers uint64 // records the retention checkpoint covers, not yet removed (a crash during a deletion)
 	wr, werr := reader().Check(ctx, func(rec wal.Record) error {
+		if rc != nil && rec.Seq <= rc.Size {
+			leftovers++
+			return nil
+		}
 		if rec.Type == wal.RecordEvent {
 			// "Verified" means readable: replay and export decode every
 			// event, so verify proves that they can.
@@ -177,7 +189,7 @@ func Run(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader
 		return nil
 	})
 	if wr != nil {
-		rep.Segments, rep.Records, rep.Events = wr.Segments, wr.Records, wr.Events
+		rep.Segments, rep.Records, rep.Events = wr.Segments, wr.Records-min(leftovers, wr.Records), wr.Events
 		rep.FirstSeq, rep.LastSeq, rep.Bytes, rep.TornTail = wr.FirstSeq, wr.LastSeq, wr.Bytes, wr.TornTail
 	}
 	if wr != nil {
@@ -188,6 +200,7 @@ func Run(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader
 		rootProblem = roots.Finish()
 	}
 	rep.Checkpoints, rep.Covered, rep.Latest, rep.Epoch, rep.NodesChecked = ir.Checkpoints, ir.Covered, ir.Latest, ir.Epoch, ir.NodesChecked
+	rep.Retention = rc
 	var ce *wal.CorruptError
 	switch {
 	case werr != nil && !stopped && errors.As(werr, &ce):
@@ -215,6 +228,37 @@ func Run(ctx context.Context, fsys vfs.FS, dir string, reader func() *wal.Reader
 }
 
 var errStop = errors.New("stop")
+
+// pruned reads the log's retention checkpoint, if any, checks its signature
+// with trusted (when keys were given; without them it serves, like the
+// stored checkpoints, unchecked) and starts v after the records it covers.
+// A retention checkpoint that does not verify is a problem v reports; the
+// records it claims were pruned are then missing, and reported as deleted.
+func pruned(fsys vfs.FS, dir string, trusted note.Verifiers, v *integrity.Verifier) (*integrity.RetentionCheckpoint, error) {
+	raw, ok, err := integrity.ReadRetention(fsys, dir)
+	if err != nil && !errors.Is(err, integrity.ErrRetention) {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if !ok && err == nil {
+		return nil, nil
+	}
+	var rc integrity.RetentionCheckpoint
+	if err == nil {
+		if trusted != nil {
+			rc, err = integrity.OpenRetention(raw, trusted)
+		} else {
+			rc, err = integrity.ParseStoredRetention(raw)
+		}
+	}
+	if err != nil {
+		v.Fail(&integrity.Problem{Code: integrity.CodeRetention, Detail: fmt.Sprintf("%s does not verify (%v): the deletion of the log's oldest records it stands for is not authenticated", integrity.RetentionFile, err)})
+		return nil, nil
+	}
+	if p := v.Prune(rc); p != nil {
+		return nil, nil
+	}
+	return &rc, nil
+}
 
 // nodesDurable returns how many leaves' stored tree nodes the writer had
 // made durable: those of every record before the last segment (the ledger
