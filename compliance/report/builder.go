@@ -245,7 +245,14 @@ func (b *Builder) lifecycle(ev *event.Event, kind string, t time.Time, inPeriod,
 		lc := lifecycleOf(ev, kind, t)
 		switch kind {
 		case KindConfig:
-			b.f.config = &lc
+			// The configuration in force, not a waiver ("Requirement") or
+			// an anchor of the access log ("AccessHead"), which are
+			// config events too.
+			_, waiver := ev.Properties["Requirement"]
+			_, anchor := ev.Properties["AccessHead"]
+			if !waiver && !anchor {
+				b.f.config = &lc
+			}
 		case KindFailOpen:
 			b.f.failOpen = true
 		case KindFailClose:

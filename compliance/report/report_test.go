@@ -305,3 +305,34 @@ func TestReadsFailOnTamperedAccessLog(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigurationNotHiddenByAnchors: the access log's anchors and the
+// waivers are config events too; the configuration in force is the newest
+// config event that is neither, so a log whose last config event is an
+// anchor (every Close of a sink with access logging writes one) still
+// shows its encryption.
+func TestConfigurationNotHiddenByAnchors(t *testing.T) {
+	p, _ := LookupProfile("HIPAA")
+	per, _ := ParsePeriod("2026-03")
+	cfg := func(at time.Duration, props map[string]any) *event.Event {
+		props[LifecycleProperty] = KindConfig
+		return &event.Event{Timestamp: per.From.Add(-at), MessageTemplate: "config", Properties: props}
+	}
+	b := NewBuilder(Config{Profile: p, Log: "/l", Period: per, Now: sampleNow})
+	b.Add(cfg(3*time.Hour, map[string]any{"Profile": "HIPAA", "Encrypted": "all properties"}))
+	b.Add(cfg(2*time.Hour, map[string]any{"Requirement": "access-logging", "Profile": "HIPAA", "Reason": "r"}))
+	b.Add(cfg(time.Hour, map[string]any{"AccessLog": "access", "AccessRecords": int64(3), "AccessHead": "00"}))
+	r := b.Build()
+	found := false
+	for _, c := range r.Controls {
+		if c.ID == "164.312(a)(2)(iv)" {
+			found = true
+			if c.Status != Pass || !strings.Contains(c.Reason, "Encrypted") {
+				t.Errorf("encryption control after an anchor: %s (%s)", c.Status, c.Reason)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no encryption control in the HIPAA report")
+	}
+}

@@ -56,23 +56,26 @@ func reportLog(tb testing.TB, dir string, n int, start time.Time, opts ...audit.
 	return wdir, pubFile
 }
 
-// writeReads appends read records, as the access logging writes them, to
-// the log in dir (a new log when dir does not exist).
+// writeReads reads the log in dir (a new log when dir does not exist)
+// through a Sink with access logging on, once for each time in at, by a
+// clock stopped at that time: each read leaves its record in that log.
 func writeReads(t *testing.T, dir string, at ...time.Time) {
 	t.Helper()
-	s, err := audit.New(audit.WithWAL(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := audit.WithActor(context.Background(), "j.smith")
 	for _, ts := range at {
-		ev := &audit.Event{Timestamp: ts, Level: audit.LevelInformation, MessageTemplate: "Log read by {User}",
-			Properties: map[string]any{audit.LifecycleProperty: audit.LifecycleRead, "User": "auditor", "Actor": "j.smith", "Command": "replay", "Range": "all", "PID": int64(42)}}
-		if _, err := s.Write(context.Background(), ev); err != nil {
+		s, err := audit.New(audit.WithWAL(dir), audit.WithAccessLog(), audit.WithClock(func() time.Time { return ts }))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
+		for _, err := range s.Replay(ctx, time.Time{}, time.Time{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
