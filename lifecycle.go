@@ -19,18 +19,19 @@ const LifecycleProperty = "mtlog-audit.lifecycle"
 
 // The kinds of lifecycle events (values of LifecycleProperty).
 const (
-	LifecycleStart       = "start"            // the Sink opened the log
-	LifecycleStop        = "stop"             // the Sink is closing the log
-	LifecycleConfig      = "config"           // the configuration in force (profile, key fingerprints, mirrors, backends; never secrets)
-	LifecycleRecovery    = "recovery"         // opening found and cut a torn tail, or repaired a copy
-	LifecycleKeyRotation = "key-rotation"     // a key was rotated
-	LifecycleShred       = "shred"            // a subject's keys were crypto-shredded (Sink.Shred)
-	LifecycleRetention   = "retention-delete" // sealed segments were deleted under the retention policy
-	LifecycleHoldSet     = "hold-set"         // a legal hold was placed
-	LifecycleHoldClear   = "hold-clear"       // a legal hold was cleared
-	LifecycleFailOpen    = "fail-open"        // events started being dropped under WithFailOpen
-	LifecycleFailClosed  = "fail-closed"      // events are being written again after fail-open
-	LifecycleRead        = "read"             // the log was read (access logging)
+	LifecycleStart            = "start"             // the Sink opened the log
+	LifecycleStop             = "stop"              // the Sink is closing the log
+	LifecycleConfig           = "config"            // the configuration in force (profile, key fingerprints, mirrors, backends; never secrets)
+	LifecycleRecovery         = "recovery"          // opening found and cut a torn tail, or repaired a copy
+	LifecycleKeyRotation      = "key-rotation"      // a key was rotated
+	LifecycleShred            = "shred"             // a subject's keys were crypto-shredded (Sink.Shred)
+	LifecycleRetention        = "retention-delete"  // sealed segments were deleted under the retention policy
+	LifecycleRetentionRefused = "retention-refused" // a deletion the retention policy forbids was asked for and refused
+	LifecycleHoldSet          = "hold-set"          // a legal hold was placed
+	LifecycleHoldClear        = "hold-clear"        // a legal hold was cleared
+	LifecycleFailOpen         = "fail-open"         // events started being dropped under WithFailOpen
+	LifecycleFailClosed       = "fail-closed"       // events are being written again after fail-open
+	LifecycleRead             = "read"              // the log was read (access logging)
 )
 
 // appendLifecycle appends an event of the Sink's own, of the given kind,

@@ -116,6 +116,13 @@ func (s *Sink) ApplyRetention(ctx context.Context, dryRun bool) (*RetentionRepor
 		return nil, err
 	}
 	rep, plan, err := planRetention(ctx, s.cfg.fs, s.w.Dir(), s.cfg.now()(), s.cfg.retention, s.cfg.retentionPolicy, holds, s.shipHeld(), rc)
+	if errors.Is(err, compliance.ErrRetentionTooShort) && !dryRun {
+		// A deletion the policy forbids is itself an audit event (the
+		// research's §8: a Delete before expiry errs and is recorded).
+		_, lerr := s.appendLifecycle(ctx, LifecycleRetentionRefused, "Retention deletion refused: {Reason}",
+			map[string]any{"Reason": err.Error(), "Policy": s.cfg.retentionPolicy.Name, "Retention": compliance.Period(s.cfg.retention)})
+		return rep, errors.Join(err, lerr)
+	}
 	if err != nil || dryRun {
 		return rep, err
 	}
