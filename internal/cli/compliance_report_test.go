@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -233,13 +232,4 @@ func BenchmarkComplianceReport1M(b *testing.B) {
 	// The CPU time (user and system) is what the machine's load does not
 	// inflate: on a shared machine ns/op is mostly waiting for a core.
 	b.ReportMetric((cpuTime(b)-cpu0).Seconds()/float64(n), "cpu-s/op")
-}
-
-// cpuTime returns the CPU time the process has used.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
