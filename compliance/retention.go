@@ -81,7 +81,7 @@ type Blocker string
 const (
 	KeptYoung    Blocker = "young"     // an event in it, or its writing, is within the retention period
 	KeptHold     Blocker = "hold"      // a legal hold covers it
-	KeptUnshiped Blocker = "unshipped" // fewer than the quorum of shipping backends hold it
+	KeptUnshipped Blocker = "unshipped" // fewer than the quorum of shipping backends hold it
 	KeptUnsigned Blocker = "unsigned"  // no signed checkpoint covers it yet: its deletion could not be proven
 	KeptAfter    Blocker = "after"     // an older segment is kept, and only a prefix is ever deleted
 )
@@ -166,7 +166,7 @@ func Plan(in PlanInput) (*RetentionPlan, error) {
 				}
 			}
 			if d.Kept == "" && in.Held != nil && !in.Held(s) {
-				d.Kept = KeptUnshiped
+				d.Kept = KeptUnshipped
 			}
 			if d.Kept == "" && s.LastSeq > in.Signed {
 				d.Kept = KeptUnsigned

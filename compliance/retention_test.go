@@ -82,7 +82,7 @@ func TestPlanOverdueUnderMaximum(t *testing.T) {
 	}
 	// Kept because not shipped: overdue.
 	in.Holds, in.Held = nil, func(wal.SealedSegment) bool { return false }
-	if p, _ = Plan(in); !p.Overdue || p.OverdueBy != KeptUnshiped {
+	if p, _ = Plan(in); !p.Overdue || p.OverdueBy != KeptUnshipped {
 		t.Fatalf("unshipped: %+v", p)
 	}
 }
