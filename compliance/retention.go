@@ -79,11 +79,11 @@ type Blocker string
 
 // Why a sealed segment is not deleted (the first reason that applies).
 const (
-	KeptYoung    Blocker = "young"     // an event in it, or its writing, is within the retention period
-	KeptHold     Blocker = "hold"      // a legal hold covers it
+	KeptYoung     Blocker = "young"     // an event in it, or its writing, is within the retention period
+	KeptHold      Blocker = "hold"      // a legal hold covers it
 	KeptUnshipped Blocker = "unshipped" // fewer than the quorum of shipping backends hold it
-	KeptUnsigned Blocker = "unsigned"  // no signed checkpoint covers it yet: its deletion could not be proven
-	KeptAfter    Blocker = "after"     // an older segment is kept, and only a prefix is ever deleted
+	KeptUnsigned  Blocker = "unsigned"  // no signed checkpoint covers it yet: its deletion could not be proven
+	KeptAfter     Blocker = "after"     // an older segment is kept, and only a prefix is ever deleted
 )
 
 // SegmentDecision is what the plan decided for one sealed segment.
