@@ -400,7 +400,7 @@ func TestRetentionWaitsForShippingQuorum(t *testing.T) {
 	s = l.open(t)
 	defer s.Close()
 	rep, err := s.ApplyRetention(context.Background(), false)
-	if err != nil || rep.Deleted != 0 || rep.Segments[0].Kept != compliance.KeptUnshiped {
+	if err != nil || rep.Deleted != 0 || rep.Segments[0].Kept != compliance.KeptUnshipped {
 		t.Fatalf("deleted a segment one backend lacks: %v %+v", err, rep)
 	}
 	cursor(3, 3) // both hold segments 1 and 2
