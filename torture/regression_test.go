@@ -53,6 +53,9 @@ var regressions = []struct {
 	// during the load are kept; WaitHeld reads the file). Timing again;
 	// replica.TestWaitHeldSeesCheckpointTheTargetsMissed reproduces it.
 	{"NetworkPartition", -1983303817412837017, 10, "WaitShipped returned before the quorum held the newest checkpoint"},
+	// The same signature, in a 7,103-iteration run on a branch without the
+	// two fixes above (iteration 1,004, seed 20261202).
+	{"NetworkPartition", -8350029258139648420, 10, "WaitShipped returned before the quorum held everything"},
 }
 
 func TestRegressions(t *testing.T) {
