@@ -142,7 +142,9 @@ func (c *config) complianceState() compliance.Config {
 		Lifecycle:  c.comp.lifecycle,
 	}
 	if c.ship != nil {
-		st.Backends = len(c.ship.backends)
+		// The set as the options give it: New opens the backends
+		// (WithShippingOpen, the cloud shorthands) only after this check.
+		st.Backends = len(c.ship.set)
 	}
 	return st
 }

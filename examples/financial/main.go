@@ -93,6 +93,6 @@ func run(root string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "Verify: ok=%v, %d events (start, configuration, the entry, stop)\n", rep.OK, rep.Events)
+	fmt.Fprintf(w, "Verify: ok=%v, %d events (start, configuration, the access log's anchors at open and close, the entry, stop)\n", rep.OK, rep.Events)
 	return nil
 }

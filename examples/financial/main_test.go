@@ -23,7 +23,7 @@ func TestRun(t *testing.T) {
 		"fail-closed: remove WithFailOpen",
 		"An entry without Outcome: rejected=true",
 		"missing required fields Outcome",
-		"Verify: ok=true, 4 events",
+		"Verify: ok=true, 6 events",
 	} {
 		if !strings.Contains(got, s) {
 			t.Errorf("output lacks %q", s)

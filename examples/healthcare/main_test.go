@@ -22,7 +22,8 @@ func TestRun(t *testing.T) {
 		"[config] Audit log configuration: profile {Profile}",
 		`dr-house read chart patient-42 from 10.1.2.3: success; diagnosis J45.909 asthma`,
 		"(missing [Outcome Source])",
-		"Verify: ok=true, 6 events",
+		"Verify: ok=true, 9 events", // 3 entries; start, config, stop; the access log's 2 anchors; the replay's read
+		"[read] Log read by",
 	} {
 		if !strings.Contains(got, s) {
 			t.Errorf("output lacks %q", s)

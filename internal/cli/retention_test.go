@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,12 +30,15 @@ func TestCLIRetentionAndHold(t *testing.T) {
 	// Two years of events, one a day, ending now.
 	now := time.Now().UTC()
 	at := now.Add(-730 * 24 * time.Hour)
-	s, err := audit.New(audit.WithWAL(logDir, audit.WithSegmentSize(4096)), audit.WithSigningKey(skey), audit.WithClock(func() time.Time { return at }))
+	var clock atomic.Int64 // the sink's clock, read by its goroutines
+	clock.Store(at.UnixNano())
+	s, err := audit.New(audit.WithWAL(logDir, audit.WithSegmentSize(4096)), audit.WithSigningKey(skey), audit.WithClock(func() time.Time { return time.Unix(0, clock.Load()).UTC() }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 730 {
 		at = at.Add(24 * time.Hour)
+		clock.Store(at.UnixNano())
 		if _, err := s.Write(context.Background(), &audit.Event{Timestamp: at, MessageTemplate: "Event {N} {Pad}", Properties: map[string]any{"N": i, "Pad": strings.Repeat("y", 300)}}); err != nil {
 			t.Fatal(err)
 		}
