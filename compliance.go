@@ -401,7 +401,3 @@ func (s *Sink) RotateKeys(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Flagged returns how many events this Sink stored flagged with
-// MissingFieldsProperty since it was opened (Status.Flagged too).
-func (s *Sink) Flagged() uint64 { return s.life.flagged.Load() }

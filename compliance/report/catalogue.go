@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/willibrandon/mtlog-audit/compliance"
 )
 
 // ErrUnknownProfile is matched (errors.Is) by the error of LookupProfile.
@@ -15,11 +18,11 @@ var ErrUnknownProfile = errors.New("unknown compliance profile")
 // AU-3): who, what, with which result, on what, from where. The time is
 // the event's own timestamp.
 const (
-	FieldActor    = "Actor"
-	FieldAction   = "Action"
-	FieldOutcome  = "Outcome"
-	FieldResource = "Resource"
-	FieldSource   = "Source"
+	FieldActor    = compliance.FieldActor
+	FieldAction   = compliance.FieldAction
+	FieldOutcome  = compliance.FieldOutcome
+	FieldResource = compliance.FieldResource
+	FieldSource   = compliance.FieldSource
 )
 
 // LifecycleProperty is the reserved property that marks the sink's own
@@ -90,6 +93,7 @@ func Profiles() []string {
 // unknown name gives an error matching ErrUnknownProfile that lists the
 // known ones.
 func LookupProfile(name string) (*Profile, error) {
+	fromCompliance.Do(takeRequirements)
 	for i := range catalogue {
 		if strings.EqualFold(catalogue[i].Name, strings.TrimSpace(name)) {
 			return &catalogue[i], nil
@@ -98,13 +102,26 @@ func LookupProfile(name string) (*Profile, error) {
 	return nil, fmt.Errorf("%w %q: use one of %s", ErrUnknownProfile, name, strings.Join(Profiles(), ", "))
 }
 
+// fromCompliance fills each profile's required fields and retention bounds
+// from the compliance package's profiles, the ones New checks, once.
+var fromCompliance sync.Once
+
+func takeRequirements() {
+	for i := range catalogue {
+		p, err := compliance.Lookup(catalogue[i].Name)
+		if err != nil {
+			panic("compliance/report: profile " + catalogue[i].Name + " is not a compliance profile: " + err.Error())
+		}
+		catalogue[i].RequiredFields = p.Fields
+		catalogue[i].RetentionMin, catalogue[i].RetentionMax = p.MinRetention, p.MaxRetention
+	}
+}
+
 // The catalogue. Clause numbers are the standards' own; the research
 // behind each row is docs/compliance/reports.md's "Controls" section.
 var catalogue = []Profile{
 	{
 		Name: "HIPAA", Standard: "HIPAA Security Rule, 45 CFR Part 164 Subpart C",
-		RequiredFields: []string{FieldActor, FieldAction, FieldResource, FieldOutcome, FieldSource},
-		RetentionMin:   6 * year,
 		Controls: []ControlDef{
 			{"164.312(b)", "45 CFR 164.312(b)", "Audit controls", "Record and examine activity in systems that contain or use ePHI: who did what to which record, when, from where, with what outcome.", "fields"},
 			{"164.312(a)(2)(i)", "45 CFR 164.312(a)(2)(i)", "Unique user identification", "Every event names an individual actor.", "actor"},
@@ -118,8 +135,6 @@ var catalogue = []Profile{
 	},
 	{
 		Name: "PCI-DSS", Standard: "PCI DSS v4.0.1, Requirement 10",
-		RequiredFields: []string{FieldActor, FieldAction, FieldOutcome, FieldSource, FieldResource},
-		RetentionMin:   365 * day,
 		Controls: []ControlDef{
 			{"10.2.1.3", "PCI DSS v4.0.1 10.2.1.3", "All access to audit logs", "Every read of the audit log is itself logged.", "reads"},
 			{"10.2.1.6", "PCI DSS v4.0.1 10.2.1.6", "Audit log start, stop and pause", "Initialisation, starting, stopping and pausing of the audit log are logged.", "lifecycle"},
@@ -135,9 +150,7 @@ var catalogue = []Profile{
 	},
 	{
 		Name: "SOX", Standard: "Sarbanes-Oxley Act §404 and §802 (IT general controls)",
-		RequiredFields: []string{FieldActor, FieldAction, FieldResource, FieldOutcome},
-		RetentionMin:   7 * year,
-		FailClosed:     true,
+		FailClosed: true,
 		Controls: []ControlDef{
 			{"404-ITGC-trail", "SOX §404 (PCAOB AS 2201), IT general controls", "Audit trail cannot be disabled", "The trail records its own start and stop, and never drops events (fail-closed).", "failure-mode"},
 			{"404-ITGC-ids", "SOX §404 (PCAOB AS 2201), IT general controls", "Individual IDs", "Each event names an individual actor, not a shared account.", "actor"},
@@ -150,8 +163,6 @@ var catalogue = []Profile{
 	},
 	{
 		Name: "GDPR", Standard: "Regulation (EU) 2016/679 (GDPR)",
-		RequiredFields: []string{FieldActor, FieldAction},
-		RetentionMax:   365 * day,
 		Controls: []ControlDef{
 			{"Art. 5(1)(e)", "GDPR Art. 5(1)(e); CNIL logging recommendation (2021)", "Storage limitation", "Logs are personal data: kept no longer than necessary (CNIL: 6 months to 1 year by default).", "retention"},
 			{"Art. 5(1)(f)", "GDPR Art. 5(1)(f), Art. 32(1)(b)", "Integrity and confidentiality", "Records are protected against alteration; the CNIL asks that entries be signed when created.", "signed"},
@@ -162,8 +173,6 @@ var catalogue = []Profile{
 	},
 	{
 		Name: "NIST-800-53-HIGH", Standard: "NIST SP 800-53 Rev. 5, AU family, High baseline (SP 800-53B)",
-		RequiredFields: []string{FieldActor, FieldAction, FieldOutcome, FieldResource, FieldSource},
-		RetentionMin:   30 * 30 * day,
 		Controls: []ControlDef{
 			{"AU-3", "NIST SP 800-53 Rev. 5 AU-3", "Content of audit records", "What type of event, when, where, source, outcome, identity of the individuals and objects.", "fields"},
 			{"AU-5", "NIST SP 800-53 Rev. 5 AU-5, AU-5(2)", "Response to audit logging process failures", "Failures of audit logging are alerted and acted on.", "failure-mode"},
