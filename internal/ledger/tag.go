@@ -121,9 +121,23 @@ func (l *Ledger) authenticateTail(last *integrity.Checkpoint) error {
 	// must reproduce its stored leaf, so that a forger who replaced the
 	// log's end (its seal, say) by as many records of his own is caught
 	// here too, not only by audit.Verify.
+	//
+	// Retention may have deleted that record, and the unsigned ones after
+	// it: the signed retention checkpoint then vouches for the tree up to
+	// its size (checkPruned checked its signature, catchUp the stored tree
+	// against its root), and the chain resumes there from the stored leaf,
+	// with nothing left to read again.
+	pruned := l.pruned != nil && l.pruned.Size >= from && l.pruned.Size > 0
+	if pruned {
+		from = l.pruned.Size
+	}
 	var prev, covered integrity.Hash
 	idx := from
-	if from > 0 {
+	if from > 0 && pruned {
+		if prev, err = l.nodes.Node(0, from-1); err != nil {
+			return fmt.Errorf("audit: read the tree at the retention checkpoint: %w", err)
+		}
+	} else if from > 0 {
 		idx = from - 1
 		if covered, err = l.nodes.Node(0, from-1); err != nil {
 			return fmt.Errorf("audit: read the tree at the last signed checkpoint: %w", err)
@@ -140,6 +154,10 @@ func (l *Ledger) authenticateTail(last *integrity.Checkpoint) error {
 	for rec, err := range l.records(idx + 1) {
 		if err != nil {
 			return fmt.Errorf("audit: read the records after the last signed checkpoint: %w", err)
+		}
+		if rec.Seq != idx+1 {
+			return fmt.Errorf("%w: the log holds record %d where record %d was expected after the last signed checkpoint (tree size %d): records are missing. Nothing was signed; keep the directory as evidence and run audit.Verify with the public key",
+				ErrIntegrity, rec.Seq, idx+1, from)
 		}
 		prev = integrity.LeafHash(integrity.Record{Index: idx, Prev: prev, Time: rec.Time, Type: uint8(rec.Type), PayloadHash: integrity.PayloadHash(rec.Payload)})
 		idx++
