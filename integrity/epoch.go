@@ -379,8 +379,8 @@ func (k *EpochKeys) readEpochFile(name string) (uint64, *keySigner, error) {
 	return epoch, s, nil
 }
 
-// writeEpochFile durably writes epoch and s's key to name, through temp:
-// create, write, fdatasync, rename, sync the directory.
+// writeEpochFile durably writes epoch and s's key to name, through temp
+// (vfs.ReplaceFile).
 func (k *EpochKeys) writeEpochFile(temp, name string, epoch uint64, s *keySigner) error {
 	skey, err := s.encodeSignerKey()
 	if err != nil {
@@ -392,27 +392,9 @@ func (k *EpochKeys) writeEpochFile(temp, name string, epoch uint64, s *keySigner
 	clear(skey)
 	defer clear(data)
 
-	tp := k.path(temp)
-	f, err := vfs.CreatePrivate(k.fsys, tp) // owner only: it is a private key
-	if err != nil {
-		return fmt.Errorf("integrity: epoch keys: %w", err)
-	}
-	_, err = f.WriteAt(data, 0)
-	if err == nil {
-		err = f.Datasync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = k.fsys.Rename(tp, k.path(name))
-	}
-	if err != nil {
-		_ = k.fsys.Remove(tp)
+	// Owner only: it is a private key.
+	if err := vfs.ReplaceFile(k.fsys, k.path(name), k.path(temp), data, true); err != nil {
 		return fmt.Errorf("integrity: epoch keys: write %s: %w", k.path(name), err)
-	}
-	if err := k.fsys.SyncDir(k.dir); err != nil {
-		return fmt.Errorf("integrity: epoch keys: write %s: sync %s: %w", k.path(name), k.dir, err)
 	}
 	return nil
 }

@@ -281,30 +281,8 @@ func ReadRetention(fsys vfs.FS, dir string) (raw []byte, ok bool, err error) {
 // one, and the directory fsynced. After it returns, a crash leaves the new
 // checkpoint; before, the old one (or none).
 func WriteRetention(fsys vfs.FS, dir string, signed []byte) error {
-	tmp := filepath.Join(dir, retentionTemp)
-	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("integrity: remove leftover %s: %w", tmp, err)
-	}
-	f, err := fsys.Create(tmp)
-	if err != nil {
+	if err := vfs.ReplaceFile(fsys, filepath.Join(dir, RetentionFile), filepath.Join(dir, retentionTemp), signed, false); err != nil {
 		return fmt.Errorf("integrity: write retention checkpoint: %w", err)
-	}
-	if _, err := f.WriteAt(signed, 0); err != nil {
-		f.Close()
-		return fmt.Errorf("integrity: write retention checkpoint: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("integrity: sync retention checkpoint: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("integrity: write retention checkpoint: %w", err)
-	}
-	if err := fsys.Rename(tmp, filepath.Join(dir, RetentionFile)); err != nil {
-		return fmt.Errorf("integrity: write retention checkpoint: %w", err)
-	}
-	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("integrity: sync directory after the retention checkpoint: %w", err)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path/filepath"
 	"slices"
 
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -174,31 +173,8 @@ func writeKeyringFile(fsys vfs.FS, path string, st *keyringState) error {
 	data := make([]byte, 0, len(body)+128)
 	data = append(data, keyringFormat+" sha256="+hex.EncodeToString(sum[:])+"\n"...)
 	data = append(data, body...)
-	tmp := path + ".tmp"
-	fail := func(err error) error { return fmt.Errorf("protect: write keyring %s: %w", path, err) }
-	if err := fsys.Remove(tmp); err != nil && !isNotExist(err) {
-		return fail(err)
-	}
-	f, err := vfs.CreatePrivate(fsys, tmp)
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		f.Close()
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		return fail(err)
-	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		return fail(err)
-	}
-	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
-		return fail(err)
+	if err := vfs.ReplaceFile(fsys, path, path+".tmp", data, true); err != nil {
+		return fmt.Errorf("protect: write keyring %s: %w", path, err)
 	}
 	return nil
 }

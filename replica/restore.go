@@ -317,32 +317,9 @@ func (r *restorer) install(v *segVersion) error {
 
 // writeDurable writes data as dir/name: a temporary file, synced, renamed
 // into place, and the directory synced.
-func writeDurable(fsys vfs.FS, dir, name string, data []byte) (err error) {
-	tmp := filepath.Join(dir, repairTemp)
-	f, err := fsys.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("replica: restore: create %s: %w", tmp, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			fsys.Remove(tmp)
-		}
-	}()
-	if _, err := f.WriteAt(data, 0); err != nil {
-		return fmt.Errorf("replica: restore: write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("replica: restore: sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("replica: restore: close %s: %w", tmp, err)
-	}
-	if err := fsys.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("replica: restore: rename %s: %w", tmp, err)
-	}
-	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("replica: restore: sync %s: %w", dir, err)
+func writeDurable(fsys vfs.FS, dir, name string, data []byte) error {
+	if err := vfs.ReplaceFile(fsys, filepath.Join(dir, name), filepath.Join(dir, repairTemp), data, false); err != nil {
+		return fmt.Errorf("replica: restore: write %s: %w", filepath.Join(dir, name), err)
 	}
 	return nil
 }

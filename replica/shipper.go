@@ -111,7 +111,8 @@ type Shipper struct {
 	wg      sync.WaitGroup
 	targets []*target
 
-	wmu sync.Mutex // serialises cursor writes (held across mu)
+	wmu sync.Mutex   // serialises cursor writes (held across mu)
+	cw  cursorWriter // the cursor file (under wmu)
 
 	mu        sync.Mutex // guards what follows; never held during I/O
 	cur       *Cursor
@@ -156,7 +157,7 @@ func NewShipper(opts ShipperOptions) (*Shipper, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Shipper{opts: opts, ctx: ctx, cancel: cancel, cur: cur, seals: map[uint64]wal.Seal{}, noSeal: map[uint64]bool{}, changed: make(chan struct{})}
+	s := &Shipper{opts: opts, ctx: ctx, cancel: cancel, cur: cur, cw: cursorWriter{fs: opts.FS, dir: opts.Dir}, seals: map[uint64]wal.Seal{}, noSeal: map[uint64]bool{}, changed: make(chan struct{})}
 	if err != nil && opts.OnError != nil {
 		opts.OnError(err) // a damaged cursor: everything is shipped again
 	}
@@ -274,9 +275,12 @@ func (s *Shipper) kickAll() {
 func (s *Shipper) Close() error {
 	s.cancel()
 	s.wg.Wait()
+	s.wmu.Lock()
+	cerr := s.cw.close()
+	s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cursorErr
+	return errors.Join(s.cursorErr, cerr)
 }
 
 // run is a target's goroutine.
@@ -669,7 +673,7 @@ func (s *Shipper) confirm(t *target, obj *object) error {
 	s.trimCheckpoints()
 	snap := s.cur.clone()
 	s.mu.Unlock()
-	err := snap.Write(s.opts.FS, s.opts.Dir)
+	err := s.cw.write(snap)
 	s.mu.Lock()
 	s.cursorErr = err
 	close(s.changed)
@@ -761,7 +765,7 @@ func (t *target) check() error {
 	s.cur.Backends[t.name] = bc
 	snap := s.cur.clone()
 	s.mu.Unlock()
-	return snap.Write(s.opts.FS, s.opts.Dir)
+	return s.cw.write(snap)
 }
 
 // watch is the goroutine that raises the no-quorum alarm.

@@ -234,30 +234,12 @@ func (l *Ledger) readPrevTag() (*integrity.TagKey, error) {
 // savePrevTag stores the current tag key durably in prevTagFile.
 func (l *Ledger) savePrevTag() error {
 	path := filepath.Join(l.dir, prevTagFile)
-	tmp := filepath.Join(l.dir, prevTagTemp)
-	f, err := vfs.CreatePrivate(l.fs, tmp)
-	if err != nil {
-		return fmt.Errorf("integrity: store the retiring tag key: %w", err)
-	}
 	l.mu.Lock()
 	key := l.tagKey.Bytes()
 	l.mu.Unlock()
-	_, err = f.WriteAt(key, 0)
+	err := vfs.ReplaceFile(l.fs, path, filepath.Join(l.dir, prevTagTemp), key, true)
 	clear(key)
-	if err == nil {
-		err = f.Datasync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = l.fs.Rename(tmp, path)
-	}
-	if err == nil {
-		err = l.fs.SyncDir(l.dir)
-	}
 	if err != nil {
-		_ = l.fs.Remove(tmp)
 		return fmt.Errorf("integrity: store the retiring tag key in %s: %w", path, err)
 	}
 	l.prevTag = true
