@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -83,7 +82,7 @@ func fetch(ctx context.Context, b backends.Backend, key string, sum [32]byte) ([
 		reason := fmt.Sprintf("listed but cannot be read: %v", err)
 		return nil, &BadObject{Backend: b.Name(), Key: key, Reason: reason, Err: fmt.Errorf("%w: %s", ErrBadObject, reason)}
 	}
-	if got := sha256.Sum256(data); got != sum {
+	if got := backends.SHA256(data); got != sum {
 		reason := fmt.Sprintf("its %d bytes do not have the SHA-256 its name carries (truncated, altered or stale: the backend returned other bytes than were stored)", len(data))
 		return nil, &BadObject{Backend: b.Name(), Key: key, Reason: reason, Err: fmt.Errorf("%w: %s", ErrBadObject, reason)}
 	}

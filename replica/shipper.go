@@ -435,7 +435,7 @@ func (t *target) confirmed(ctx context.Context, obj *object) error {
 		return err
 	case len(got) != len(obj.data):
 		return fmt.Errorf("%w: %d bytes read back, %d stored", ErrReadBack, len(got), len(obj.data))
-	case sha256.Sum256(got) != obj.sum:
+	case backends.SHA256(got) != obj.sum:
 		return fmt.Errorf("%w: the bytes read back differ from those stored", ErrReadBack)
 	}
 	return nil
@@ -470,7 +470,7 @@ func (s *Shipper) next(name string) (*object, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	sum := sha256.Sum256(data)
+	sum := backends.SHA256(data)
 	key := SegmentObject{Segment: seal.Segment, FirstSeq: seal.FirstSeq, LastSeq: seal.LastSeq, SHA256: sum}.Key()
 	return &object{key: key, data: data, sum: sum, seal: seal}, true, nil
 }

@@ -17,7 +17,6 @@ package fs
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -101,7 +100,7 @@ func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backend
 	if err := ctx.Err(); err != nil {
 		return b.errorf("put", key, err)
 	}
-	if sha256.Sum256(data) != opts.SHA256 {
+	if backends.SHA256(data) != opts.SHA256 {
 		return b.errorf("put", key, backends.ErrChecksum)
 	}
 	final := b.path(key)

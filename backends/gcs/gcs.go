@@ -209,7 +209,7 @@ func (b *Backend) put(ctx context.Context, key string, data []byte, opts backend
 	if err != nil {
 		return err
 	}
-	if sha256.Sum256(data) != opts.SHA256 {
+	if backends.SHA256(data) != opts.SHA256 {
 		return fmt.Errorf("%s: put %q: %w: the data's SHA-256 is not the one given", b.name, key, backends.ErrChecksum)
 	}
 	if err := b.checkRetention(opts.Retention); err != nil {
@@ -321,7 +321,7 @@ func (b *Backend) Get(ctx context.Context, key string) ([]byte, error) {
 	if want == nil {
 		return nil, bad("the object has no sha256 metadata (not written by this driver)")
 	}
-	if got := sha256.Sum256(data); !bytes.Equal(got[:], want) {
+	if got := backends.SHA256(data); !bytes.Equal(got[:], want) {
 		return nil, bad("the content does not match the SHA-256 stored with it")
 	}
 	return data, nil

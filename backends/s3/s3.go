@@ -19,7 +19,6 @@ package s3
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -278,7 +277,7 @@ func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backend
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: put %s: %w", b.name, key, err)
 	}
-	if sha256.Sum256(data) != opts.SHA256 {
+	if backends.SHA256(data) != opts.SHA256 {
 		return fmt.Errorf("%w: %s: put %s: the data does not match the SHA-256 given", backends.ErrChecksum, b.name, key)
 	}
 	return b.put(ctx, key, data, opts, opts.SHA256)
