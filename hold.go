@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -109,6 +110,9 @@ func Holds(ctx context.Context, fsys vfs.FS, dir string) ([]Hold, error) {
 	return foldHolds(ctx, wal.NewReader(fsys, dir), rc)
 }
 
+// holdMark preselects the records that may be hold events, before decoding.
+var holdMark = []byte(HoldIDProperty)
+
 func foldHolds(ctx context.Context, r *wal.Reader, rc *integrity.RetentionCheckpoint) ([]Hold, error) {
 	var holds []Hold
 	var from uint64 = 1
@@ -122,7 +126,9 @@ func foldHolds(ctx context.Context, r *wal.Reader, rc *integrity.RetentionCheckp
 		if err != nil {
 			return nil, fmt.Errorf("audit: read the log's legal holds: %w", err)
 		}
-		if rec.Type != wal.RecordEvent {
+		// Only hold events are decoded: they carry the property name in
+		// the clear (the Sink writes them, not through protection).
+		if rec.Type != wal.RecordEvent || !bytes.Contains(rec.Payload, holdMark) {
 			continue
 		}
 		ev, err := event.Decode(rec.Payload)
