@@ -144,9 +144,11 @@ func (e *Encryptor) Protect(ctx context.Context, ev *event.Event) (*event.Event,
 	clear(sc.pt)
 	out := *ev
 	out.Properties = make(map[string]any, len(ev.Properties)-len(names)+1)
-	for name, v := range ev.Properties {
-		if !e.encrypts(name, sp, tok) {
-			out.Properties[name] = v
+	if len(names) < len(ev.Properties) { // else every property is in env
+		for name, v := range ev.Properties {
+			if !e.encrypts(name, sp, tok) {
+				out.Properties[name] = v
+			}
 		}
 	}
 	if msg, ok := e.templates.message(out.MessageTemplate, ev.Properties, names, keyID); ok {
