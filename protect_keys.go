@@ -110,11 +110,13 @@ func WithPseudonymize(fields ...string) Option {
 // WithEncryption encrypts the named properties (case-insensitively, at
 // the top level; each value whole), or every property when none is named,
 // with AES-256-GCM under the subject's data key; the subject property is
-// encrypted too unless WithPseudonymize made it a pseudonym. Each event
-// with an encrypted field gets protect.EnvelopeProperty, and a message
-// whose template names an encrypted property is rendered again with
-// "<encrypted key=ID>" in its place. Sink.Replay decrypts; without the
-// keyring the fields read as Encrypted. It needs WithKeyring.
+// encrypted too unless WithPseudonymize made it a pseudonym. The encrypted
+// fields of an event are stored in its protect.EnvelopeProperty, in their
+// properties' place, and a message whose template names an encrypted
+// property is rendered again with "<encrypted key=ID>" in its place.
+// Sink.Replay decrypts; RevealEvents without the keyring gives each field
+// as Encrypted (Replay alone returns events as stored). It needs
+// WithKeyring.
 func WithEncryption(fields ...string) Option {
 	return func(c *config) {
 		k := c.keyConf()

@@ -14,11 +14,12 @@ import (
 )
 
 // EnvelopeProperty is the property the encryption stage adds to each event
-// it encrypts a field of. It holds, as bytes (see docs/protection.md,
-// "Field encryption"), the event's random ID, the ID of the data key, the
-// names of the encrypted properties and whether the message was rendered
-// again. The hash chain covers it like any property. It is reserved: an
-// event that already has it is refused.
+// it encrypts a field of, in place of the encrypted properties. It holds,
+// as bytes (see docs/protection.md, "Field encryption"), the event's random
+// ID, the ID of the data key, whether the message was rendered again, and
+// each encrypted property's name and sealed value. The hash chain covers
+// it like any property. It is reserved: an event that already has it is
+// refused.
 const EnvelopeProperty = "mtlog-audit.protection"
 
 // eventIDSize is the size of an event's random ID: 128 bits, so that two
@@ -26,15 +27,16 @@ const EnvelopeProperty = "mtlog-audit.protection"
 const eventIDSize = 16
 
 // Encryptor is the stage of WithEncryption: each chosen property is
-// replaced by its AES-256-GCM encryption under the subject's current data
-// key, stored as bytes: nonce | ciphertext | tag. Every value gets a nonce
-// never used before (see fieldNonce). The additional data binds the event's
-// random ID, the property's name and the key ID (all three in
-// EnvelopeProperty), so a ciphertext moved to another event or another
-// property does not decrypt.
+// removed from the event and its AES-256-GCM encryption under the
+// subject's current data key, nonce | ciphertext | tag, is stored under its
+// name in EnvelopeProperty. Every value gets a nonce never used before (see
+// fieldNonce). The additional data binds the event's random ID, the
+// property's name and the key ID (all three in EnvelopeProperty), so a
+// ciphertext moved to another event or another property does not decrypt.
 type Encryptor struct {
-	opts   KeyOptions
-	fields []string // nil: every property
+	opts      KeyOptions
+	fields    []string // nil: every property
+	templates templates
 }
 
 // NewEncryptor returns the stage that encrypts the named properties
@@ -96,15 +98,10 @@ func (e *Encryptor) Protect(ctx context.Context, ev *event.Event) (*event.Event,
 			return nil, err
 		}
 	}
-	dk, _, err := kr.forSubject(ctx, subj)
+	keyID, aead, err := kr.dataKey(ctx, subj)
 	if err != nil {
 		return nil, err
 	}
-	_, aead, err := kr.unwrap(ctx, dk)
-	if err != nil {
-		return nil, err
-	}
-	keyID := dk.rec.ID
 	// One draw from the CSPRNG per event: its ID, which also starts the
 	// run of its nonces (fieldNonce).
 	var eid [eventIDSize]byte
@@ -122,43 +119,39 @@ func (e *Encryptor) Protect(ctx context.Context, ev *event.Event) (*event.Event,
 		}
 		sc.ends = append(sc.ends, len(sc.pt))
 	}
-	// The ciphertexts and the envelope share one allocation.
+	// The envelope, holding every ciphertext, is one allocation.
 	ns, tag := aead.NonceSize(), aead.Overhead()
-	size := len(sc.pt) + len(names)*(ns+tag) + envelopeSize(keyID, names)
-	buf := make([]byte, 0, size)
-	out := *ev
-	out.Properties = make(map[string]any, len(ev.Properties)+1)
+	size := envelopeSize(keyID, names)
 	start := 0
+	for _, end := range sc.ends {
+		size += sealedSize(end-start, ns, tag)
+		start = end
+	}
+	env := appendEnvelope(make([]byte, 0, size), eid[:], keyID)
+	start = 0
 	for i, name := range names {
-		off := len(buf)
-		buf = buf[:off+ns]
-		fieldNonce(buf[off:], eid[:], i)
-		sc.ad = appendAD2(sc.ad[:0], eid[:], name, keyID)
-		buf = aead.Seal(buf, buf[off:off+ns], sc.pt[start:sc.ends[i]], sc.ad)
-		out.Properties[name] = buf[off:len(buf):len(buf)]
+		n := sc.ends[i] - start
+		env = binary.AppendUvarint(env, uint64(len(name)))
+		env = append(env, name...)
+		env = binary.AppendUvarint(env, uint64(ns+n+tag))
+		off := len(env)
+		env = env[:off+ns]
+		fieldNonce(env[off:], eid[:], i)
+		sc.ad = appendAD(sc.ad[:0], envVersion, eid[:], name, keyID)
+		env = aead.Seal(env, env[off:off+ns], sc.pt[start:sc.ends[i]], sc.ad)
 		start = sc.ends[i]
 	}
 	clear(sc.pt)
-	for name, v := range ev.Properties {
-		if !e.encrypts(name, sp, tok) {
-			out.Properties[name] = v
+	out := *ev
+	out.Properties = make(map[string]any, len(ev.Properties)-len(names)+1)
+	if len(names) < len(ev.Properties) { // else every property is in env
+		for name, v := range ev.Properties {
+			if !e.encrypts(name, sp, tok) {
+				out.Properties[name] = v
+			}
 		}
 	}
-	off := len(buf)
-	buf = appendEnvelope(buf, eid[:], keyID, names)
-	env := buf[off:]
-	var placeholder string
-	isEnc := func(n string) bool { _, ok := slices.BinarySearch(names, n); return ok }
-	show := func(n string, v any) string {
-		if !isEnc(n) {
-			return showPlain(n, v)
-		}
-		if placeholder == "" {
-			placeholder = Encrypted{KeyID: keyID}.String()
-		}
-		return placeholder
-	}
-	if msg, ok := rerender(out.MessageTemplate, out.Properties, isEnc, show); ok {
+	if msg, ok := e.templates.message(out.MessageTemplate, ev.Properties, names, keyID); ok {
 		out.Message = msg
 		env[1] |= envRendered
 	}
@@ -190,23 +183,33 @@ func fieldNonce(dst, eid []byte, i int) {
 	binary.BigEndian.PutUint64(dst[4:12], n)
 }
 
-// The envelope (EnvelopeProperty) as bytes: envVersion, a flags byte
+// The envelope (EnvelopeProperty) as bytes: its version, a flags byte
 // (envRendered: the message was rendered again), the event ID, the key ID
-// and then each encrypted property's name, in byte order; the key ID and
-// each name as a uvarint length and its bytes.
+// and then, in byte order of the names, each encrypted property's name and
+// sealed value (nonce | ciphertext | tag); the key ID, each name and each
+// sealed value as a uvarint length and its bytes. Version 2 held only the
+// names; its values stayed in their properties.
 const (
-	envVersion  = 2
-	envRendered = 1
-	envHeader   = 2 + eventIDSize
+	envVersion   = 3
+	envNamesOnly = 2
+	envRendered  = 1
+	envHeader    = 2 + eventIDSize
 )
 
-// envelopeSize returns the size of the envelope of these names.
+// envelopeSize returns the size of the envelope of these names without
+// their sealed values (see sealedSize).
 func envelopeSize(keyID string, names []string) int {
 	n := envHeader + uvarintLen(len(keyID)) + len(keyID)
 	for _, name := range names {
 		n += uvarintLen(len(name)) + len(name)
 	}
 	return n
+}
+
+// sealedSize returns the size in the envelope of a sealed value of n bytes
+// of plaintext: its length and nonce | ciphertext | tag.
+func sealedSize(n, nonce, tag int) int {
+	return uvarintLen(nonce+n+tag) + nonce + n + tag
 }
 
 // uvarintLen returns the size of n as a uvarint.
@@ -218,71 +221,76 @@ func uvarintLen(n int) int {
 	return k
 }
 
-// appendEnvelope appends the envelope (flags 0) to dst.
-func appendEnvelope(dst, eid []byte, keyID string, names []string) []byte {
+// appendEnvelope appends the envelope's header (flags 0) and key ID to
+// dst; the fields follow.
+func appendEnvelope(dst, eid []byte, keyID string) []byte {
 	dst = append(dst, envVersion, 0)
 	dst = append(dst, eid...)
 	dst = binary.AppendUvarint(dst, uint64(len(keyID)))
-	dst = append(dst, keyID...)
-	for _, name := range names {
-		dst = binary.AppendUvarint(dst, uint64(len(name)))
-		dst = append(dst, name...)
-	}
-	return dst
+	return append(dst, keyID...)
 }
 
 // envelope is a parsed envelope.
 type envelope struct {
+	version  byte
 	eid      []byte
 	keyID    string
 	names    []string
+	sealed   [][]byte // version 3: each name's sealed value
 	rendered bool
 }
 
-// parseEnvelope is the inverse of appendEnvelope.
+// parseEnvelope reads an envelope of version 2 or 3.
 func parseEnvelope(b []byte) (envelope, error) {
-	if len(b) < envHeader || b[0] != envVersion || b[1]&^envRendered != 0 {
-		return envelope{}, fmt.Errorf("%w: property %s is not an envelope of version %d", ErrDecrypt, EnvelopeProperty, envVersion)
+	if len(b) < envHeader || (b[0] != envVersion && b[0] != envNamesOnly) || b[1]&^envRendered != 0 {
+		return envelope{}, fmt.Errorf("%w: property %s is not an envelope of version %d or %d", ErrDecrypt, EnvelopeProperty, envNamesOnly, envVersion)
 	}
-	env := envelope{eid: b[2:envHeader], rendered: b[1]&envRendered != 0}
+	env := envelope{version: b[0], eid: b[2:envHeader], rendered: b[1]&envRendered != 0}
 	rest := b[envHeader:]
-	str := func() (string, bool) {
+	next := func() ([]byte, bool) {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || n > uint64(len(rest)-k) {
-			return "", false
+			return nil, false
 		}
-		s := string(rest[k : k+int(n)])
+		f := rest[k : k+int(n) : k+int(n)]
 		rest = rest[k+int(n):]
-		return s, true
+		return f, true
 	}
-	id, ok := str()
-	if !ok || !validKeyID(id) {
+	id, ok := next()
+	if !ok || !validKeyID(string(id)) {
 		return envelope{}, fmt.Errorf("%w: property %s holds no valid key ID", ErrDecrypt, EnvelopeProperty)
 	}
-	env.keyID = id
+	env.keyID = string(id)
 	for len(rest) > 0 {
-		name, ok := str()
+		name, ok := next()
+		var sealed []byte
+		if ok && env.version == envVersion {
+			sealed, ok = next()
+			env.sealed = append(env.sealed, sealed)
+		}
 		if !ok {
 			return envelope{}, fmt.Errorf("%w: property %s is truncated", ErrDecrypt, EnvelopeProperty)
 		}
-		env.names = append(env.names, name)
+		env.names = append(env.names, string(name))
 	}
 	return env, nil
 }
 
-// appendAD2 appends the additional data of a field: what binds its
-// ciphertext to its event, its property and its key.
-func appendAD2(dst, eventID []byte, field, keyID string) []byte {
-	dst = append(dst, "mtlog-audit enc 2\x00"...)
+// appendAD appends the additional data of a field in an envelope of
+// version v: what binds its ciphertext to its event, its property and its
+// key.
+func appendAD(dst []byte, v byte, eventID []byte, field, keyID string) []byte {
+	dst = append(dst, "mtlog-audit enc "...)
+	dst = append(dst, '0'+v, 0)
 	dst = append(dst, eventID...)
 	dst = append(dst, field...)
 	dst = append(dst, 0)
 	return append(dst, keyID...)
 }
 
-// appendAD appends the additional data of a field of the first format
+// appendAD1 appends the additional data of a field of the first format
 // (values stored as "enc:" strings), which Reveal still reads.
-func appendAD(dst []byte, eventID, field, keyID string) []byte {
+func appendAD1(dst []byte, eventID, field, keyID string) []byte {
 	dst = append(dst, "mtlog-audit enc 1\x00"...)
 	dst = append(dst, eventID...)
 	dst = append(dst, 0)

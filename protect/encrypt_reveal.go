@@ -25,8 +25,9 @@ import (
 //     matching ErrDecrypt; the event is returned as it is.
 //
 // Pseudonyms are one-way: they are returned as they are stored. An event
-// without EnvelopeProperty is returned as it is. Events of the stage's
-// first format (each value an "enc:" string, the envelope a map) read the
+// without EnvelopeProperty is returned as it is; the envelope stays in the
+// event returned. Events of the stage's earlier formats (each value in its
+// property: bytes, or an "enc:" string with the envelope a map) read the
 // same way.
 func Reveal(ctx context.Context, ev *event.Event, kr *Keyring) (*event.Event, error) {
 	if ev == nil {
@@ -34,6 +35,7 @@ func Reveal(ctx context.Context, ev *event.Event, kr *Keyring) (*event.Event, er
 	}
 	var (
 		fields []string
+		inline [][]byte // the sealed values an envelope of version 3 holds
 		again  bool
 		open   func(name string, raw any) (any, error)
 	)
@@ -43,13 +45,13 @@ func Reveal(ctx context.Context, ev *event.Event, kr *Keyring) (*event.Event, er
 		if err != nil {
 			return ev, err
 		}
-		fields, again = e.names, e.rendered
+		fields, inline, again = e.names, e.sealed, e.rendered
 		open = func(name string, raw any) (any, error) {
 			sealed, ok := raw.([]byte)
 			if !ok {
 				return raw, &FieldError{Field: name, KeyID: e.keyID, Err: fmt.Errorf("%w: the stored value is a %T, not a ciphertext", ErrDecrypt, raw)}
 			}
-			return openField(ctx, kr, e.keyID, name, sealed, func(dst []byte) []byte { return appendAD2(dst, e.eid, name, e.keyID) })
+			return openField(ctx, kr, e.keyID, name, sealed, func(dst []byte) []byte { return appendAD(dst, e.version, e.eid, name, e.keyID) })
 		}
 	case map[string]any: // the first format
 		eid, _ := env["id"].(string)
@@ -65,15 +67,18 @@ func Reveal(ctx context.Context, ev *event.Event, kr *Keyring) (*event.Event, er
 			if !ok {
 				return raw, &FieldError{Field: name, Err: fmt.Errorf("%w: the stored value is not an encryption token", ErrDecrypt)}
 			}
-			return openField(ctx, kr, id, name, sealed, func(dst []byte) []byte { return appendAD(dst, eid, name, id) })
+			return openField(ctx, kr, id, name, sealed, func(dst []byte) []byte { return appendAD1(dst, eid, name, id) })
 		}
 	default:
 		return ev, nil
 	}
 	out := *ev
-	out.Properties = make(map[string]any, len(ev.Properties))
+	out.Properties = make(map[string]any, len(ev.Properties)+len(inline))
 	for n, v := range ev.Properties {
 		out.Properties[n] = v
+	}
+	for i, sealed := range inline {
+		out.Properties[fields[i]] = sealed
 	}
 	var errs []error
 	revealed := map[string]bool{}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/willibrandon/mtlog-audit/vfs"
 )
@@ -42,6 +43,20 @@ type Keyring struct {
 	byID     map[string]*keyEntry // every live key, by ID
 	shredded map[string]bool      // IDs of shredded keys
 	closed   bool
+
+	// ver moves on, under mu, with every change of the fields above (and
+	// of a subject's entries): a subjectKey of another ver is stale.
+	ver  atomic.Uint64
+	last atomic.Pointer[subjectKey] // see dataKey
+}
+
+// subjectKey is a subject's current data key as dataKey last found it,
+// while the keyring's ver was ver.
+type subjectKey struct {
+	ver     uint64
+	subject string
+	id      string
+	aead    cipher.AEAD
 }
 
 // subject is one data subject's keys.
@@ -191,6 +206,8 @@ func (k *Keyring) install(st keyringState) {
 			k.shredded[id] = true
 		}
 	}
+	k.ver.Add(1)
+	k.last.Store(nil) // no key of the old state lingers in it
 }
 
 // Path returns the keyring file's path.
@@ -206,6 +223,8 @@ func (k *Keyring) Close() error {
 		return nil
 	}
 	k.closed = true
+	k.ver.Add(1)
+	k.last.Store(nil)
 	for _, e := range k.byID {
 		clear(e.key)
 	}
@@ -245,6 +264,7 @@ func (k *Keyring) unwrap(ctx context.Context, e *keyEntry) ([]byte, cipher.AEAD,
 			fresh := &keyEntry{rec: e.rec, subj: e.subj}
 			k.byID[e.rec.ID] = fresh
 			replaceEntry(e.subj, e, fresh)
+			k.ver.Add(1)
 		}
 		k.mu.Unlock()
 		return nil, nil, err
@@ -327,6 +347,27 @@ func (k *Keyring) forSubject(ctx context.Context, name string) (data, pseudo *ke
 	defer k.mu.RUnlock()
 	s = k.subjects[name]
 	return s.data[len(s.data)-1], s.pseudo, nil
+}
+
+// dataKey returns the ID and the AEAD of the subject's current data key
+// (see forSubject). The last subject's is kept and used again, without
+// a lock, while the keyring's state has not changed since it was found:
+// a rotation, a shred or Close takes effect on the next call.
+func (k *Keyring) dataKey(ctx context.Context, subject string) (string, cipher.AEAD, error) {
+	if c := k.last.Load(); c != nil && c.subject == subject && c.ver == k.ver.Load() {
+		return c.id, c.aead, nil
+	}
+	ver := k.ver.Load() // before the look-up: a change after it makes the entry stale
+	dk, _, err := k.forSubject(ctx, subject)
+	if err != nil {
+		return "", nil, err
+	}
+	_, aead, err := k.unwrap(ctx, dk)
+	if err != nil {
+		return "", nil, err
+	}
+	k.last.Store(&subjectKey{ver: ver, subject: subject, id: dk.rec.ID, aead: aead})
+	return dk.rec.ID, aead, nil
 }
 
 // newKey makes a fresh random key and wraps it.
