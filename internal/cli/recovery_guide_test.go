@@ -540,6 +540,40 @@ func TestRecoveryGuide(t *testing.T) {
 		g.follow("integrity-restore")
 		g.recovered(g.vars["OUT"], n, 1)
 	})
+	t.Run("audit.ErrIntegrity/retention-checkpoint", func(t *testing.T) {
+		g := newGuide(t, blocks, used)
+		log := g.vars["LOG"]
+		// The events are of January 2026 (fixtureEvent); a year and a
+		// half later, a year's retention deletes every sealed segment
+		// but the newest.
+		var now atomic.Int64
+		now.Store(fixtureStart.UnixNano())
+		clock := audit.WithClock(func() time.Time { return time.Unix(0, now.Load()) })
+		ret := audit.WithRetention(365 * 24 * time.Hour)
+		g.build(log, n, clock, ret)
+		now.Store(fixtureStart.AddDate(1, 6, 0).UnixNano())
+		s, err := audit.New(g.options(log, clock, ret)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := s.ApplyRetention(context.Background(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Deleted == 0 {
+			t.Fatalf("retention deleted nothing: %+v", rep)
+		}
+		kept := events(t, log)
+		copyDir(t, log, g.vars["MIRROR"])
+		flip(t, filepath.Join(log, integrity.RetentionFile), 40)
+		g.refuses(log, audit.ErrIntegrity, nil, clock, ret)
+		g.verify(log, 1)
+		g.follow("retention-mirror")
+		g.recovered(g.vars["OUT"], len(kept), kept[0], clock, ret)
+	})
 	t.Run("audit.ErrUnauthenticated", func(t *testing.T) {
 		g := newGuide(t, blocks, used)
 		log := g.vars["LOG"]
