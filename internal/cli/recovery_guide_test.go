@@ -358,6 +358,14 @@ func (g *guide) ship(dir string) {
 	g.vars["BACKEND"] = b.Name()
 }
 
+// testClock returns a clock for WithClock that starts at start and moves
+// when the test stores another time.
+func testClock(start time.Time) (*atomic.Int64, audit.Option) {
+	now := new(atomic.Int64)
+	now.Store(start.UnixNano())
+	return now, audit.WithClock(func() time.Time { return time.Unix(0, now.Load()) })
+}
+
 // forge appends one event to the log in dir the way anyone without the
 // key can: through package wal (correct chain, checksums and whitening).
 func forge(t *testing.T, dir string) {
@@ -546,9 +554,7 @@ func TestRecoveryGuide(t *testing.T) {
 		// The events are of January 2026 (fixtureEvent); a year and a
 		// half later, a year's retention deletes every sealed segment
 		// but the newest.
-		var now atomic.Int64
-		now.Store(fixtureStart.UnixNano())
-		clock := audit.WithClock(func() time.Time { return time.Unix(0, now.Load()) })
+		now, clock := testClock(fixtureStart)
 		ret := audit.WithRetention(365 * 24 * time.Hour)
 		g.build(log, n, clock, ret)
 		now.Store(fixtureStart.AddDate(1, 6, 0).UnixNano())
@@ -590,9 +596,8 @@ func TestRecoveryGuide(t *testing.T) {
 		log := g.vars["LOG"]
 		// The log's clock: two hours pass while it runs, and its second
 		// half is written in key epoch 1.
-		var now atomic.Int64
-		now.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
-		fs := []audit.Option{audit.WithForwardSecurity(time.Hour), audit.WithClock(func() time.Time { return time.Unix(0, now.Load()) })}
+		now, clock := testClock(fixtureStart)
+		fs := []audit.Option{audit.WithForwardSecurity(time.Hour), clock}
 		s, err := audit.New(g.options(log, fs...)...)
 		if err != nil {
 			t.Fatal(err)
