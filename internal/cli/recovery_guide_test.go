@@ -548,6 +548,24 @@ func TestRecoveryGuide(t *testing.T) {
 		g.follow("integrity-restore")
 		g.recovered(g.vars["OUT"], n, 1)
 	})
+	t.Run("audit.ErrIntegrity/tree-node-damaged", func(t *testing.T) {
+		g := newGuide(t, blocks, used)
+		log := g.vars["LOG"]
+		g.build(log, n)
+		g.ship(log)
+		flip(t, filepath.Join(log, integrity.NodesFile), 100)
+		if err := g.open(log); err != nil {
+			t.Fatalf("New: %v (it does not read the stored tree)", err)
+		}
+		if r := g.verify(log, 1); !strings.Contains(r.stdout, string(integrity.CodeTreeNodeDamaged)) {
+			t.Fatalf("verify:\n%s", r.stdout)
+		}
+		g.follow("tree-nodes")
+		g.recovered(log, n, 1)
+		if r := g.verify(log, 0); !strings.Contains(r.stdout, "tree nodes:") || strings.Contains(r.stdout, "tree nodes:  0 checked") {
+			t.Fatalf("New did not rebuild the tree:\n%s", r.stdout)
+		}
+	})
 	t.Run("audit.ErrIntegrity/retention-checkpoint", func(t *testing.T) {
 		g := newGuide(t, blocks, used)
 		log := g.vars["LOG"]
