@@ -187,6 +187,15 @@ func (g *guide) verify(dir string, code int) result {
 	return r
 }
 
+// verifySays checks that mtlog-audit verify on dir exits with code and
+// says want (on stdout or stderr).
+func (g *guide) verifySays(dir string, code int, want string) {
+	g.t.Helper()
+	if r := g.verify(dir, code); !strings.Contains(r.stdout+r.stderr, want) {
+		g.t.Fatalf("verify %s does not say %q:\n%s%s", dir, want, r.stdout, r.stderr)
+	}
+}
+
 // follow runs the guide's block name, one command at a time, with the
 // guide's variables and the command built from this checkout first on
 // PATH, and checks each command's exit status against codes (0 for
@@ -458,9 +467,7 @@ func TestRecoveryGuide(t *testing.T) {
 		binary.LittleEndian.PutUint32(data[80:], crc32.Checksum(data[:80], crc32.MakeTable(crc32.Castagnoli)))
 		writeFile(t, seg, string(data), 0o644)
 		g.refuses(log, wal.ErrUnknownVersion, []string{"upgrade"})
-		if r := g.verify(log, 2); !strings.Contains(r.stderr, "upgrade") {
-			t.Fatalf("verify does not say to upgrade:\n%s", r.stderr)
-		}
+		g.verifySays(log, 2, "upgrade")
 		if out := g.follow("unknown-version"); !strings.Contains(out[0], "mtlog-audit") {
 			t.Fatalf("version prints no version:\n%s", out[0])
 		}
@@ -472,9 +479,7 @@ func TestRecoveryGuide(t *testing.T) {
 		// The wrong path: the parent directory, which holds the keys.
 		wrong := filepath.Dir(log)
 		g.refuses(wrong, wal.ErrNotWAL, nil)
-		if r := g.verify(wrong, 2); !strings.Contains(r.stderr, "not an mtlog-audit log") {
-			t.Fatalf("verify of the wrong path:\n%s", r.stderr)
-		}
+		g.verifySays(wrong, 2, "not an mtlog-audit log")
 		g.vars["LOG"] = wrong
 		g.follow("not-wal", 2)
 		g.vars["LOG"] = log
@@ -528,9 +533,7 @@ func TestRecoveryGuide(t *testing.T) {
 		g.ship(log)
 		os.Remove(sealed(t, log)[0])
 		g.refuses(log, audit.ErrIntegrity, []string{"retention", "restore"})
-		if r := g.verify(log, 1); !strings.Contains(r.stdout, string(integrity.CodeRetention)) {
-			t.Fatalf("verify:\n%s", r.stdout)
-		}
+		g.verifySays(log, 1, string(integrity.CodeRetention))
 		g.follow("integrity-restore")
 		g.recovered(g.vars["OUT"], n, 1)
 	})
@@ -542,9 +545,7 @@ func TestRecoveryGuide(t *testing.T) {
 		segs := sealed(t, log)
 		os.Remove(segs[len(segs)-1])
 		g.refuses(log, audit.ErrIntegrity, []string{"removed from the end"})
-		if r := g.verify(log, 1); !strings.Contains(r.stdout, string(integrity.CodeTruncated)) {
-			t.Fatalf("verify:\n%s", r.stdout)
-		}
+		g.verifySays(log, 1, string(integrity.CodeTruncated))
 		g.follow("integrity-restore")
 		g.recovered(g.vars["OUT"], n, 1)
 	})
@@ -552,14 +553,11 @@ func TestRecoveryGuide(t *testing.T) {
 		g := newGuide(t, blocks, used)
 		log := g.vars["LOG"]
 		g.build(log, n)
-		g.ship(log)
 		flip(t, filepath.Join(log, integrity.NodesFile), 100)
 		if err := g.open(log); err != nil {
 			t.Fatalf("New: %v (it does not read the stored tree)", err)
 		}
-		if r := g.verify(log, 1); !strings.Contains(r.stdout, string(integrity.CodeTreeNodeDamaged)) {
-			t.Fatalf("verify:\n%s", r.stdout)
-		}
+		g.verifySays(log, 1, string(integrity.CodeTreeNodeDamaged))
 		g.follow("tree-nodes")
 		g.recovered(log, n, 1)
 		if r := g.verify(log, 0); !strings.Contains(r.stdout, "tree nodes:") || strings.Contains(r.stdout, "tree nodes:  0 checked") {
@@ -735,9 +733,7 @@ func TestRecoveryGuide(t *testing.T) {
 		}
 		flip(t, cps, len(data)/2)
 		g.refuses(log, integrity.ErrCheckpointLogCorrupt, nil)
-		if r := g.verify(log, 1); !strings.Contains(r.stderr, "recover --mirror") {
-			t.Fatalf("verify does not say how to recover:\n%s", r.stderr)
-		}
+		g.verifySays(log, 1, "recover --mirror")
 		g.follow("checkpoints-mirror")
 		g.recovered(g.vars["OUT"], n, 1)
 	})
@@ -791,9 +787,7 @@ func TestRecoveryGuide(t *testing.T) {
 			t.Fatal(err)
 		}
 		writeFile(t, g.vars["PUB"], other+"\n", 0o644)
-		if r := g.verify(log, 2); !strings.Contains(r.stdout, string(integrity.CodeUntrustedKey)) {
-			t.Fatalf("verify with another key:\n%s", r.stdout)
-		}
+		g.verifySays(log, 2, string(integrity.CodeUntrustedKey))
 		g.follow("untrusted-key", 0, 0)
 		g.recovered(log, n, 1)
 	})
