@@ -357,6 +357,8 @@ func wrapLogErr(dir string, err error) error {
 		return notALog(dir)
 	case errors.Is(err, wal.ErrCorrupt):
 		return failErr(fmt.Errorf("%w\n  the log is damaged: run 'mtlog-audit verify --wal %s' for details, 'mtlog-audit recover' to salvage what is readable", err, dir))
+	case errors.Is(err, integrity.ErrCheckpointLogCorrupt):
+		return failErr(fmt.Errorf("%w\n  the stored checkpoints are damaged: keep %s unchanged as evidence, and repair it from a copy with 'mtlog-audit recover --mirror' or rebuild it from the backends with 'mtlog-audit restore' (docs/recovery.md)", err, dir))
 	}
 	return err
 }
