@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"slices"
 
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -178,5 +177,3 @@ func writeKeyringFile(fsys vfs.FS, path string, st *keyringState) error {
 	}
 	return nil
 }
-
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
