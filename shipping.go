@@ -175,8 +175,9 @@ func WithShippingRetry(minBackoff, maxBackoff time.Duration) Option {
 // WithShippingCloseTimeout bounds how long Close waits for the backends of
 // WithShipping to take what is left: the segment Close seals, the final
 // checkpoint and anything else not yet shipped (default 10 seconds). Close
-// waits for every backend, not only a quorum, so that each holds the whole
-// closed log. What is not shipped in time, a backend that is down for
+// waits for every backend, so that each holds the whole closed log, except
+// that once the quorum holds it, it does not wait for a backend whose last
+// attempt failed. What is not shipped, by a backend that is down for
 // instance, does not fail Close (the log on disk is complete): the failure
 // handler is told, with a nil event and an error matching ErrShipping and
 // replica.ErrUnshipped that names the backend and what it lacks, it stays
@@ -360,7 +361,7 @@ func (s *Sink) finishShipping() {
 	defer lock.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), sh.closeWait)
 	defer cancel()
-	err = s.shipper.Finish(ctx, len(sh.backends))
+	err = s.shipper.Finish(ctx, sh.quorum)
 	if err == nil || sh.closeWait == 0 {
 		return
 	}

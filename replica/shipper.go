@@ -332,9 +332,10 @@ func (s *Shipper) HoldCursor() {
 }
 
 // Finish ships what is left and stops: it writes the cursor HoldCursor held,
-// waits until n backends hold every segment sealed and every checkpoint
-// stored when it is called (WaitHeld), or ctx ends, and then stops as Close
-// does. Each backend that still lacks something then gets, as its health
+// waits until every backend holds every segment sealed and every checkpoint
+// stored when it is called, or at least n do and each of the others is
+// failing (its last attempt failed, or it gave back other bytes), or ctx
+// ends, and then stops as Close does. Each backend that still lacks something then gets, as its health
 // error and in the error returned (joined), a *ShipError matching
 // ErrUnshipped that says what it lacks; OnError is not told (the caller
 // decides). Call it once, instead of Close, with the log's files complete
@@ -343,17 +344,18 @@ func (s *Shipper) Finish(ctx context.Context, n int) error {
 	if err := s.releaseCursor(); err != nil {
 		return err
 	}
-	waitErr := s.WaitHeld(ctx, n)
+	all := len(s.targets)
+	werr := s.waitHeld(ctx, func(held, failing int) bool { return held == all || held >= n && held+failing == all })
 	s.stop()
+	if werr != nil && ctx.Err() == nil {
+		return werr // the log's files could not be read
+	}
 	s.mu.Lock()
 	cursorErr := s.cursorErr
 	s.mu.Unlock()
-	if waitErr == nil {
-		return cursorErr
-	}
 	want, cps, err := s.wanted()
 	if err != nil {
-		return errors.Join(waitErr, err)
+		return errors.Join(err, cursorErr)
 	}
 	var errs []error
 	s.mu.Lock()
@@ -474,6 +476,10 @@ func (t *target) report(err error) {
 		t.failing = time.Time{}
 	case t.failing.IsZero():
 		t.failing = time.Now()
+	}
+	if (err == nil) != (t.err == nil) {
+		close(s.changed) // Finish waits for it
+		s.changed = make(chan struct{})
 	}
 	t.err = err
 	s.mu.Unlock()
@@ -951,6 +957,14 @@ func (s *Shipper) watch() {
 // WaitHeld waits until at least n backends hold every segment sealed, and
 // every checkpoint stored, when it was called (or ctx ends).
 func (s *Shipper) WaitHeld(ctx context.Context, n int) error {
+	return s.waitHeld(ctx, func(held, _ int) bool { return held >= n })
+}
+
+// waitHeld waits until done, given how many backends hold every segment
+// sealed and every checkpoint stored when it was called and how many of
+// the others are failing (their last attempt failed, or they gave back
+// other bytes), says so, or ctx ends.
+func (s *Shipper) waitHeld(ctx context.Context, done func(held, failing int) bool) error {
 	want, cps, err := s.wanted()
 	if err != nil {
 		return err
@@ -958,15 +972,18 @@ func (s *Shipper) WaitHeld(ctx context.Context, n int) error {
 	s.kickAll()
 	for {
 		s.mu.Lock()
-		held := 0
+		held, failing := 0, 0
 		for _, t := range s.targets {
-			if t.holds(want, cps) {
+			switch {
+			case t.holds(want, cps):
 				held++
+			case t.err != nil || t.rejecting:
+				failing++
 			}
 		}
 		ch := s.changed
 		s.mu.Unlock()
-		if held >= n {
+		if done(held, failing) {
 			return nil
 		}
 		select {
