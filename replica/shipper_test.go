@@ -28,20 +28,8 @@ import (
 // sequence number reads 0 the first time the shipper looks.
 func TestWaitHeldSeesSealTheTargetsMissed(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	w, err := wal.Open(vfs.OS(), dir, wal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		if _, err := w.Append(ctx, wal.RecordEvent, int64(i+1), fmt.Appendf(nil, "event %d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	last := w.LastSeq()
-	if err := w.Close(); err != nil { // seals segment 1
-		t.Fatal(err)
-	}
+	dir, w := closedLog(t)
+	last := w.LastSeq() - 1 // before the seal
 	seal, ok, err := wal.ReadSeal(vfs.OS(), dir+"/"+wal.SegmentName(1), ^uint64(0))
 	if err != nil || !ok {
 		t.Fatalf("the closed log's segment has no seal: %v", err)
@@ -157,19 +145,7 @@ func TestWaitHeldSeesCheckpointTheTargetsMissed(t *testing.T) {
 // nothing.
 func TestHoldCursorThenFinish(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	w, err := wal.Open(vfs.OS(), dir, wal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		if _, err := w.Append(ctx, wal.RecordEvent, int64(i+1), fmt.Appendf(nil, "event %d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil { // seals segment 1
-		t.Fatal(err)
-	}
+	dir, w := closedLog(t)
 	b, err := fs.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -233,4 +209,24 @@ func (h hang) Put(ctx context.Context, _ string, _ []byte, _ backends.PutOptions
 func (h hang) List(ctx context.Context, _ string) ([]backends.ObjectInfo, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
+}
+
+// closedLog writes five events to a new log and closes it, which seals
+// segment 1.
+func closedLog(t *testing.T) (string, *wal.WAL) {
+	t.Helper()
+	dir := t.TempDir()
+	w, err := wal.Open(vfs.OS(), dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := w.Append(context.Background(), wal.RecordEvent, int64(i+1), fmt.Appendf(nil, "event %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil { // seals segment 1
+		t.Fatal(err)
+	}
+	return dir, w
 }

@@ -94,17 +94,7 @@ func TestBackendInitAzure(t *testing.T) {
 			t.Fatalf("without --mutable: exit %d, %s", code, errs)
 		}
 	}
-	code, out, errs := runCLI(t, "backend", "init", url, "--mutable", "--json")
-	var res backendInitJSON
-	if code != ExitOK || json.Unmarshal([]byte(out), &res) != nil || !res.Created || res.Immutable || !res.ServerChecksum || res.Backend != name {
-		t.Fatalf("--mutable: exit %d, %s%s", code, out, errs)
-	}
-	if code, out, errs := runCLI(t, "backend", "init", url, "--mutable"); code != ExitOK || !strings.Contains(out, name+": exists") {
-		t.Fatalf("second init: exit %d, %s%s", code, out, errs)
-	}
-	if code, _, errs := runCLI(t, "backend", "init", url); code != ExitFailed || !strings.Contains(errs, "cannot be turned on for an existing container") {
-		t.Fatalf("an existing container without immutability: exit %d, %s", code, errs)
-	}
+	initMutable(t, url, name, "cannot be turned on for an existing container")
 	t.Setenv("AZURE_STORAGE_KEY", "d3Jvbmc=")
 	if code, _, errs := runCLI(t, "backend", "init", url); code != ExitUsage || !strings.Contains(errs, name) || !strings.Contains(errs, "credentials") {
 		t.Fatalf("wrong key: exit %d, %s", code, errs)
@@ -125,6 +115,20 @@ func TestBackendInitGCS(t *testing.T) {
 	if code != ExitFailed || !strings.Contains(errs, name) || !strings.Contains(errs, "retention") || !strings.Contains(errs, "--mutable") {
 		t.Fatalf("without --mutable: exit %d, %s", code, errs)
 	}
+	initMutable(t, url, name, "object retention")
+	for _, bad := range []string{"gs://x", "gs://bucket?endpoint=ftp://h", "gs://bucket?region=eu"} {
+		if code, _, errs := runCLI(t, "backend", "init", bad); code != ExitUsage || !strings.Contains(errs, "gcs") {
+			t.Errorf("%s: exit %d, %s; want a usage error naming gcs", bad, code, errs)
+		}
+	}
+}
+
+// initMutable runs backend init on url, a store that does not exist, with
+// --mutable: it creates the store, named name, without immutability; a
+// second init finds it; and one without --mutable refuses it (exit 1) with
+// refusal in its message.
+func initMutable(t *testing.T, url, name, refusal string) {
+	t.Helper()
 	code, out, errs := runCLI(t, "backend", "init", url, "--mutable", "--json")
 	var res backendInitJSON
 	if code != ExitOK || json.Unmarshal([]byte(out), &res) != nil || !res.Created || res.Immutable || !res.ServerChecksum || res.Backend != name {
@@ -133,12 +137,7 @@ func TestBackendInitGCS(t *testing.T) {
 	if code, out, errs := runCLI(t, "backend", "init", url, "--mutable"); code != ExitOK || !strings.Contains(out, name+": exists") {
 		t.Fatalf("second init: exit %d, %s%s", code, out, errs)
 	}
-	if code, _, errs := runCLI(t, "backend", "init", url); code != ExitFailed || !strings.Contains(errs, "object retention") {
-		t.Fatalf("an existing bucket without retention: exit %d, %s", code, errs)
-	}
-	for _, bad := range []string{"gs://x", "gs://bucket?endpoint=ftp://h", "gs://bucket?region=eu"} {
-		if code, _, errs := runCLI(t, "backend", "init", bad); code != ExitUsage || !strings.Contains(errs, "gcs") {
-			t.Errorf("%s: exit %d, %s; want a usage error naming gcs", bad, code, errs)
-		}
+	if code, _, errs := runCLI(t, "backend", "init", url); code != ExitFailed || !strings.Contains(errs, name) || !strings.Contains(errs, refusal) {
+		t.Fatalf("an existing store without immutability: exit %d, %s", code, errs)
 	}
 }
