@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,6 +44,8 @@ type shipping struct {
 	alarm      time.Duration
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	closeWait  time.Duration // WithShippingCloseTimeout's
+	closeSet   bool
 }
 
 // shipEntry is a backend of the set: one of WithShipping's, or one that
@@ -63,6 +67,9 @@ type BackendOpener func(ctx context.Context) (backends.Backend, error)
 
 // shipOpenTimeout bounds what New waits for each BackendOpener.
 const shipOpenTimeout = 30 * time.Second
+
+// shipCloseTimeout is the default of WithShippingCloseTimeout.
+const shipCloseTimeout = 10 * time.Second
 
 // WithShipping copies every sealed segment and every signed checkpoint of
 // the log to each of bs, as immutable objects (docs/replication.md), and
@@ -165,6 +172,29 @@ func WithShippingRetry(minBackoff, maxBackoff time.Duration) Option {
 	}
 }
 
+// WithShippingCloseTimeout bounds how long Close waits for the backends of
+// WithShipping to take what is left: the segment Close seals, the final
+// checkpoint and anything else not yet shipped (default 10 seconds). Close
+// waits for every backend, so that each holds the whole closed log, except
+// that once the quorum holds it, it does not wait for a backend whose last
+// attempt failed. What is not shipped, by a backend that is down for
+// instance, does not fail Close (the log on disk is complete): the failure
+// handler is told, with a nil event and an error matching ErrShipping and
+// replica.ErrUnshipped that names the backend and what it lacks, it stays
+// in ShippingHealth, and the next New on the directory ships it. A
+// backend that ignores cancellation can add up to replica.StopGrace. 0
+// makes Close not wait, nor tell; New refuses a negative d.
+func WithShippingCloseTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.optionError("WithShippingCloseTimeout(%v): pass 0 or a positive duration, such as 10*time.Second", d)
+			return
+		}
+		s := c.shipping()
+		s.closeWait, s.closeSet = d, true
+	}
+}
+
 // WithSegmentMaxAge seals the active segment once the first record written
 // to it is d old, so that an acknowledged event waits at most d (plus the
 // time to ship) before it can be shipped: the recovery point of a lost
@@ -230,6 +260,9 @@ func hookShipping(c *config) (*shipHooks, error) {
 	if s.setQuorum > 0 {
 		s.quorum = s.setQuorum
 	}
+	if !s.closeSet {
+		s.closeWait = shipCloseTimeout
+	}
 	h := &shipHooks{}
 	c.wal.OnSeal = func(seal wal.Seal) {
 		if sh := h.p.Load(); sh != nil {
@@ -287,14 +320,58 @@ func (s *Sink) ShippingHealth() (h ShippingHealth, ok bool) {
 
 // WaitShipped waits until the quorum of WithShipping's backends hold every
 // segment sealed and every checkpoint signed when it is called, or ctx
-// ends. Close seals the last segment after shipping stopped: that segment
-// is shipped by the next New on the same directory. Without WithShipping it
-// returns nil at once.
+// ends. Close then ships the segment it seals and the final checkpoint
+// (WithShippingCloseTimeout). Without WithShipping it returns nil at once.
 func (s *Sink) WaitShipped(ctx context.Context) error {
 	if s.shipper == nil {
 		return nil
 	}
 	return s.shipper.WaitHeld(ctx, s.cfg.ship.quorum)
+}
+
+// holdShipping keeps the shipper from writing its cursor from now on: the
+// log is about to release its directory lock (Close).
+func (s *Sink) holdShipping() {
+	if s.shipper != nil {
+		s.shipper.HoldCursor()
+	}
+}
+
+// finishShipping ships, at Close, what the closed log holds and the
+// backends lack, for at most the close timeout, holding the directory lock
+// again (the WAL released it) so that no other process ships or writes the
+// cursor meanwhile. A backend left short is told to the failure handler;
+// Close's error does not carry it.
+func (s *Sink) finishShipping() {
+	if s.shipper == nil {
+		return
+	}
+	sh := s.cfg.ship
+	lock, err := s.cfg.fs.Lock(filepath.Join(s.cfg.dir, wal.LockName), fmt.Sprintf("pid %d, shipping at close", os.Getpid()))
+	if err != nil {
+		// Another process opened the log since: its shipper ships the
+		// rest, from the cursor as it was before the lock was released.
+		_ = s.shipper.Close()
+		if sh.closeWait > 0 {
+			s.cfg.onFailure(nil, fmt.Errorf("audit: %w: %w: Close could not lock %s again to ship what is left (%w); the process that opened it ships it",
+				ErrShipping, replica.ErrUnshipped, s.cfg.dir, err))
+		}
+		return
+	}
+	defer lock.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), sh.closeWait)
+	defer cancel()
+	err = s.shipper.Finish(ctx, sh.quorum)
+	if err == nil || sh.closeWait == 0 {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		s.cfg.onFailure(nil, fmt.Errorf("audit: %w: %w", ErrShipping, e))
+	}
 }
 
 // shippingStatus is the shipper's report for the metrics and /readyz, given

@@ -154,9 +154,13 @@ func TestShippingQuorumAndLayout(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The segment Close sealed is shipped by the next New.
+	// Close shipped to every backend what it lacked; the next New ships
+	// what it writes, and its Close the rest.
 	s = openShipping(t, dir, h, audit.WithShipping(3, asBackends(fbs)...))
 	if err := s.WaitShipped(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range fbs {
@@ -164,9 +168,6 @@ func TestShippingQuorumAndLayout(t *testing.T) {
 		if !held.Complete || held.Segments < 3 || held.Checkpoints == 0 {
 			t.Errorf("%s holds %+v, want every segment and checkpoint", b.Name(), held)
 		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, replica.CursorFile)); err != nil {
 		t.Errorf("no cursor: %v", err)

@@ -534,8 +534,11 @@ func (s *Sink) Dir() string { return s.w.Dir() }
 
 // Close waits for in-flight writes, seals the log, signs a final
 // checkpoint covering everything (when a signing key is configured) and
-// releases the directory. It is safe to call while other goroutines Emit;
-// later Emits report ErrSinkClosed to the failure handler.
+// releases the directory. With WithShipping, it then ships what the
+// backends lack, the final checkpoint included, waiting at most
+// WithShippingCloseTimeout; what is not shipped by then is told to the
+// failure handler, not returned. It is safe to call while other goroutines
+// Emit; later Emits report ErrSinkClosed to the failure handler.
 //
 // If the log is in its failed state (a failed fsync, or its directory
 // removed or replaced), Close returns that failure, matching ErrFailed and
@@ -547,14 +550,9 @@ func (s *Sink) Close() error {
 		s.closed.Store(true)
 		close(s.done)
 		stopErr := s.stopLifecycle()
-		if s.shipper != nil {
-			// A cursor it failed to write was told to the failure
-			// handler; it costs re-shipping, never the log.
-			_ = s.shipper.Close()
-		}
-		s.cfg.ship.close()
 		aerr := s.closeAccess()
 		s.led.StopRunner()
+		s.holdShipping()
 		werr := s.w.Close()
 		if s.idem != nil {
 			s.idem.Close() // keyed writes in flight end with the log
@@ -562,7 +560,11 @@ func (s *Sink) Close() error {
 		if werr != nil {
 			stopErr = nil // the log's failure says it all
 		}
-		s.closeErr = errors.Join(stopErr, aerr, werr, s.led.Close(), s.cfg.closeKeys())
+		lerr := s.led.Close() // the final checkpoint
+		// The shipper ran on: it now ships what is left, within a bound.
+		s.finishShipping()
+		s.cfg.ship.close()
+		s.closeErr = errors.Join(stopErr, aerr, werr, lerr, s.cfg.closeKeys())
 		if s.mon != nil {
 			s.mon.Close()
 		}

@@ -10,6 +10,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,6 +77,10 @@ var (
 	// overwritten (objects are immutable): the backend is stuck until an
 	// operator looks at it.
 	ErrConflict = errors.New("replica: backend holds different content under the object's key")
+	// ErrUnshipped: when Finish stopped the shipper, a backend still
+	// lacked objects the log holds. The cursor keeps what it holds, so
+	// the next shipper on the log ships the rest.
+	ErrUnshipped = errors.New("replica: not shipped when shipping stopped")
 )
 
 // ShipError is a backend's failure to take an object.
@@ -126,6 +131,8 @@ type Shipper struct {
 	noQuorum  time.Time     // since when fewer than Quorum are reachable
 	alarmed   bool
 	cursorErr error
+	held      bool // the cursor is kept in memory (HoldCursor), not written
+	dirty     bool // it moved since it was last written
 }
 
 // target is one backend and its goroutine's state.
@@ -137,6 +144,7 @@ type target struct {
 	kick chan struct{}
 
 	// guarded by s.mu
+	looked    bool  // its first check of the cursor's claims ran
 	err       error // the last attempt's error (nil: it succeeded)
 	rejecting bool  // a read-back failed since the last confirmed object
 	failing   time.Time
@@ -272,15 +280,154 @@ func (s *Shipper) kickAll() {
 // Close stops shipping: attempts in flight are abandoned (and shipped again
 // by the next shipper, which finds what landed). It returns the last error
 // writing the cursor, if any (OnError was told of it when it happened).
+// After HoldCursor, what the cursor gained since is not written. It returns
+// once the goroutines ended or, when an attempt does not end on
+// cancellation (a backend stuck in a system call), after StopGrace; such
+// an attempt can then never move the cursor.
 func (s *Shipper) Close() error {
-	s.cancel()
-	s.wg.Wait()
-	s.wmu.Lock()
-	cerr := s.cw.close()
-	s.wmu.Unlock()
+	s.stop()
+	cerr := s.closeCursor()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return errors.Join(s.cursorErr, cerr)
+}
+
+// StopGrace is how long Close and Finish wait for the attempts in flight
+// to end once they are cancelled.
+const StopGrace = time.Second
+
+// stop cancels the goroutines and waits for them, at most StopGrace; the
+// cursor is held if they do not all end, so that a late confirmation is
+// never written.
+func (s *Shipper) stop() {
+	s.cancel()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(StopGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.wmu.Lock()
+		s.mu.Lock()
+		s.held = true
+		s.mu.Unlock()
+		s.wmu.Unlock()
+	}
+}
+
+// HoldCursor keeps the cursor in memory from now on: shipping goes on, and
+// what the backends confirm counts (WaitHeld sees it), but nothing is
+// written to the log's directory until Finish. Sink.Close calls it before
+// the log releases its directory lock, and Finish once it holds the lock
+// again, so that the cursor is never written by a process that does not
+// hold the log. It never blocks on a backend.
+func (s *Shipper) HoldCursor() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = true
+}
+
+// Finish ships what is left and stops: it writes the cursor HoldCursor held,
+// waits until every backend holds every segment sealed and every checkpoint
+// stored when it is called, or at least n do and each of the others is
+// failing (its last attempt failed, or it gave back other bytes), or ctx
+// ends, and then stops as Close does. Each backend that still lacks something then gets, as its health
+// error and in the error returned (joined), a *ShipError matching
+// ErrUnshipped that says what it lacks; OnError is not told (the caller
+// decides). Call it once, instead of Close, with the log's files complete
+// (after the log closed).
+func (s *Shipper) Finish(ctx context.Context, n int) error {
+	if err := s.releaseCursor(); err != nil {
+		return err
+	}
+	all := len(s.targets)
+	werr := s.waitHeld(ctx, func(held, failing int) bool { return held == all || held >= n && held+failing == all })
+	s.stop()
+	if err := s.closeCursor(); err != nil {
+		s.mu.Lock()
+		s.cursorErr = errors.Join(s.cursorErr, err)
+		s.mu.Unlock()
+	}
+	if werr != nil && ctx.Err() == nil {
+		return werr // the log's files could not be read
+	}
+	s.mu.Lock()
+	cursorErr := s.cursorErr
+	s.mu.Unlock()
+	want, cps, err := s.wanted()
+	if err != nil {
+		return errors.Join(err, cursorErr)
+	}
+	var errs []error
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.targets {
+		if t.holds(want, cps) {
+			continue
+		}
+		bc := s.cur.Backends[t.name]
+		var lacks []string
+		switch {
+		case bc.holdsSeal(want):
+		case bc.SegmentLast > 0:
+			lacks = append(lacks, fmt.Sprintf("the sealed records after %d through %d (segment %d)", bc.SegmentLast, want.LastSeq, want.Segment))
+		default:
+			lacks = append(lacks, fmt.Sprintf("segments %d through %d (record %d)", max(bc.Segment, 1), want.Segment, want.LastSeq))
+		}
+		if bc.Checkpoints < cps {
+			lacks = append(lacks, fmt.Sprintf("%d of %d checkpoints", cps-bc.Checkpoints, cps))
+		}
+		why := "was not reached in time"
+		if t.err != nil {
+			why = t.err.Error()
+		}
+		err := &ShipError{Backend: t.name, Err: fmt.Errorf("%w: it lacks %s (%s); the next shipper on %s ships them",
+			ErrUnshipped, strings.Join(lacks, " and "), why, s.opts.Dir)}
+		if t.failing.IsZero() {
+			t.failing = time.Now()
+		}
+		t.err = err
+		errs = append(errs, err)
+	}
+	return errors.Join(append(errs, cursorErr)...)
+}
+
+// releaseCursor ends HoldCursor, writing the cursor if it moved meanwhile.
+func (s *Shipper) releaseCursor() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	s.held = false
+	dirty := s.dirty
+	s.dirty = false
+	snap := s.cur.clone()
+	s.mu.Unlock()
+	// The log's directory was released meanwhile, and another process may
+	// have written the cursor: the writer reads the file afresh.
+	cerr := s.cw.close()
+	s.cw = cursorWriter{fs: s.opts.FS, dir: s.opts.Dir}
+	if !dirty {
+		return cerr
+	}
+	err := s.cw.write(snap)
+	s.mu.Lock()
+	s.cursorErr = err
+	s.mu.Unlock()
+	return err
+}
+
+// closeCursor closes the cursor file (an attempt that did not end within
+// StopGrace finds the cursor held and writes nothing more).
+func (s *Shipper) closeCursor() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.cw.close()
 }
 
 // run is a target's goroutine.
@@ -297,6 +444,13 @@ func (t *target) run() {
 		if checkNow {
 			cerr = t.check()
 			checkNow = cerr != nil // a failed check is tried again next round
+			s.mu.Lock()
+			if !t.looked && s.ctx.Err() == nil {
+				t.looked = true
+				close(s.changed)
+				s.changed = make(chan struct{})
+			}
+			s.mu.Unlock()
 		}
 		// Shipping goes on when the listing fails (a backend may refuse
 		// List and take Put): its error is reported all the same.
@@ -341,6 +495,10 @@ func (t *target) report(err error) {
 		t.failing = time.Time{}
 	case t.failing.IsZero():
 		t.failing = time.Now()
+	}
+	if (err == nil) != (t.err == nil) {
+		close(s.changed) // Finish waits for it
+		s.changed = make(chan struct{})
 	}
 	t.err = err
 	s.mu.Unlock()
@@ -671,6 +829,13 @@ func (s *Shipper) confirm(t *target, obj *object) error {
 	t.shipped++
 	t.rejecting = false
 	s.trimCheckpoints()
+	if s.held {
+		s.dirty = true
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+		return nil
+	}
 	snap := s.cur.clone()
 	s.mu.Unlock()
 	err := s.cw.write(snap)
@@ -763,6 +928,11 @@ func (t *target) check() error {
 		return nil
 	}
 	s.cur.Backends[t.name] = bc
+	if s.held {
+		s.dirty = true
+		s.mu.Unlock()
+		return nil
+	}
 	snap := s.cur.clone()
 	s.mu.Unlock()
 	return s.cw.write(snap)
@@ -806,43 +976,33 @@ func (s *Shipper) watch() {
 // WaitHeld waits until at least n backends hold every segment sealed, and
 // every checkpoint stored, when it was called (or ctx ends).
 func (s *Shipper) WaitHeld(ctx context.Context, n int) error {
-	// What to wait for is read from the files, not from what the targets
-	// remember (which this corrects for them).
-	cps, err := s.refreshCheckpoints()
+	return s.waitHeld(ctx, func(held, _ int) bool { return held >= n })
+}
+
+// waitHeld waits until done, given how many backends hold every segment
+// sealed and every checkpoint stored when it was called and how many of
+// the others are failing (their last attempt failed, or they gave back
+// other bytes), says so, or ctx ends.
+func (s *Shipper) waitHeld(ctx context.Context, done func(held, failing int) bool) error {
+	want, cps, err := s.wanted()
 	if err != nil {
 		return err
-	}
-	nums, err := s.segments()
-	if err != nil {
-		return err
-	}
-	// What to wait for is read from the files, not from what the targets
-	// remember: a segment they took for unsealed may have a seal now
-	// whose notification they missed (which this corrects for them).
-	var want wal.Seal
-	for i := len(nums) - 1; i >= 0; i-- {
-		seal, ok, err := s.readSeal(nums[i])
-		if err != nil {
-			return err
-		}
-		if ok {
-			want = seal
-			break
-		}
 	}
 	s.kickAll()
 	for {
 		s.mu.Lock()
-		held := 0
+		held, failing := 0, 0
 		for _, t := range s.targets {
-			bc := s.cur.Backends[t.name]
-			if (bc.Segment > want.Segment || bc.Segment == want.Segment && bc.SegmentLast >= want.LastSeq) && bc.Checkpoints >= cps {
+			switch {
+			case t.holds(want, cps):
 				held++
+			case t.err != nil || t.rejecting:
+				failing++
 			}
 		}
 		ch := s.changed
 		s.mu.Unlock()
-		if held >= n {
+		if done(held, failing) {
 			return nil
 		}
 		select {
@@ -851,6 +1011,52 @@ func (s *Shipper) WaitHeld(ctx context.Context, n int) error {
 		case <-ch:
 		}
 	}
+}
+
+// wanted returns the last durable seal of the log and the number of
+// checkpoints stored. They are read from the files, not from what the
+// targets remember: a segment they took for unsealed may have a seal now
+// whose notification they missed (which this corrects for them).
+func (s *Shipper) wanted() (wal.Seal, uint64, error) {
+	cps, err := s.refreshCheckpoints()
+	if err != nil {
+		return wal.Seal{}, 0, err
+	}
+	nums, err := s.segments()
+	if err != nil {
+		return wal.Seal{}, 0, err
+	}
+	for i := len(nums) - 1; i >= 0; i-- {
+		seal, ok, err := s.readSeal(nums[i])
+		if err != nil {
+			return wal.Seal{}, 0, err
+		}
+		if ok {
+			return seal, cps, nil
+		}
+	}
+	return wal.Seal{}, cps, nil
+}
+
+// holds reports whether the backend of t holds every segment through seal
+// and the first cps checkpoints, as far as the cursor says and its first
+// check (which moves the cursor back to what the listing lacks) ran: a
+// cursor read from the file is not taken at its word before. A check that
+// failed (a backend that refuses List) leaves the cursor as it was. s.mu is
+// held.
+func (t *target) holds(seal wal.Seal, cps uint64) bool {
+	return t.looked && t.s.cur.Backends[t.name].holds(seal, cps)
+}
+
+// holdsSeal reports whether the backend holds every segment through seal.
+func (bc BackendCursor) holdsSeal(seal wal.Seal) bool {
+	return bc.Segment > seal.Segment || bc.Segment == seal.Segment && bc.SegmentLast >= seal.LastSeq
+}
+
+// holds reports whether the backend holds every segment through seal and
+// the first cps checkpoints.
+func (bc BackendCursor) holds(seal wal.Seal, cps uint64) bool {
+	return bc.holdsSeal(seal) && bc.Checkpoints >= cps
 }
 
 // Health is the state of shipping.

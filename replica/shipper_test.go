@@ -2,8 +2,11 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,20 +28,8 @@ import (
 // sequence number reads 0 the first time the shipper looks.
 func TestWaitHeldSeesSealTheTargetsMissed(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	w, err := wal.Open(vfs.OS(), dir, wal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		if _, err := w.Append(ctx, wal.RecordEvent, int64(i+1), fmt.Appendf(nil, "event %d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	last := w.LastSeq()
-	if err := w.Close(); err != nil { // seals segment 1
-		t.Fatal(err)
-	}
+	dir, w := closedLog(t)
+	last := w.LastSeq() - 1 // before the seal
 	seal, ok, err := wal.ReadSeal(vfs.OS(), dir+"/"+wal.SegmentName(1), ^uint64(0))
 	if err != nil || !ok {
 		t.Fatalf("the closed log's segment has no seal: %v", err)
@@ -144,4 +135,98 @@ func TestWaitHeldSeesCheckpointTheTargetsMissed(t *testing.T) {
 	if len(infos) != 2 {
 		t.Fatalf("WaitHeld returned, but the backend holds %d checkpoints (%v), not the 2 stored", len(infos), infos)
 	}
+}
+
+// TestHoldCursorThenFinish: while the cursor is held, the shipper ships
+// and WaitHeld sees it, but nothing is written to the log's directory;
+// Finish writes the cursor, which then claims the sealed segment. A
+// shipper whose backend never answers is stopped by Finish's context and
+// says what the backend lacks (ErrUnshipped), leaving the cursor claiming
+// nothing.
+func TestHoldCursorThenFinish(t *testing.T) {
+	ctx := context.Background()
+	dir, w := closedLog(t)
+	b, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(b backends.Backend) *Shipper {
+		sh, err := NewShipper(ShipperOptions{
+			FS: vfs.OS(), Dir: dir, Backends: []backends.Backend{b}, Quorum: 1,
+			Durable: w.DurableSeq, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sh
+	}
+
+	dead := open(hang{b})
+	dead.HoldCursor()
+	dead.Start()
+	fctx, cancel := context.WithCancel(ctx)
+	cancel() // the bound has passed
+	err = dead.Finish(fctx, 1)
+	var se *ShipError
+	if !errors.Is(err, ErrUnshipped) || !errors.As(err, &se) || se.Backend != b.Name() || !strings.Contains(err.Error(), "record") {
+		t.Fatalf("Finish on a backend that never answers: %v, want a *ShipError matching ErrUnshipped naming %s and what it lacks", err, b.Name())
+	}
+	if h := dead.Health(); !errors.Is(h.Backends[0].Err, ErrUnshipped) {
+		t.Fatalf("health after Finish: %+v, want the shortfall", h.Backends[0])
+	}
+
+	sh := open(b)
+	sh.HoldCursor()
+	sh.Start()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := sh.WaitHeld(wctx, 1); err != nil {
+		t.Fatalf("WaitHeld: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, CursorFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the cursor was written while held: %v", err)
+	}
+	if err := sh.Finish(wctx, 1); err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	cur, err := ReadCursor(vfs.OS(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bc := cur.Backends[b.Name()]; bc.Segment != 1 || bc.SegmentLast != w.DurableSeq() {
+		t.Fatalf("cursor after Finish: %+v, want segment 1 through record %d", bc, w.DurableSeq())
+	}
+}
+
+// hang is a backend whose every call waits until its context ends.
+type hang struct{ backends.Backend }
+
+func (h hang) Put(ctx context.Context, _ string, _ []byte, _ backends.PutOptions) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h hang) List(ctx context.Context, _ string) ([]backends.ObjectInfo, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// closedLog writes five events to a new log and closes it, which seals
+// segment 1.
+func closedLog(t *testing.T) (string, *wal.WAL) {
+	t.Helper()
+	dir := t.TempDir()
+	w, err := wal.Open(vfs.OS(), dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := w.Append(context.Background(), wal.RecordEvent, int64(i+1), fmt.Appendf(nil, "event %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil { // seals segment 1
+		t.Fatal(err)
+	}
+	return dir, w
 }

@@ -147,6 +147,9 @@ func runShipping(ctx context.Context, it Iteration, liar bool) Outcome {
 	shipOpts := []audit.Option{
 		audit.WithShipping(quorum, bs...),
 		audit.WithShippingRetry(time.Millisecond, 5*time.Millisecond),
+		// Close ships what is left for at most this: the network may be
+		// cut then, and the reopened sink ships the rest (checked below).
+		audit.WithShippingCloseTimeout(50 * time.Millisecond),
 		audit.WithFailureHandler(handler),
 	}
 

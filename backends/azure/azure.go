@@ -85,6 +85,10 @@ type Backend struct {
 
 var _ backends.Backend = (*Backend)(nil)
 
+// ErrNoContainer is matched (errors.Is) by New's error when the container
+// does not exist (CreateContainer creates it).
+var ErrNoContainer = errors.New("azure: no such container")
+
 // containerName is Azure's rule for container names.
 var containerName = regexp.MustCompile(`^[a-z0-9](-?[a-z0-9])+$`)
 
@@ -92,6 +96,24 @@ var containerName = regexp.MustCompile(`^[a-z0-9](-?[a-z0-9])+$`)
 // work and that the container exists, reading whether it supports
 // immutability. Its errors name the backend and say what to fix.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
+	b, err := buildBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	immutable, err := b.probe(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	b.caps = backends.Capabilities{Retention: immutable, LegalHold: immutable, ServerChecksum: true}
+	if cfg.RequireImmutability && !immutable {
+		return nil, fmt.Errorf("%s: %w: the container has no version-level immutability support, which retention "+
+			"and legal hold need: create the container with it enabled (Azurite has none)", b.name, backends.ErrUnsupported)
+	}
+	return b, nil
+}
+
+// buildBackend checks cfg and makes the client, without a request.
+func buildBackend(cfg Config) (*Backend, error) {
 	b := &Backend{}
 	if cfg.Prefix != "" {
 		if err := backends.CheckKey(cfg.Prefix); err != nil {
@@ -136,31 +158,72 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		b.name += "/" + cfg.Prefix
 	}
 	b.container = client.ServiceClient().NewContainerClient(cfg.Container)
+	return b, nil
+}
 
+// probe reads the container's properties: whether it exists, whether the
+// credentials reach it, and whether it has version-level immutability.
+func (b *Backend) probe(ctx context.Context, cfg Config) (immutable bool, err error) {
 	var raw *http.Response
 	props, err := b.container.GetProperties(policy.WithCaptureResponse(ctx, &raw), nil)
 	switch {
 	case bloberror.HasCode(err, bloberror.ContainerNotFound):
-		return nil, fmt.Errorf("%s: container %q does not exist: create it first (az storage container create --name %s): %w",
-			b.name, cfg.Container, cfg.Container, err)
+		return false, fmt.Errorf("%w: %s: container %q does not exist: create it first (mtlog-audit backend init, or "+
+			"az storage container create --name %s): %w", ErrNoContainer, b.name, cfg.Container, cfg.Container, err)
+	case err != nil:
+		return false, b.refused(ctx, err, "reading the container's properties")
+	case raw == nil || raw.Header.Get("x-ms-request-id") == "":
+		return false, fmt.Errorf("%s: the endpoint does not answer as Azure Blob Storage does (no x-ms-request-id header): check the endpoint URL", b.name)
+	}
+	return props.IsImmutableStorageWithVersioningEnabled != nil && *props.IsImmutableStorageWithVersioningEnabled, nil
+}
+
+// refused explains the error err of a request about the container (what,
+// such as "creating the container").
+func (b *Backend) refused(ctx context.Context, err error, what string) error {
+	switch {
 	case bloberror.HasCode(err, bloberror.AuthenticationFailed, bloberror.AuthorizationFailure,
 		bloberror.AuthorizationPermissionMismatch, bloberror.InvalidAuthenticationInfo):
-		return nil, fmt.Errorf("%s: the service refused the credentials: check the account name and key "+
+		return fmt.Errorf("%s: the service refused the credentials: check the account name and key "+
 			"(AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING): %w", b.name, err)
-	case err != nil && ctx.Err() != nil:
-		return nil, fmt.Errorf("%s: %w", b.name, ctx.Err())
-	case err != nil:
-		return nil, fmt.Errorf("%s: reading the container's properties failed: check the endpoint and the network: %w", b.name, err)
-	case raw == nil || raw.Header.Get("x-ms-request-id") == "":
-		return nil, fmt.Errorf("%s: the endpoint does not answer as Azure Blob Storage does (no x-ms-request-id header): check the endpoint URL", b.name)
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: %w", b.name, ctx.Err())
 	}
-	immutable := props.IsImmutableStorageWithVersioningEnabled != nil && *props.IsImmutableStorageWithVersioningEnabled
-	b.caps = backends.Capabilities{Retention: immutable, LegalHold: immutable, ServerChecksum: true}
-	if cfg.RequireImmutability && !immutable {
-		return nil, fmt.Errorf("%s: %w: the container has no version-level immutability support, which retention "+
-			"and legal hold need: create the container with it enabled (Azurite has none)", b.name, backends.ErrUnsupported)
+	return fmt.Errorf("%s: %s failed: check the endpoint and the network: %w", b.name, what, err)
+}
+
+// CreateContainer creates cfg's container; one that already exists is not
+// an error. It is for setting up (mtlog-audit backend init, a test, a
+// provisioning script). The Blob service's own API cannot ask for
+// version-level immutability: a new container has it when the account has
+// it for all its containers, or when it is created through Azure Resource
+// Manager (az storage container-rm create --enable-vlw). So with
+// cfg.RequireImmutability, a container it created without immutability is
+// deleted again (it is empty) and the error matches
+// backends.ErrUnsupported; a container that existed is left alone (New
+// then reports it).
+func CreateContainer(ctx context.Context, cfg Config) error {
+	b, err := buildBackend(cfg)
+	if err != nil {
+		return err
 	}
-	return b, nil
+	_, err = b.container.Create(ctx, nil)
+	if bloberror.HasCode(err, bloberror.ContainerAlreadyExists) || err == nil && !cfg.RequireImmutability {
+		return nil
+	}
+	if err != nil {
+		return b.refused(ctx, err, "creating the container")
+	}
+	immutable, err := b.probe(ctx, cfg)
+	if err != nil || immutable {
+		return err
+	}
+	if _, err := b.container.Delete(ctx, nil); err != nil {
+		return fmt.Errorf("%s: the new container has no version-level immutability, and deleting it again failed: %w", b.name, err)
+	}
+	return fmt.Errorf("%s: %w: the account does not give new containers version-level immutability, and the Blob "+
+		"service cannot ask for it: create the container with az storage container-rm create --enable-vlw, or enable "+
+		"it on the account (Azurite has none); the container created without it was deleted again", b.name, backends.ErrUnsupported)
 }
 
 // connAccount returns the AccountName of a connection string, or "".

@@ -289,3 +289,42 @@ func TestUnmappedErrorKeepsCause(t *testing.T) {
 		t.Fatalf("Put into a deleted container: err = %v, want ContainerNotFound saying the container no longer exists", err)
 	}
 }
+
+// CreateContainer on Azurite: a container required to be immutable is not
+// left behind without immutability (Azurite has none: its Get Container
+// Properties carries no x-ms-immutable-storage-with-versioning-enabled
+// header), one without the requirement is created, and creating it again is
+// no error; refused credentials name the backend.
+func TestCreateContainer(t *testing.T) {
+	cfg := azurite(t)
+	cfg.Container = "c" + random()
+	cfg.Prefix = "host-1"
+	name := "azure://" + cfg.Account + "/" + cfg.Container + "/host-1"
+	if _, err := New(t.Context(), cfg); !errors.Is(err, ErrNoContainer) || !strings.Contains(err.Error(), "backend init") {
+		t.Fatalf("New on a missing container: %v, want ErrNoContainer saying how to create it", err)
+	}
+	strict := cfg
+	strict.RequireImmutability = true
+	err := CreateContainer(t.Context(), strict)
+	if !errors.Is(err, backends.ErrUnsupported) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "--enable-vlw") {
+		t.Fatalf("CreateContainer requiring immutability on Azurite: %v, want ErrUnsupported naming %s and what to do", err, name)
+	}
+	if _, err := New(t.Context(), cfg); !errors.Is(err, ErrNoContainer) {
+		t.Fatalf("the container created without immutability was left behind: New = %v", err)
+	}
+	for range 2 {
+		if err := CreateContainer(t.Context(), cfg); err != nil {
+			t.Fatalf("CreateContainer: %v", err)
+		}
+	}
+	b := newBackend(t, cfg)
+	if b.Name() != name || b.Capabilities().Retention {
+		t.Fatalf("the created container: %s, %+v", b.Name(), b.Capabilities())
+	}
+	bad := cfg
+	bad.Container = "c" + random()
+	bad.Key = "d3Jvbmc=" // "wrong"
+	if err := CreateContainer(t.Context(), bad); err == nil || !strings.Contains(err.Error(), "credentials") || !strings.Contains(err.Error(), bad.Container) {
+		t.Fatalf("CreateContainer with a wrong key: %v, want an error naming the backend and the credentials", err)
+	}
+}

@@ -20,12 +20,16 @@ import (
 // unless endpoint is given) of AZURE_STORAGE_CONNECTION_STRING, whose
 // AccountName must then be ACCOUNT. The URL never carries the key.
 func Open(ctx context.Context, rawURL string) (*Backend, error) {
-	cfg, err := parseURL(rawURL, os.Getenv)
+	cfg, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	return New(ctx, cfg)
 }
+
+// ParseURL returns the Config that a URL of Open's form and the environment
+// describe, without a request.
+func ParseURL(rawURL string) (Config, error) { return parseURL(rawURL, os.Getenv) }
 
 // parseURL turns rawURL and the environment getenv reads into a Config.
 func parseURL(rawURL string, getenv func(string) string) (Config, error) {

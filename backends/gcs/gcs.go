@@ -82,6 +82,10 @@ type Backend struct {
 
 var _ backends.Backend = (*Backend)(nil)
 
+// ErrNoBucket is matched (errors.Is) by New's error when the bucket does
+// not exist (CreateBucket creates it).
+var ErrNoBucket = errors.New("gcs: no such bucket")
+
 // bucketName is GCS's rule for bucket names (without dotted names' longer
 // limit of 222 bytes, which it also allows).
 var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$`)
@@ -90,49 +94,18 @@ var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$`)
 // and that the bucket exists, reading whether it has object retention. Its
 // errors name the backend and say what to fix.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
-	b := &Backend{name: "gs://" + cfg.Bucket}
-	if cfg.Prefix != "" {
-		if err := backends.CheckKey(cfg.Prefix); err != nil {
-			return nil, fmt.Errorf("gcs: prefix: %w", err)
-		}
-		b.prefix = cfg.Prefix + "/"
-		b.name += "/" + cfg.Prefix
-	}
-	if !bucketName.MatchString(cfg.Bucket) {
-		return nil, fmt.Errorf("gcs: bucket name %q is not valid: use 3 to 222 lower-case letters, digits, '-', '_' and '.', "+
-			"beginning and ending with a letter or digit", cfg.Bucket)
-	}
-	emulator := cfg.Endpoint != "" || os.Getenv("STORAGE_EMULATOR_HOST") != ""
-	var opts []option.ClientOption
-	if cfg.Endpoint != "" {
-		opts = append(opts, option.WithEndpoint(strings.TrimSuffix(cfg.Endpoint, "/")+"/storage/v1/"),
-			option.WithoutAuthentication(), storage.WithJSONReads())
-	}
-	opts = append(opts, cfg.ClientOptions...)
-	client, err := storage.NewClient(ctx, opts...)
+	b, emulator, err := buildBackend(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: no client: set up Application Default Credentials "+
-			"(GOOGLE_APPLICATION_CREDENTIALS) or give Config.ClientOptions: %w", b.name, err)
+		return nil, err
 	}
-	if cfg.MaxAttempts > 0 {
-		client.SetRetry(storage.WithMaxAttempts(cfg.MaxAttempts))
-	}
-	b.client = client
-	b.bucket = client.Bucket(cfg.Bucket)
-
+	client := b.client
 	attrs, err := b.bucket.Attrs(ctx)
-	var ge *googleapi.Error
 	switch {
 	case errors.Is(err, storage.ErrBucketNotExist):
-		err = fmt.Errorf("%s: bucket %q does not exist: create it first (gcloud storage buckets create gs://%s): %w",
-			b.name, cfg.Bucket, cfg.Bucket, err)
-	case errors.As(err, &ge) && (ge.Code == http.StatusUnauthorized || ge.Code == http.StatusForbidden):
-		err = fmt.Errorf("%s: the service refused the credentials (HTTP %d): check GOOGLE_APPLICATION_CREDENTIALS "+
-			"and the account's roles on the bucket: %w", b.name, ge.Code, err)
-	case err != nil && ctx.Err() != nil:
-		err = fmt.Errorf("%s: %w", b.name, ctx.Err())
+		err = fmt.Errorf("%w: %s: bucket %q does not exist: create it first (mtlog-audit backend init, or "+
+			"gcloud storage buckets create gs://%s): %w", ErrNoBucket, b.name, cfg.Bucket, cfg.Bucket, err)
 	case err != nil:
-		err = fmt.Errorf("%s: reading the bucket's attributes failed: check the endpoint and the network: %w", b.name, err)
+		err = b.refused(ctx, err, "reading the bucket's attributes")
 	case attrs == nil || attrs.Name != cfg.Bucket:
 		err = fmt.Errorf("%s: the endpoint does not answer as Cloud Storage does (the bucket's attributes name no bucket %q): "+
 			"check the endpoint URL", b.name, cfg.Bucket)
@@ -152,6 +125,98 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			"--enable-per-object-retention (emulators have none)", b.name, backends.ErrUnsupported)
 	}
 	return b, nil
+}
+
+// buildBackend checks cfg and makes the client, without a request; it
+// says whether the service is an emulator.
+func buildBackend(ctx context.Context, cfg Config) (*Backend, bool, error) {
+	b := &Backend{name: "gs://" + cfg.Bucket}
+	if cfg.Prefix != "" {
+		if err := backends.CheckKey(cfg.Prefix); err != nil {
+			return nil, false, fmt.Errorf("gcs: prefix: %w", err)
+		}
+		b.prefix = cfg.Prefix + "/"
+		b.name += "/" + cfg.Prefix
+	}
+	if !bucketName.MatchString(cfg.Bucket) {
+		return nil, false, fmt.Errorf("gcs: bucket name %q is not valid: use 3 to 222 lower-case letters, digits, '-', '_' and '.', "+
+			"beginning and ending with a letter or digit", cfg.Bucket)
+	}
+	emulator := cfg.Endpoint != "" || os.Getenv("STORAGE_EMULATOR_HOST") != ""
+	var opts []option.ClientOption
+	if cfg.Endpoint != "" {
+		opts = append(opts, option.WithEndpoint(strings.TrimSuffix(cfg.Endpoint, "/")+"/storage/v1/"),
+			option.WithoutAuthentication(), storage.WithJSONReads())
+	}
+	opts = append(opts, cfg.ClientOptions...)
+	client, err := storage.NewClient(ctx, opts...)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: no client: set up Application Default Credentials "+
+			"(GOOGLE_APPLICATION_CREDENTIALS) or give Config.ClientOptions: %w", b.name, err)
+	}
+	if cfg.MaxAttempts > 0 {
+		client.SetRetry(storage.WithMaxAttempts(cfg.MaxAttempts))
+	}
+	b.client = client
+	b.bucket = client.Bucket(cfg.Bucket)
+	return b, emulator, nil
+}
+
+// refused explains the error err of a request about the bucket (what,
+// such as "creating the bucket").
+func (b *Backend) refused(ctx context.Context, err error, what string) error {
+	var ge *googleapi.Error
+	switch {
+	case errors.As(err, &ge) && (ge.Code == http.StatusUnauthorized || ge.Code == http.StatusForbidden):
+		return fmt.Errorf("%s: the service refused the credentials (HTTP %d): check GOOGLE_APPLICATION_CREDENTIALS "+
+			"and the account's roles on the bucket: %w", b.name, ge.Code, err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: %w", b.name, ctx.Err())
+	}
+	return fmt.Errorf("%s: %s failed: check the endpoint and the network: %w", b.name, what, err)
+}
+
+// CreateBucket creates cfg's bucket in the Google Cloud project project;
+// one that already exists and is the caller's is not an error. It is for
+// setting up (mtlog-audit backend init, a test, a provisioning script).
+// With cfg.RequireRetention the bucket is created with object retention
+// enabled (which GCS allows only at creation), and against an emulator,
+// which keeps none, it refuses with backends.ErrUnsupported before asking.
+// project may be empty against an emulator; against Google it must name
+// the project the bucket is billed to.
+func CreateBucket(ctx context.Context, cfg Config, project string) error {
+	b, emulator, err := buildBackend(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.client.Close()
+	switch {
+	case cfg.RequireRetention && emulator:
+		return fmt.Errorf("%s: %w: an emulator keeps no object retention: create the bucket without retention "+
+			"(--mutable), or use Google's service", b.name, backends.ErrUnsupported)
+	case project == "" && emulator:
+		project = "emulator" // the emulator ignores it
+	case project == "":
+		return fmt.Errorf("%s: no project to create the bucket in: give the Google Cloud project (--project or "+
+			"GOOGLE_CLOUD_PROJECT)", b.name)
+	}
+	bucket := b.bucket
+	if cfg.RequireRetention {
+		bucket = bucket.SetObjectRetention(true)
+	}
+	err = bucket.Create(ctx, project, nil)
+	var ge *googleapi.Error
+	if err == nil || errors.As(err, &ge) && ge.Code == http.StatusConflict && b.owned(ctx) {
+		return nil
+	}
+	return b.refused(ctx, err, "creating the bucket")
+}
+
+// owned reports whether the bucket, which a create found existing, can be
+// read by the caller (a name taken by someone else cannot).
+func (b *Backend) owned(ctx context.Context) bool {
+	_, err := b.bucket.Attrs(ctx)
+	return err == nil
 }
 
 // Name returns "gs://BUCKET/PREFIX".

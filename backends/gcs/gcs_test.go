@@ -264,3 +264,38 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// CreateBucket on fake-gcs-server: object retention is refused before
+// anything is asked (the emulator would create the bucket and silently drop
+// it: ObjectRetentionMode stays empty), a bucket without it is created, and
+// creating it again is no error; against Google a project is needed.
+func TestCreateBucket(t *testing.T) {
+	endpoint := fakeGCS(t).Endpoint
+	cfg := Config{Endpoint: endpoint, Bucket: "c" + random(), Prefix: "host-1", MaxAttempts: 1}
+	name := "gs://" + cfg.Bucket + "/host-1"
+	if _, err := New(t.Context(), cfg); !errors.Is(err, ErrNoBucket) || !strings.Contains(err.Error(), "backend init") {
+		t.Fatalf("New on a missing bucket: %v, want ErrNoBucket saying how to create it", err)
+	}
+	strict := cfg
+	strict.RequireRetention = true
+	err := CreateBucket(t.Context(), strict, "")
+	if !errors.Is(err, backends.ErrUnsupported) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "--mutable") {
+		t.Fatalf("CreateBucket requiring retention on the emulator: %v, want ErrUnsupported naming %s", err, name)
+	}
+	if _, err := New(t.Context(), cfg); !errors.Is(err, ErrNoBucket) {
+		t.Fatalf("a bucket was created: New = %v", err)
+	}
+	for range 2 {
+		if err := CreateBucket(t.Context(), cfg, ""); err != nil {
+			t.Fatalf("CreateBucket: %v", err)
+		}
+	}
+	b := newBackend(t, cfg)
+	if b.Name() != name || b.Capabilities().Retention {
+		t.Fatalf("the created bucket: %s, %+v", b.Name(), b.Capabilities())
+	}
+	google := Config{Bucket: "c" + random(), ClientOptions: []option.ClientOption{option.WithoutAuthentication()}}
+	if err := CreateBucket(t.Context(), google, ""); err == nil || !strings.Contains(err.Error(), "project") || !strings.Contains(err.Error(), google.Bucket) {
+		t.Fatalf("CreateBucket on Google without a project: %v, want an error naming the bucket and asking for the project", err)
+	}
+}

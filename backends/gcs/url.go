@@ -17,12 +17,16 @@ import (
 // Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS), or to
 // the emulator STORAGE_EMULATOR_HOST names.
 func Open(ctx context.Context, rawURL string) (*Backend, error) {
-	cfg, err := parseURL(rawURL)
+	cfg, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	return New(ctx, cfg)
 }
+
+// ParseURL returns the Config that a URL of Open's form describes, without
+// a request.
+func ParseURL(rawURL string) (Config, error) { return parseURL(rawURL) }
 
 // parseURL turns rawURL into a Config.
 func parseURL(rawURL string) (Config, error) {

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/willibrandon/mtlog-audit/backends"
-	"github.com/willibrandon/mtlog-audit/backends/s3"
+	"github.com/willibrandon/mtlog-audit/backends/all"
 )
 
 func backendCmd(e *env) *cobra.Command {
@@ -17,6 +16,8 @@ func backendCmd(e *env) *cobra.Command {
 		Use:   "backend",
 		Short: "Set up and check the object stores a log is shipped to",
 		Example: `  mtlog-audit backend init 's3://audit-bucket/host-1?endpoint=http://127.0.0.1:9000'
+  mtlog-audit backend init azure://myaccount/audit/host-1
+  mtlog-audit backend init gs://audit-copy/host-1 --project my-project
   mtlog-audit backend init file:///mnt/audit-copy`,
 		Args: cobra.NoArgs,
 	}
@@ -35,9 +36,10 @@ type backendInitJSON struct {
 
 func backendInitCmd(e *env) *cobra.Command {
 	var mutable, asJSON bool
+	var project string
 	cmd := &cobra.Command{
-		Use:   "init URL [--mutable] [--json]",
-		Short: "Create a backend's bucket or directory where the driver can, and check it",
+		Use:   "init URL [--mutable] [--project ID] [--json]",
+		Short: "Create a backend's bucket, container or directory if missing, and check it",
 		Long: `init prepares the store a log is shipped to (audit.WithShipping) and checks
 that it is usable, so that a first run does not find a missing bucket.
 
@@ -49,26 +51,43 @@ that it is usable, so that a first run does not find a missing bucket.
                      come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a
                      profile or a role; ?endpoint=URL names MinIO or another
                      S3-compatible service.
-  azure://, gs://    check that the container or bucket exists and report
-                     whether it has immutability; create them with the
-                     service's own tools (az storage container create,
-                     gcloud storage buckets create).
+  azure://ACCOUNT/CONTAINER/PREFIX
+                     creates the container, or checks an existing one. The
+                     key comes from AZURE_STORAGE_KEY or
+                     AZURE_STORAGE_CONNECTION_STRING; ?endpoint=URL names
+                     Azurite. The Blob service cannot ask for version-level
+                     immutability: a new container has it when the account
+                     gives it to every container. One created without it is
+                     deleted again (unless --mutable): create it with
+                     az storage container-rm create --enable-vlw instead.
+                     Azurite has no immutability.
+  gs://BUCKET/PREFIX creates the bucket with object retention enabled (GCS
+                     allows it only at creation) in the project --project
+                     or GOOGLE_CLOUD_PROJECT names, or checks an existing
+                     one. Credentials: Application Default Credentials;
+                     ?endpoint=URL names an emulator (fake-gcs-server), which
+                     keeps no retention: use --mutable there.
 
 An existing bucket without Object Lock, or a container or bucket without
 immutability, is refused unless --mutable: the copy would then be one that an
 administrator of the account can delete or change. A directory is never
 immutable by itself and is not refused.
 
-Exit status: 0 the backend is ready; 1 it exists but lacks immutability
-(without --mutable); 2 usage or environment error (a URL that does not parse,
-an unknown scheme, refused credentials, an unreachable service).`,
+Exit status: 0 the backend is ready; 1 it lacks immutability (without
+--mutable); 2 usage or environment error (a URL that does not parse, an
+unknown scheme, refused credentials, an unreachable service).`,
 		Example: `  export AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin
   mtlog-audit backend init 's3://audit-bucket/host-1?endpoint=http://127.0.0.1:9000'
   mtlog-audit backend init file:///mnt/audit-copy
-  mtlog-audit backend init gs://audit-copy/host-1 --json`,
+
+  export AZURE_STORAGE_KEY=...   # the account's key, as the portal shows it
+  mtlog-audit backend init azure://myaccount/audit/host-1
+
+  mtlog-audit backend init gs://audit-copy/host-1 --project my-project --json
+  mtlog-audit backend init 'gs://audit-test/host-1?endpoint=http://127.0.0.1:4443' --mutable`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := initBackend(cmd.Context(), args[0], !mutable)
+			res, err := initBackend(cmd.Context(), args[0], project, !mutable)
 			if err != nil {
 				return err
 			}
@@ -85,6 +104,7 @@ an unknown scheme, refused credentials, an unreachable service).`,
 		},
 	}
 	cmd.Flags().BoolVar(&mutable, "mutable", false, "accept, or create, a store without immutability (Object Lock, immutability policy, retention)")
+	cmd.Flags().StringVar(&project, "project", "", "the Google Cloud project a new gs:// bucket is created in (default: $GOOGLE_CLOUD_PROJECT)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
 	return cmd
 }
@@ -96,52 +116,22 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// initBackend creates what the driver of rawURL can create (a directory, an
-// S3 bucket with Object Lock), opens the backend and checks it.
-func initBackend(ctx context.Context, rawURL string, immutable bool) (backendInitJSON, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		// openBackend gives the error that lists the URL forms.
-		_, err := openBackend(ctx, rawURL)
-		return backendInitJSON{}, err
+// initBackend creates the store of rawURL when it is missing
+// (backends/all.Init), opens the backend and checks it.
+func initBackend(ctx context.Context, rawURL, project string, immutable bool) (backendInitJSON, error) {
+	b, created, err := all.Init(ctx, rawURL, all.InitOptions{Immutable: immutable, Project: project})
+	if errors.Is(err, backends.ErrUnsupported) {
+		// A store created without immutability, or one that cannot have it.
+		return backendInitJSON{}, failErr(err)
 	}
-	created := false
-	switch u.Scheme {
-	case "file":
-		if u.Path != "" {
-			if _, err := os.Stat(u.Path); errors.Is(err, os.ErrNotExist) {
-				if err := os.MkdirAll(u.Path, 0o700); err != nil {
-					return backendInitJSON{}, usageErr("%s: create the directory: %w", rawURL, err)
-				}
-				created = true
-			}
-		}
-	case "s3":
-		cfg, err := s3.ParseURL(rawURL)
-		if err != nil {
-			return backendInitJSON{}, usageErr("%w", err)
-		}
-		cfg.RequireObjectLock = false // checked below, with its own message
-		// Only a missing bucket is created; any other answer of the probe
-		// (refused credentials, a wrong endpoint) is reported by Open.
-		if b, err := s3.New(ctx, cfg); err == nil {
-			b.Close()
-		} else if errors.Is(err, s3.ErrNoBucket) {
-			if err := s3.CreateBucket(ctx, cfg, immutable); err != nil {
-				return backendInitJSON{}, usageErr("%w", err)
-			}
-			created = true
-		}
-	}
-	b, err := openBackend(ctx, rawURL)
 	if err != nil {
-		return backendInitJSON{}, err
+		return backendInitJSON{}, usageErr("%w", err)
 	}
 	defer b.Close()
 	caps := b.Capabilities()
 	res := backendInitJSON{Backend: b.Name(), Created: created, Immutable: caps.Retention, LegalHold: caps.LegalHold, ServerChecksum: caps.ServerChecksum}
-	if immutable && !caps.Retention && u.Scheme != "file" {
-		return res, failErr(fmt.Errorf("%s: %w", b.Name(), noImmutability(u.Scheme)))
+	if scheme, _, _ := strings.Cut(rawURL, ":"); immutable && !caps.Retention && scheme != "file" {
+		return res, failErr(fmt.Errorf("%s: %w", b.Name(), noImmutability(scheme)))
 	}
 	return res, nil
 }
@@ -154,9 +144,9 @@ func noImmutability(scheme string) error {
 	case "s3":
 		why = "the bucket exists without Object Lock, which S3 enables only when a bucket is created: use a new bucket (init creates it with Object Lock), or pass --mutable"
 	case "azure":
-		why = "the container has no version-level immutability support: create one with it enabled, or pass --mutable (Azurite has none)"
+		why = "the container has no version-level immutability support, which cannot be turned on for an existing container: use a new one created with it (az storage container-rm create --enable-vlw, or an account that has it), or pass --mutable (Azurite has none)"
 	case "gs":
-		why = "the bucket has no object retention: create one with --enable-per-object-retention, or pass --mutable (fake-gcs-server has none)"
+		why = "the bucket has no object retention, which GCS enables only when a bucket is created: use a new bucket (init creates it with object retention), or pass --mutable (fake-gcs-server has none)"
 	default:
 		why = "the store keeps no immutable objects; pass --mutable to use it anyway"
 	}
