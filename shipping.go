@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -329,39 +327,19 @@ func (s *Sink) WaitShipped(ctx context.Context) error {
 	return s.shipper.WaitHeld(ctx, s.cfg.ship.quorum)
 }
 
-// holdShipping keeps the shipper from writing its cursor from now on: the
-// log is about to release its directory lock (Close).
-func (s *Sink) holdShipping() {
-	if s.shipper != nil {
-		s.shipper.HoldCursor()
-	}
-}
-
 // finishShipping ships, at Close, what the closed log holds and the
-// backends lack, for at most the close timeout, holding the directory lock
-// again (the WAL released it) so that no other process ships or writes the
-// cursor meanwhile. A backend left short is told to the failure handler;
-// Close's error does not carry it.
+// backends lack, for at most the close timeout, while the log still holds
+// its directory lock (the Sink releases it after this), so that no other
+// process ships or writes the cursor meanwhile. A backend left short is
+// told to the failure handler; Close's error does not carry it.
 func (s *Sink) finishShipping() {
 	if s.shipper == nil {
 		return
 	}
 	sh := s.cfg.ship
-	lock, err := s.cfg.fs.Lock(filepath.Join(s.cfg.dir, wal.LockName), fmt.Sprintf("pid %d, shipping at close", os.Getpid()))
-	if err != nil {
-		// Another process opened the log since: its shipper ships the
-		// rest, from the cursor as it was before the lock was released.
-		_ = s.shipper.Close()
-		if sh.closeWait > 0 {
-			s.cfg.onFailure(nil, fmt.Errorf("audit: %w: %w: Close could not lock %s again to ship what is left (%w); the process that opened it ships it",
-				ErrShipping, replica.ErrUnshipped, s.cfg.dir, err))
-		}
-		return
-	}
-	defer lock.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), sh.closeWait)
 	defer cancel()
-	err = s.shipper.Finish(ctx, sh.quorum)
+	err := s.shipper.Finish(ctx, sh.quorum)
 	if err == nil || sh.closeWait == 0 {
 		return
 	}

@@ -212,6 +212,10 @@ func New(opts ...Option) (*Sink, error) {
 			cfg.ship.close()
 		}
 	}()
+	// The Sink releases the directory lock itself, once Close has written
+	// the final checkpoint and shipped what is left: no other process may
+	// open the log while its files are still being written.
+	cfg.wal.KeepLock = true
 	w, err := wal.Open(cfg.fs, cfg.dir, cfg.wal)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.dir, err)
@@ -552,7 +556,6 @@ func (s *Sink) Close() error {
 		stopErr := s.stopLifecycle()
 		aerr := s.closeAccess()
 		s.led.StopRunner()
-		s.holdShipping()
 		werr := s.w.Close()
 		if s.idem != nil {
 			s.idem.Close() // keyed writes in flight end with the log
@@ -564,7 +567,8 @@ func (s *Sink) Close() error {
 		// The shipper ran on: it now ships what is left, within a bound.
 		s.finishShipping()
 		s.cfg.ship.close()
-		s.closeErr = errors.Join(stopErr, aerr, werr, lerr, s.cfg.closeKeys())
+		uerr := s.w.ReleaseLock() // only now may another process open the log
+		s.closeErr = errors.Join(stopErr, aerr, werr, lerr, s.cfg.closeKeys(), uerr)
 		if s.mon != nil {
 			s.mon.Close()
 		}

@@ -321,10 +321,10 @@ func (s *Shipper) stop() {
 
 // HoldCursor keeps the cursor in memory from now on: shipping goes on, and
 // what the backends confirm counts (WaitHeld sees it), but nothing is
-// written to the log's directory until Finish. Sink.Close calls it before
-// the log releases its directory lock, and Finish once it holds the lock
-// again, so that the cursor is never written by a process that does not
-// hold the log. It never blocks on a backend.
+// written to the log's directory until Finish, for an owner that gives up
+// the log's directory lock before it calls Finish, so that the cursor is
+// never written by a process that does not hold the log (the Sink keeps
+// its lock through Close instead). It never blocks on a backend.
 func (s *Shipper) HoldCursor() {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()

@@ -130,6 +130,10 @@ type Options struct {
 	// took. It must not block or call back into the log. Nil (the default)
 	// costs nothing: the fdatasync is then not timed.
 	OnBatch func(BatchStats)
+	// KeepLock makes Close leave the directory lock held, for an owner
+	// that still writes files of the log after its records are closed (the
+	// final checkpoint, the shipping cursor); it then calls ReleaseLock.
+	KeepLock bool
 }
 
 // Seal describes a seal record that a segment ends with, or that records

@@ -36,6 +36,9 @@ type WAL struct {
 	dir  string
 	opts Options
 	lock io.Closer
+	// lockOnce and lockErr: ReleaseLock's one release and its error.
+	lockOnce sync.Once
+	lockErr  error
 
 	mu      sync.Mutex
 	work    *sync.Cond // the committer waits here for records
@@ -877,7 +880,7 @@ func (w *WAL) Release() error {
 	if w.committer.seg.f != nil {
 		errs = append(errs, w.committer.seg.f.Close())
 	}
-	errs = append(errs, w.lock.Close())
+	errs = append(errs, w.ReleaseLock())
 	return w.closed(errs)
 }
 
@@ -943,8 +946,17 @@ func (w *WAL) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := w.lock.Close(); err != nil {
-		errs = append(errs, err)
+	if !w.opts.KeepLock {
+		if err := w.ReleaseLock(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return w.closed(errs)
+}
+
+// ReleaseLock releases the directory lock: Close does, unless
+// Options.KeepLock is set. Later calls do nothing.
+func (w *WAL) ReleaseLock() error {
+	w.lockOnce.Do(func() { w.lockErr = w.lock.Close() })
+	return w.lockErr
 }
