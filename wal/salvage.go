@@ -247,6 +247,7 @@ type salvBatch struct {
 	h    batchHeader
 	recs [][]byte // record frames, aliasing salvager.body
 	span int64
+	tag  [32]byte // the batch's authentication tag (h.Tagged)
 }
 
 const progressEvery = 1 << 20
@@ -456,32 +457,43 @@ func (s *salvager) readBatch(cr *chunkReader, salt uint64, off int64) (salvBatch
 	if err != nil {
 		return salvBatch{}, err
 	}
+	var tag [32]byte
 	if h.Tagged {
-		if _, ok := readTag(s.body[h.BodyLen:]); !ok {
+		var ok bool
+		if tag, ok = readTag(s.body[h.BodyLen:]); !ok {
 			return salvBatch{}, damage("batch tag checksum mismatch")
 		}
 	}
 	if !allZero(s.body[h.stored():]) {
 		return salvBatch{}, damage("batch padding is not zero")
 	}
-	return salvBatch{h: h, recs: recs, span: span}, nil
+	return salvBatch{h: h, recs: recs, span: span, tag: tag}, nil
 }
 
 // acceptBatch visits the records of a batch that verified.
 func (s *salvager) acceptBatch(b salvBatch, seg uint64, off int64) error {
 	s.advance(b.h.FirstSeq, seg, off)
 	for i, r := range b.recs {
-		if err := s.emit(r, b.h.FirstSeq+uint64(i), seg, off); err != nil {
+		var end *salvBatch
+		if i == len(b.recs)-1 {
+			end = &b
+		}
+		if err := s.emit(r, b.h.FirstSeq+uint64(i), seg, off, end); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// emit visits one record frame that verified.
-func (s *salvager) emit(frame []byte, seq, seg uint64, off int64) error {
+// emit visits one record frame that verified; end is its batch when it is
+// the batch's last record (its Record then carries BatchEnd and the tag),
+// nil otherwise and for records recovered one by one from a damaged batch.
+func (s *salvager) emit(frame []byte, seq, seg uint64, off int64, end *salvBatch) error {
 	typ := RecordType(frame[8])
 	rec := Record{Seq: seq, Type: typ, Time: int64(binary.LittleEndian.Uint64(frame[20:])), Payload: frame[recHeaderSize:], Segment: seg, Offset: off}
+	if end != nil {
+		rec.BatchEnd, rec.Tagged, rec.Tag = true, end.h.Tagged, end.tag
+	}
 	if s.rep.Records == 0 {
 		s.rep.FirstSeq = seq
 	}
@@ -747,7 +759,7 @@ func (s *salvager) islands(cr *chunkReader, salt, seg uint64, from, to int64, hi
 		}
 		s.advance(seq, seg, i)
 		s.rep.Recovered++
-		if err := s.emit(frame, seq, seg, i); err != nil {
+		if err := s.emit(frame, seq, seg, i, nil); err != nil {
 			return err
 		}
 		i += recHeaderSize + n - 1

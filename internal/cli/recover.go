@@ -33,6 +33,11 @@ hash chain and tree (signed with --signing-key if given).
                      on; every gap is reported (segment, offset, length and
                      the sequence numbers missing)
 
+On a signed log given its own key as --signing-key, every salvaged batch must
+also carry that key's authentication tag: records appended by someone without
+the key (valid checksums, no such tag) are refused, not copied, and reported
+(exit 1). Without the log's key the report says they were not checked.
+
 With --mirror DIR (a copy kept by audit.WithRedundancy, or any copy of the
 same log), recover instead copies the input to --output and repairs it from
 the mirror: damaged or missing files are taken from the mirror, a segment

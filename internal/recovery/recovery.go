@@ -102,14 +102,18 @@ type Report struct {
 	// Verify is the result of verifying the new log (nil if Recover failed
 	// before it got that far).
 	Verify *VerifyResult
+	// Authentication says whether the records of a signed input were
+	// authenticated before they were copied, and which were refused (nil:
+	// the input is not signed).
+	Authentication *Authentication
 }
 
 // Lost reports whether the new log may lack records of the old one: a gap
-// that lost records (or may have: open-ended), a safe-mode stop, or
-// undecodable events. Gaps that lost nothing (a damaged segment header whose
+// that lost records (or may have: open-ended), a safe-mode stop,
+// undecodable events, or records refused as unauthenticated. Gaps that lost nothing (a damaged segment header whose
 // records were all recovered, say) do not count.
 func (r *Report) Lost() bool {
-	if len(r.Undecodable) > 0 {
+	if len(r.Undecodable) > 0 || r.Authentication != nil && r.Authentication.Refused > 0 {
 		return true
 	}
 	if r.Salvage == nil {
@@ -200,7 +204,7 @@ func Recover(ctx context.Context, in, out string, opts Options) (*Report, error)
 	}
 
 	rep := &Report{Input: absIn, Output: absOut, Mode: opts.Mode.String()}
-	visit := func(r wal.Record) error {
+	write := func(r wal.Record) error {
 		if r.Type != wal.RecordEvent {
 			rep.SkippedNonEvents++
 			return nil
@@ -216,7 +220,21 @@ func Recover(ctx context.Context, in, out string, opts Options) (*Report, error)
 		rep.EventsWritten++
 		return nil
 	}
+	visit := write
+	auth, note, err := newAuthenticator(absIn, opts.SigningKey, write)
+	switch {
+	case err != nil:
+		sink.Close()
+		return nil, err
+	case auth != nil:
+		visit, rep.Authentication = auth.visit, auth.rep
+	case note != "":
+		rep.Authentication = &Authentication{Note: note}
+	}
 	srep, serr := wal.Salvage(ctx, vfs.OS(), absIn, opts.Mode, visit, opts.Progress)
+	if auth != nil {
+		auth.finish()
+	}
 	rep.Salvage = srep
 	cerr := sink.Close()
 	switch {
@@ -375,6 +393,16 @@ func (r *Report) WriteText(w io.Writer) error {
 	default:
 		fmt.Fprintf(tw, "  new log\tDID NOT VERIFY: %s\n", r.Verify.Problem)
 	}
+	if a := r.Authentication; a != nil {
+		switch {
+		case a.Refused > 0:
+			fmt.Fprintf(tw, "  authentication\tREFUSED %d salvaged records from old sequence number %d on, not copied: %s\n", a.Refused, a.RefusedFrom, a.Reason)
+		case a.Checked:
+			fmt.Fprintf(tw, "  authentication\tevery copied record is in a batch whose tag the signing key made\n")
+		default:
+			fmt.Fprintf(tw, "  authentication\tNOT CHECKED: %s\n", a.Note)
+		}
+	}
 	if t := s.TornTail; t != nil {
 		fmt.Fprintf(tw, "  torn tail\tsegment %d at offset %d, %d bytes: the end of a write that was never acknowledged (not a loss)\n", t.Segment, t.Offset, t.Bytes)
 	}
@@ -421,6 +449,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "  - Keep %s unchanged: it is the evidence of what was damaged, and the only\n    copy of anything listed above as missing or undecodable.\n", r.Input)
 	b.WriteString("  - The new log numbers events afresh and has its own hash chain and Merkle tree: receipts,\n    proofs and checkpoints issued for the old log do not apply to it. Record the gaps above\n    (old numbering) with this report, and hand auditors a new checkpoint of the new log.\n")
+	if a := r.Authentication; a != nil && a.Refused > 0 {
+		b.WriteString("  - The refused records are not the signing key's: treat the input as tampered with, keep it as\n    evidence, and restore the log from a mirror (recover --mirror) or the backends (restore).\n")
+	}
 	if r.Lost() {
 		b.WriteString("  - Restore what is missing from a mirror or backup if there is one.\n")
 	}
@@ -476,15 +507,16 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // The JSON form of a Report. Fields marked derived are written for
 // convenience and ignored when reading.
 type jsonReport struct {
-	Input            string        `json:"input"`
-	Output           string        `json:"output"`
-	Mode             string        `json:"mode"`
-	Salvage          *jsonSalvage  `json:"salvage"`
-	EventsWritten    uint64        `json:"events_written"`
-	SkippedNonEvents uint64        `json:"skipped_non_events"`
-	Undecodable      []uint64      `json:"undecodable"`
-	Verify           *VerifyResult `json:"verify"`
-	Lost             bool          `json:"lost"` // derived
+	Input            string          `json:"input"`
+	Output           string          `json:"output"`
+	Mode             string          `json:"mode"`
+	Salvage          *jsonSalvage    `json:"salvage"`
+	EventsWritten    uint64          `json:"events_written"`
+	SkippedNonEvents uint64          `json:"skipped_non_events"`
+	Undecodable      []uint64        `json:"undecodable"`
+	Verify           *VerifyResult   `json:"verify"`
+	Authentication   *Authentication `json:"authentication,omitempty"`
+	Lost             bool            `json:"lost"` // derived
 }
 
 type jsonSalvage struct {
@@ -528,10 +560,11 @@ type jsonGap struct {
 // length, first_seq, last_seq, exact, lost, open_ended, reason}],
 // records_lost, records_lost_complete), events_written,
 // skipped_non_events, undecodable, verify {ok, segments, records, events,
-// checkpoints, covered, problem} and lost.
+// checkpoints, covered, problem}, authentication {checked, note, refused,
+// refused_from, reason} (a signed input only) and lost.
 func (r Report) MarshalJSON() ([]byte, error) {
 	j := jsonReport{Input: r.Input, Output: r.Output, Mode: r.Mode, EventsWritten: r.EventsWritten, SkippedNonEvents: r.SkippedNonEvents,
-		Undecodable: r.Undecodable, Verify: r.Verify, Lost: r.Lost()}
+		Undecodable: r.Undecodable, Verify: r.Verify, Authentication: r.Authentication, Lost: r.Lost()}
 	if j.Undecodable == nil {
 		j.Undecodable = []uint64{}
 	}
@@ -558,7 +591,8 @@ func (r *Report) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return err
 	}
-	out := Report{Input: j.Input, Output: j.Output, Mode: j.Mode, EventsWritten: j.EventsWritten, SkippedNonEvents: j.SkippedNonEvents, Verify: j.Verify}
+	out := Report{Input: j.Input, Output: j.Output, Mode: j.Mode, EventsWritten: j.EventsWritten, SkippedNonEvents: j.SkippedNonEvents, Verify: j.Verify,
+		Authentication: j.Authentication}
 	if len(j.Undecodable) > 0 {
 		out.Undecodable = j.Undecodable
 	}
