@@ -162,18 +162,21 @@ func runShipping(ctx context.Context, it Iteration, liar bool) Outcome {
 		ops       atomic.Int64
 		crashedAt atomic.Bool
 	)
+	var netMu sync.Mutex // the weather never heals a network the crash cut
 	crash := func() {
 		// The shipper dies with the machine: nothing it reads from now
 		// on reaches a backend.
+		netMu.Lock()
+		crashedAt.Store(true)
 		for _, b := range fbs {
 			b.SetNet(faultbackend.NetCut, 0)
 		}
+		netMu.Unlock()
 		snap := acked.snapshot()
 		c := fsys.CrashClone(co)
 		mu.Lock()
 		clone, atCrash = c, snap
 		mu.Unlock()
-		crashedAt.Store(true)
 	}
 	fsys.SetHook(func(vfs.Op) {
 		if ops.Add(1) == crashAt {
@@ -198,7 +201,12 @@ func runShipping(ctx context.Context, it Iteration, liar bool) Outcome {
 			}
 			b := fbs[chaos.IntN(3)]
 			net := faultbackend.Net(chaos.IntN(5))
-			b.SetNet(net, time.Duration(chaos.IntN(500))*time.Microsecond)
+			delay := time.Duration(chaos.IntN(500)) * time.Microsecond
+			netMu.Lock()
+			if !crashedAt.Load() {
+				b.SetNet(net, delay)
+			}
+			netMu.Unlock()
 			if net != faultbackend.NetOK {
 				f++
 			}
