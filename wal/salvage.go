@@ -235,8 +235,9 @@ type salvager struct {
 	expect   uint64 // the next sequence number; always known (logs start at 1)
 	pending  []int  // indexes in rep.Gaps of gaps whose LastSeq awaits the next known sequence number
 	sealHash [32]byte
-	haveSeal bool // sealHash is the hash of the last seal frame visited
-	sealed   bool // the current segment's seal was visited
+	haveSeal bool   // sealHash is the hash of the last seal frame visited
+	sealed   bool   // the current segment's seal was visited
+	version  uint16 // the format version of the segment being read (0: its header is unreadable)
 	body     []byte
 	reported int64
 	ticks    int
@@ -272,6 +273,10 @@ func (s *salvager) segment(num uint64, path string, last bool) (bool, error) {
 		return true, err
 	}
 	hdr, herr := decodeSegHeader(head)
+	s.version = 0
+	if herr == nil {
+		s.version = hdr.Version
+	}
 	var why string // the damage being handled, for the gaps that report it
 	chained, sealHash := s.haveSeal, s.sealHash
 	s.haveSeal, s.sealed = false, false
@@ -490,7 +495,7 @@ func (s *salvager) acceptBatch(b salvBatch, seg uint64, off int64) error {
 // nil otherwise and for records recovered one by one from a damaged batch.
 func (s *salvager) emit(frame []byte, seq, seg uint64, off int64, end *salvBatch) error {
 	typ := RecordType(frame[8])
-	rec := Record{Seq: seq, Type: typ, Time: int64(binary.LittleEndian.Uint64(frame[20:])), Payload: frame[recHeaderSize:], Segment: seg, Offset: off}
+	rec := Record{Seq: seq, Type: typ, Time: int64(binary.LittleEndian.Uint64(frame[20:])), Payload: frame[recHeaderSize:], Segment: seg, Offset: off, Version: s.version}
 	if end != nil {
 		rec.BatchEnd, rec.Tagged, rec.Tag = true, end.h.Tagged, end.tag
 	}

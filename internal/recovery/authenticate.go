@@ -31,7 +31,10 @@ type Authentication struct {
 	// Refused counts the salvaged records not copied because they could
 	// not be authenticated, from the old sequence number RefusedFrom on;
 	// Reason says why the first of them was refused.
-	Refused     uint64 `json:"refused"`
+	Refused uint64 `json:"refused"`
+	// Unchecked counts the records copied from format version 1 batches,
+	// which carry no tag (Note says so).
+	Unchecked   uint64 `json:"unchecked,omitempty"`
 	RefusedFrom uint64 `json:"refused_from,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 }
@@ -43,6 +46,7 @@ type Authentication struct {
 type authenticator struct {
 	key     *integrity.TagKey
 	next    uint64 // the sequence number the chain expects
+	broken  bool   // a gap was met: the chain is unknown from there on
 	prev    integrity.Hash
 	pending []wal.Record
 	rep     *Authentication
@@ -96,28 +100,55 @@ func (a *authenticator) visit(r wal.Record) error {
 		a.rep.Refused++
 		return nil
 	}
-	if r.Seq != a.next {
-		from := r.Seq
-		if len(a.pending) > 0 {
-			from = a.pending[0].Seq
+	if r.Seq != a.next && !a.broken {
+		// A gap (aggressive mode): the hash chain cannot be recomputed
+		// past it, so tags can no longer be checked. What follows is
+		// copied unchecked and counted, except batches without any tag,
+		// which a signed writer never writes.
+		a.broken = true
+		if err := a.flush(true); err != nil {
+			return err
 		}
-		a.refuse(from, uint64(len(a.pending))+1, fmt.Sprintf("records %d to %d are missing before it: the hash chain cannot be recomputed past them, so no later batch can be authenticated", a.next, r.Seq-1))
-		return nil
+		a.rep.Note = fmt.Sprintf("records %d to %d are missing (a gap): past it the hash chain cannot be recomputed, so the tags of later batches were not checked and their records were copied unchecked", a.next, r.Seq-1)
 	}
-	a.prev = integrity.LeafHash(integrity.Record{Index: r.Seq - 1, Prev: a.prev, Time: r.Time, Type: uint8(r.Type), PayloadHash: integrity.PayloadHash(r.Payload)})
-	a.next++
+	if !a.broken {
+		a.prev = integrity.LeafHash(integrity.Record{Index: r.Seq - 1, Prev: a.prev, Time: r.Time, Type: uint8(r.Type), PayloadHash: integrity.PayloadHash(r.Payload)})
+	}
+	a.next = r.Seq + 1
 	r.Payload = bytes.Clone(r.Payload) // the salvager reuses its buffer
 	a.pending = append(a.pending, r)
 	if !r.BatchEnd {
 		return nil
 	}
+	if a.broken {
+		if !r.Tagged && r.Version >= 2 {
+			a.refuse(a.pending[0].Seq, uint64(len(a.pending)), fmt.Sprintf("the batch ending at record %d carries no authentication tag: written without the signing key", r.Seq))
+			return nil
+		}
+		return a.flush(true)
+	}
 	switch {
+	case !r.Tagged && r.Version == 1:
+		// Format version 1 has no batch tags: they are copied unchecked,
+		// and the report says so.
+		if a.rep.Note == "" {
+			a.rep.Note = "records in segments of format version 1 carry no batch authentication tags: they were copied unchecked"
+		}
+		return a.flush(true)
 	case !r.Tagged:
 		a.refuse(a.pending[0].Seq, uint64(len(a.pending)), fmt.Sprintf("the batch ending at record %d carries no authentication tag: written without the signing key (or by a writer older than format version 2)", r.Seq))
 		return nil
 	case !a.key.Check(a.prev, r.Tag):
 		a.refuse(a.pending[0].Seq, uint64(len(a.pending)), fmt.Sprintf("the batch ending at record %d has an authentication tag the signing key did not make: forged or altered", r.Seq))
 		return nil
+	}
+	return a.flush(false)
+}
+
+// flush passes the pending records on, counted as unchecked if so.
+func (a *authenticator) flush(unchecked bool) error {
+	if unchecked {
+		a.rep.Unchecked += uint64(len(a.pending))
 	}
 	for _, p := range a.pending {
 		if err := a.pass(p); err != nil {

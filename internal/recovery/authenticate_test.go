@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -148,5 +149,47 @@ func TestRecoverSignedAuthenticated(t *testing.T) {
 	rep, err = recovery.Recover(context.Background(), plain, filepath.Join(root, "d"), recovery.Options{SigningKey: skey})
 	if err != nil || rep.Authentication != nil {
 		t.Fatalf("unsigned input: %v %+v", err, rep.Authentication)
+	}
+}
+
+// TestRecoverAggressiveAfterGap: past a gap the chain cannot be
+// recomputed, so aggressive mode copies what follows unchecked and says so
+// (it did not lose it); a batch there with no tag at all, which a signed
+// writer never writes, is still refused.
+func TestRecoverAggressiveAfterGap(t *testing.T) {
+	root := t.TempDir()
+	in := filepath.Join(root, "log")
+	skey, _, err := integrity.GenerateKey("test.example/recovery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedLog(t, in, skey, 60)
+	segs, _ := filepath.Glob(filepath.Join(in, "*.wal"))
+	if len(segs) < 3 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	b, err := os.ReadFile(segs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[600] ^= 0xff // inside the segment's first batch
+	if err := os.WriteFile(segs[1], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := recovery.Recover(context.Background(), in, filepath.Join(root, "a"), recovery.Options{Mode: wal.SalvageAggressive, SigningKey: skey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := rep.Authentication
+	if a == nil || a.Refused != 0 || a.Unchecked == 0 || !strings.Contains(a.Note, "gap") || rep.EventsWritten < 50 {
+		t.Fatalf("after a gap: %+v, %d events written", a, rep.EventsWritten)
+	}
+	forge(t, in, 2)
+	rep, err = recovery.Recover(context.Background(), in, filepath.Join(root, "b"), recovery.Options{Mode: wal.SalvageAggressive, SigningKey: skey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := rep.Authentication; a == nil || a.Refused < 2 { // the two events, and the forger's seal
+		t.Fatalf("forged batches after a gap: %+v", a)
 	}
 }

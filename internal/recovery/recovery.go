@@ -394,12 +394,15 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  new log\tDID NOT VERIFY: %s\n", r.Verify.Problem)
 	}
 	if a := r.Authentication; a != nil {
-		switch {
-		case a.Refused > 0:
+		if a.Refused > 0 {
 			fmt.Fprintf(tw, "  authentication\tREFUSED %d salvaged records from old sequence number %d on, not copied: %s\n", a.Refused, a.RefusedFrom, a.Reason)
-		case a.Checked:
+		}
+		switch {
+		case a.Checked && a.Unchecked > 0:
+			fmt.Fprintf(tw, "  authentication\t%d copied records NOT CHECKED: %s\n", a.Unchecked, a.Note)
+		case a.Checked && a.Refused == 0:
 			fmt.Fprintf(tw, "  authentication\tevery copied record is in a batch whose tag the signing key made\n")
-		default:
+		case !a.Checked:
 			fmt.Fprintf(tw, "  authentication\tNOT CHECKED: %s\n", a.Note)
 		}
 	}
