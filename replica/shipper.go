@@ -131,8 +131,7 @@ type Shipper struct {
 	noQuorum  time.Time     // since when fewer than Quorum are reachable
 	alarmed   bool
 	cursorErr error
-	held      bool // the cursor is kept in memory (HoldCursor), not written
-	dirty     bool // it moved since it was last written
+	held      bool // attempts outlived stop: the cursor is not written any more
 }
 
 // target is one backend and its goroutine's state.
@@ -280,7 +279,7 @@ func (s *Shipper) kickAll() {
 // Close stops shipping: attempts in flight are abandoned (and shipped again
 // by the next shipper, which finds what landed). It returns the last error
 // writing the cursor, if any (OnError was told of it when it happened).
-// After HoldCursor, what the cursor gained since is not written. It returns
+// It returns
 // once the goroutines ended or, when an attempt does not end on
 // cancellation (a backend stuck in a system call), after StopGrace; such
 // an attempt can then never move the cursor.
@@ -319,22 +318,7 @@ func (s *Shipper) stop() {
 	}
 }
 
-// HoldCursor keeps the cursor in memory from now on: shipping goes on, and
-// what the backends confirm counts (WaitHeld sees it), but nothing is
-// written to the log's directory until Finish, for an owner that gives up
-// the log's directory lock before it calls Finish, so that the cursor is
-// never written by a process that does not hold the log (the Sink keeps
-// its lock through Close instead). It never blocks on a backend.
-func (s *Shipper) HoldCursor() {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.held = true
-}
-
-// Finish ships what is left and stops: it writes the cursor HoldCursor held,
-// waits until every backend holds every segment sealed and every checkpoint
+// Finish ships what is left and stops: it waits until every backend holds every segment sealed and every checkpoint
 // stored when it is called, or at least n do and each of the others is
 // failing (its last attempt failed, or it gave back other bytes), or ctx
 // ends, and then stops as Close does. Each backend that still lacks something then gets, as its health
@@ -343,9 +327,6 @@ func (s *Shipper) HoldCursor() {
 // decides). Call it once, instead of Close, with the log's files complete
 // (after the log closed).
 func (s *Shipper) Finish(ctx context.Context, n int) error {
-	if err := s.releaseCursor(); err != nil {
-		return err
-	}
 	all := len(s.targets)
 	werr := s.waitHeld(ctx, func(held, failing int) bool { return held == all || held >= n && held+failing == all })
 	s.stop()
@@ -396,30 +377,6 @@ func (s *Shipper) Finish(ctx context.Context, n int) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(append(errs, cursorErr)...)
-}
-
-// releaseCursor ends HoldCursor, writing the cursor if it moved meanwhile.
-func (s *Shipper) releaseCursor() error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.mu.Lock()
-	s.held = false
-	dirty := s.dirty
-	s.dirty = false
-	snap := s.cur.clone()
-	s.mu.Unlock()
-	// The log's directory was released meanwhile, and another process may
-	// have written the cursor: the writer reads the file afresh.
-	cerr := s.cw.close()
-	s.cw = cursorWriter{fs: s.opts.FS, dir: s.opts.Dir}
-	if !dirty {
-		return cerr
-	}
-	err := s.cw.write(snap)
-	s.mu.Lock()
-	s.cursorErr = err
-	s.mu.Unlock()
-	return err
 }
 
 // closeCursor closes the cursor file (an attempt that did not end within
@@ -830,7 +787,6 @@ func (s *Shipper) confirm(t *target, obj *object) error {
 	t.rejecting = false
 	s.trimCheckpoints()
 	if s.held {
-		s.dirty = true
 		close(s.changed)
 		s.changed = make(chan struct{})
 		s.mu.Unlock()
@@ -929,7 +885,6 @@ func (t *target) check() error {
 	}
 	s.cur.Backends[t.name] = bc
 	if s.held {
-		s.dirty = true
 		s.mu.Unlock()
 		return nil
 	}
