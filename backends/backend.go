@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -29,17 +30,23 @@ type Backend interface {
 	// metric labels: "s3://bucket/prefix", "file:///mnt/audit".
 	Name() string
 
-	// Put stores data as the object key if, and only if, no object of that
-	// name exists. sum is the SHA-256 of data: the driver refuses data that
-	// does not match it (ErrChecksum) and has the service check the bytes it
-	// received where the service can. An object is never stored with other
-	// content than data, and never half-written: a reader sees all of it or
-	// none. When key exists, Put returns an error matching ErrExists and
-	// leaves the object as it was; the caller compares with Get or Stat.
-	// opts.Retention, when set, is applied with the write where the service
-	// can (S3 Object Lock headers), otherwise right after it; a driver that
-	// cannot apply it returns an error matching ErrUnsupported.
-	Put(ctx context.Context, key string, data []byte, opts PutOptions) error
+	// Put stores the first size bytes of body as the object key if, and
+	// only if, no object of that name exists. opts.SHA256 is the SHA-256 of
+	// those bytes: the driver refuses bytes that do not match it
+	// (ErrChecksum), checking them itself or having the service check what
+	// it received. An object is never stored with other content, and never
+	// half-written: a reader sees all of it or none. When key exists, Put
+	// returns an error matching ErrExists and leaves the object as it was;
+	// the caller compares with Get or Stat. opts.Retention, when set, is
+	// applied with the write where the service can (S3 Object Lock
+	// headers), otherwise right after it; a driver that cannot apply it
+	// returns an error matching ErrUnsupported.
+	//
+	// Put reads body with ReadAt, in pieces and possibly more than once (to
+	// hash it before sending, to send it again after a failed attempt), so
+	// that an object of any size is streamed, never held in memory whole.
+	// body must not change until Put returns; ReaderAt wraps a byte slice.
+	Put(ctx context.Context, key string, body io.ReaderAt, size int64, opts PutOptions) error
 
 	// Get returns the content of the object key, or an error matching
 	// ErrNotFound.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"path/filepath"
@@ -471,11 +472,20 @@ func (t *target) report(err error) {
 // object is one object to ship.
 type object struct {
 	key  string
-	data []byte
+	body io.ReaderAt // read in pieces by the driver, never held whole
+	size int64
 	sum  [32]byte
+	file vfs.File // the segment file body reads, closed by release
 	// what the cursor records once it is confirmed
 	seal wal.Seal // a segment (Segment > 0)
 	cp   uint64   // or the checkpoint of this index in the checkpoints file
+}
+
+// release closes the file obj reads from, if any.
+func (obj *object) release() {
+	if obj.file != nil {
+		_ = obj.file.Close() // opened read-only: nothing to lose
+	}
 }
 
 // catchUp ships every object the backend lacks, in order.
@@ -485,10 +495,12 @@ func (t *target) catchUp() error {
 		if err != nil || !ok {
 			return err
 		}
-		if err := t.ship(obj); err != nil {
-			return err
+		err = t.ship(obj)
+		if err == nil {
+			err = t.s.confirm(t, obj)
 		}
-		if err := t.s.confirm(t, obj); err != nil {
+		obj.release()
+		if err != nil {
 			return err
 		}
 	}
@@ -500,7 +512,7 @@ func (t *target) ship(obj *object) error {
 	_, err := t.cb.Execute(func() (struct{}, error) {
 		ctx, cancel := context.WithTimeout(t.s.ctx, t.s.opts.Timeout)
 		defer cancel()
-		err := t.b.Put(ctx, obj.key, obj.data, backends.PutOptions{SHA256: obj.sum})
+		err := t.b.Put(ctx, obj.key, obj.body, obj.size, backends.PutOptions{SHA256: obj.sum})
 		exists := errors.Is(err, backends.ErrExists)
 		if err != nil && !exists {
 			return struct{}{}, err
@@ -538,7 +550,7 @@ func (t *target) ship(obj *object) error {
 func (t *target) confirmed(ctx context.Context, obj *object) error {
 	if t.b.Capabilities().ServerChecksum {
 		info, err := t.b.Stat(ctx, obj.key)
-		if err == nil && info.Size == int64(len(obj.data)) && bytes.Equal(info.SHA256, obj.sum[:]) {
+		if err == nil && info.Size == obj.size && bytes.Equal(info.SHA256, obj.sum[:]) {
 			return nil
 		}
 	}
@@ -548,8 +560,8 @@ func (t *target) confirmed(ctx context.Context, obj *object) error {
 		return fmt.Errorf("%w: the object is not there after it was stored", ErrReadBack)
 	case err != nil:
 		return err
-	case len(got) != len(obj.data):
-		return fmt.Errorf("%w: %d bytes read back, %d stored", ErrReadBack, len(got), len(obj.data))
+	case int64(len(got)) != obj.size:
+		return fmt.Errorf("%w: %d bytes read back, %d stored", ErrReadBack, len(got), obj.size)
 	case backends.SHA256(got) != obj.sum:
 		return fmt.Errorf("%w: the bytes read back differ from those stored", ErrReadBack)
 	}
@@ -575,19 +587,29 @@ func (s *Shipper) next(name string) (*object, bool, error) {
 			return nil, false, fmt.Errorf("replica: checkpoint %d of %s does not parse: %w", bc.Checkpoints, filepath.Join(s.opts.Dir, integrity.CheckpointsFile), err)
 		}
 		sum := sha256.Sum256(signed)
-		return &object{key: CheckpointObject{Size: cp.Size, SHA256: sum}.Key(), data: signed, sum: sum, cp: bc.Checkpoints}, true, nil
+		return &object{key: CheckpointObject{Size: cp.Size, SHA256: sum}.Key(), body: backends.ReaderAt(signed), size: int64(len(signed)), sum: sum, cp: bc.Checkpoints}, true, nil
 	}
 	seal, ok, err := s.nextSeal(bc)
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	data, err := readPrefix(s.opts.FS, filepath.Join(s.opts.Dir, wal.SegmentName(seal.Segment)), seal.End)
-	if err != nil {
-		return nil, false, err
+	// The segment is streamed from its file, which stays open until the
+	// object is shipped: hashed here, read again by the driver.
+	path := filepath.Join(s.opts.Dir, wal.SegmentName(seal.Segment))
+	if seal.End < 0 {
+		return nil, false, fmt.Errorf("replica: %s: seal at offset %d", path, seal.End)
 	}
-	sum := backends.SHA256(data)
+	f, err := s.opts.FS.Open(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("replica: %w", err)
+	}
+	sum, err := backends.SHA256At(f, seal.End)
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("replica: %s: %w", path, err)
+	}
 	key := SegmentObject{Segment: seal.Segment, FirstSeq: seal.FirstSeq, LastSeq: seal.LastSeq, SHA256: sum}.Key()
-	return &object{key: key, data: data, sum: sum, seal: seal}, true, nil
+	return &object{key: key, body: f, size: seal.End, sum: sum, file: f, seal: seal}, true, nil
 }
 
 // nextSeal returns the first seal beyond what bc holds.
@@ -1059,21 +1081,4 @@ func (s *Shipper) Health() Health {
 			Held: s.cur.Backends[t.name], Shipped: t.shipped, Rejected: t.rejected})
 	}
 	return h
-}
-
-// readPrefix reads the first n bytes of the file at path.
-func readPrefix(fsys vfs.FS, path string, n int64) ([]byte, error) {
-	if n < 0 || n > math.MaxInt32 {
-		return nil, fmt.Errorf("replica: %s: object of %d bytes", path, n)
-	}
-	f, err := fsys.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("replica: %w", err)
-	}
-	defer f.Close()
-	buf := make([]byte, n)
-	if got, err := f.ReadAt(buf, 0); got != len(buf) {
-		return nil, fmt.Errorf("replica: read %s: %d of %d bytes: %w", path, got, n, err)
-	}
-	return buf, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -194,7 +195,7 @@ func TestFinish(t *testing.T) {
 // hang is a backend whose every call waits until its context ends.
 type hang struct{ backends.Backend }
 
-func (h hang) Put(ctx context.Context, _ string, _ []byte, _ backends.PutOptions) error {
+func (h hang) Put(ctx context.Context, _ string, _ io.ReaderAt, _ int64, _ backends.PutOptions) error {
 	<-ctx.Done()
 	return ctx.Err()
 }

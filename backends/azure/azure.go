@@ -278,23 +278,32 @@ func (b *Backend) fail(ctx context.Context, op, key string, err error) error {
 	return fmt.Errorf("%s: %s %q: %w", b.name, op, key, err)
 }
 
-// Put uploads data as the block blob key with If-None-Match: *, Content-MD5
-// and the SHA-256 as metadata, and with the retention in opts when the
-// container supports it (else ErrUnsupported, before anything is sent).
-func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backends.PutOptions) error {
-	sum := md5.Sum(data)
-	return b.put(ctx, key, data, opts, sum[:])
+// Put uploads the size bytes of body as the block blob key with
+// If-None-Match: *, Content-MD5 and the SHA-256 as metadata, and with the
+// retention in opts when the container supports it (else ErrUnsupported,
+// before anything is sent). It reads body twice: once to hash it (the
+// MD5 goes in a header, and the service does not check the SHA-256), once
+// to send it.
+func (b *Backend) Put(ctx context.Context, key string, body io.ReaderAt, size int64, opts backends.PutOptions) error {
+	if _, err := b.blobName("put", key); err != nil {
+		return err
+	}
+	m, s := md5.New(), sha256.New()
+	if err := backends.Hash(body, size, m, s); err != nil {
+		return fmt.Errorf("%s: put %q: %w", b.name, key, err)
+	}
+	if !bytes.Equal(s.Sum(nil), opts.SHA256[:]) {
+		return fmt.Errorf("%s: put %q: %w: the data's SHA-256 is not the one given", b.name, key, backends.ErrChecksum)
+	}
+	return b.put(ctx, key, body, size, opts, m.Sum(nil))
 }
 
 // put is Put with the Content-MD5 to send (tests send a wrong one to see the
-// service refuse it).
-func (b *Backend) put(ctx context.Context, key string, data []byte, opts backends.PutOptions, contentMD5 []byte) error {
+// service refuse it), once the bytes are known to match opts.SHA256.
+func (b *Backend) put(ctx context.Context, key string, body io.ReaderAt, size int64, opts backends.PutOptions, contentMD5 []byte) error {
 	name, err := b.blobName("put", key)
 	if err != nil {
 		return err
-	}
-	if backends.SHA256(data) != opts.SHA256 {
-		return fmt.Errorf("%s: put %q: %w: the data's SHA-256 is not the one given", b.name, key, backends.ErrChecksum)
 	}
 	if err := b.checkRetention(opts.Retention); err != nil {
 		return fmt.Errorf("%s: put %q: %w", b.name, key, err)
@@ -317,15 +326,15 @@ func (b *Backend) put(ctx context.Context, key string, data []byte, opts backend
 	if opts.Retention.LegalHold {
 		uo.LegalHold = to.Ptr(true)
 	}
-	_, err = b.container.NewBlockBlobClient(name).Upload(ctx, nopCloser{bytes.NewReader(data)}, uo)
+	_, err = b.container.NewBlockBlobClient(name).Upload(ctx, nopCloser{io.NewSectionReader(body, 0, size)}, uo)
 	if err != nil {
 		return b.fail(ctx, "put", key, err)
 	}
 	return nil
 }
 
-// nopCloser is a ReadSeekCloser over a bytes.Reader.
-type nopCloser struct{ *bytes.Reader }
+// nopCloser is a ReadSeekCloser over a section of the body.
+type nopCloser struct{ *io.SectionReader }
 
 func (nopCloser) Close() error { return nil }
 

@@ -94,7 +94,7 @@ func TestServiceChecksMD5(t *testing.T) {
 	b := newBackend(t, azurite(t))
 	data := []byte("segment bytes")
 	wrong := md5.Sum([]byte("other bytes"))
-	err := b.put(t.Context(), "k", data, backends.PutOptions{SHA256: sha256.Sum256(data)}, wrong[:])
+	err := b.put(t.Context(), "k", backends.ReaderAt(data), int64(len(data)), backends.PutOptions{SHA256: sha256.Sum256(data)}, wrong[:])
 	if !errors.Is(err, backends.ErrChecksum) {
 		t.Fatalf("put with a wrong Content-MD5: err = %v, want ErrChecksum from the service", err)
 	}
@@ -216,7 +216,7 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("Name() = %q, want %q", b.Name(), want)
 	}
 	data := []byte("x")
-	if err := b.Put(t.Context(), "k", data, backends.PutOptions{SHA256: sha256.Sum256(data)}); err != nil {
+	if err := b.Put(t.Context(), "k", backends.ReaderAt(data), int64(len(data)), backends.PutOptions{SHA256: sha256.Sum256(data)}); err != nil {
 		t.Fatal(err)
 	}
 	// The object sits under the prefix.
@@ -284,7 +284,7 @@ func TestUnmappedErrorKeepsCause(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := []byte("x")
-	err := b.Put(t.Context(), "k", data, backends.PutOptions{SHA256: sha256.Sum256(data)})
+	err := b.Put(t.Context(), "k", backends.ReaderAt(data), int64(len(data)), backends.PutOptions{SHA256: sha256.Sum256(data)})
 	if !bloberror.HasCode(err, bloberror.ContainerNotFound) || !strings.Contains(err.Error(), "no longer exists") {
 		t.Fatalf("Put into a deleted container: err = %v, want ContainerNotFound saying the container no longer exists", err)
 	}

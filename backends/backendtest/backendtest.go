@@ -34,6 +34,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) backends.Backend) {
 		{"NotFound", testNotFound},
 		{"List", testList},
 		{"Large", testLarge},
+		{"Stream", testStream},
+		{"ShortBody", testShortBody},
 		{"InvalidKey", testInvalidKey},
 		{"Canceled", testCanceled},
 		{"Retention", testRetention},
@@ -57,7 +59,7 @@ func ctx(t *testing.T) context.Context {
 
 func mustPut(t *testing.T, b backends.Backend, key string, data []byte) {
 	t.Helper()
-	if err := b.Put(ctx(t), key, data, opts(data)); err != nil {
+	if err := b.Put(ctx(t), key, backends.ReaderAt(data), int64(len(data)), opts(data)); err != nil {
 		t.Fatalf("%s: Put(%q): %v", b.Name(), key, err)
 	}
 }
@@ -92,6 +94,56 @@ func testPutGet(t *testing.T, b backends.Backend) {
 	}
 }
 
+// pieces is a body that is not a byte slice (so that the driver reads it
+// piece by piece through ReadAt, as the shipper's segment files are read),
+// and counts what was read beyond the size asked for.
+type pieces struct {
+	data []byte
+	size int64
+	past sync.Map // offsets of reads that ended beyond size
+}
+
+func (p *pieces) ReadAt(b []byte, off int64) (int, error) {
+	if off+int64(len(b)) > p.size {
+		p.past.Store(off, true)
+	}
+	return bytes.NewReader(p.data).ReadAt(b, off)
+}
+
+// testStream puts the first 200 KiB + 7 bytes of a longer body that is read
+// through ReadAt (a sealed segment followed by later records): the object is
+// exactly that prefix, and the driver reads nothing past it.
+func testStream(t *testing.T, b backends.Backend) {
+	data := make([]byte, 300<<10)
+	for i := range data {
+		data[i] = byte(i*7 + i>>9)
+	}
+	want := data[:200<<10+7]
+	body := &pieces{data: data, size: int64(len(want))}
+	if err := b.Put(ctx(t), segKey, body, int64(len(want)), opts(want)); err != nil {
+		t.Fatalf("%s: Put of %d bytes read through ReadAt: %v", b.Name(), len(want), err)
+	}
+	body.past.Range(func(off, _ any) bool {
+		t.Errorf("%s: Put read past the %d bytes asked for (a read at offset %d)", b.Name(), len(want), off)
+		return false
+	})
+	mustGet(t, b, segKey, want)
+}
+
+// testShortBody: a body that ends before the size given (a file cut short
+// under the shipper) stores nothing.
+func testShortBody(t *testing.T, b backends.Backend) {
+	data := bytes.Repeat([]byte("segment "), 20<<10) // 160 KiB
+	full := append(slices.Clone(data), "and the rest"...)
+	err := b.Put(ctx(t), "short", backends.ReaderAt(data), int64(len(full)), opts(full))
+	if err == nil {
+		t.Fatalf("%s: Put of a %d-byte body as %d bytes succeeded", b.Name(), len(data), len(full))
+	}
+	if _, err := b.Get(ctx(t), "short"); !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("%s: after a Put whose body was short, Get = %v, want ErrNotFound", b.Name(), err)
+	}
+}
+
 func testEmpty(t *testing.T, b backends.Backend) {
 	mustPut(t, b, "empty", nil)
 	mustGet(t, b, "empty", nil)
@@ -100,13 +152,13 @@ func testEmpty(t *testing.T, b backends.Backend) {
 func testPutIfAbsent(t *testing.T, b backends.Backend) {
 	first, second := []byte("first content"), []byte("other content, longer")
 	mustPut(t, b, segKey, first)
-	err := b.Put(ctx(t), segKey, second, opts(second))
+	err := b.Put(ctx(t), segKey, backends.ReaderAt(second), int64(len(second)), opts(second))
 	if !errors.Is(err, backends.ErrExists) {
 		t.Fatalf("second Put of the same key: err = %v, want one matching backends.ErrExists", err)
 	}
 	mustGet(t, b, segKey, first)
 	// The same content again is refused too: the caller compares.
-	if err := b.Put(ctx(t), segKey, first, opts(first)); !errors.Is(err, backends.ErrExists) {
+	if err := b.Put(ctx(t), segKey, backends.ReaderAt(first), int64(len(first)), opts(first)); !errors.Is(err, backends.ErrExists) {
 		t.Fatalf("Put of identical content: err = %v, want backends.ErrExists", err)
 	}
 }
@@ -120,7 +172,7 @@ func testConcurrentPut(t *testing.T, b backends.Backend) {
 		go func() {
 			defer wg.Done()
 			data := bytes.Repeat([]byte{byte('a' + i)}, 1000+i)
-			errs[i] = b.Put(ctx(t), "race", data, opts(data))
+			errs[i] = b.Put(ctx(t), "race", backends.ReaderAt(data), int64(len(data)), opts(data))
 		}()
 	}
 	wg.Wait()
@@ -144,7 +196,7 @@ func testConcurrentPut(t *testing.T, b backends.Backend) {
 func testChecksum(t *testing.T, b backends.Backend) {
 	data := []byte("the bytes")
 	bad := opts([]byte("other bytes"))
-	err := b.Put(ctx(t), "sum", data, bad)
+	err := b.Put(ctx(t), "sum", backends.ReaderAt(data), int64(len(data)), bad)
 	if !errors.Is(err, backends.ErrChecksum) {
 		t.Fatalf("Put with a wrong SHA-256: err = %v, want backends.ErrChecksum", err)
 	}
@@ -206,7 +258,7 @@ func testLarge(t *testing.T, b backends.Backend) {
 func testInvalidKey(t *testing.T, b backends.Backend) {
 	for _, k := range []string{"", "../escape", "a/../../b", "/abs", "a//b", "a/", "sp ace", "a\x00b"} {
 		data := []byte("x")
-		if err := b.Put(ctx(t), k, data, opts(data)); !errors.Is(err, backends.ErrInvalidKey) {
+		if err := b.Put(ctx(t), k, backends.ReaderAt(data), int64(len(data)), opts(data)); !errors.Is(err, backends.ErrInvalidKey) {
 			t.Fatalf("Put(%q): err = %v, want backends.ErrInvalidKey", k, err)
 		}
 		if _, err := b.Get(ctx(t), k); !errors.Is(err, backends.ErrInvalidKey) {
@@ -219,7 +271,7 @@ func testCanceled(t *testing.T, b backends.Backend) {
 	c, cancel := context.WithCancel(context.Background())
 	cancel()
 	data := []byte("x")
-	if err := b.Put(c, "canceled", data, opts(data)); !errors.Is(err, context.Canceled) {
+	if err := b.Put(c, "canceled", backends.ReaderAt(data), int64(len(data)), opts(data)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Put with a canceled context: err = %v, want context.Canceled", err)
 	}
 	if _, err := b.Get(ctx(t), "canceled"); !errors.Is(err, backends.ErrNotFound) {
@@ -238,14 +290,14 @@ func testRetention(t *testing.T, b backends.Backend) {
 		}
 		o := opts(data)
 		o.Retention = r
-		if err := b.Put(ctx(t), "r2", data, o); !errors.Is(err, backends.ErrUnsupported) {
+		if err := b.Put(ctx(t), "r2", backends.ReaderAt(data), int64(len(data)), o); !errors.Is(err, backends.ErrUnsupported) {
 			t.Fatalf("Put with a retention on a backend without retention: err = %v, want backends.ErrUnsupported", err)
 		}
 		return
 	}
 	o := opts(data)
 	o.Retention = r
-	if err := b.Put(ctx(t), "r", data, o); err != nil {
+	if err := b.Put(ctx(t), "r", backends.ReaderAt(data), int64(len(data)), o); err != nil {
 		t.Fatalf("Put with retention: %v", err)
 	}
 	checkRetention(t, b, "r", r)

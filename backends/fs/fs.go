@@ -15,11 +15,14 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"net/url"
 	"os"
@@ -89,8 +92,10 @@ func (b *Backend) errorf(op, key string, err error) error {
 
 func (b *Backend) path(key string) string { return filepath.Join(b.root, filepath.FromSlash(key)) }
 
-// Put stores data as key if no object of that name exists.
-func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backends.PutOptions) error {
+// Put stores the size bytes of body as key if no object of that name
+// exists: it copies them into a temporary file, hashing them on the way,
+// and links the file to its name only if they match opts.SHA256.
+func (b *Backend) Put(ctx context.Context, key string, body io.ReaderAt, size int64, opts backends.PutOptions) error {
 	if err := backends.CheckKey(key); err != nil {
 		return b.errorf("put", key, err)
 	}
@@ -99,9 +104,6 @@ func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backend
 	}
 	if err := ctx.Err(); err != nil {
 		return b.errorf("put", key, err)
-	}
-	if backends.SHA256(data) != opts.SHA256 {
-		return b.errorf("put", key, backends.ErrChecksum)
 	}
 	final := b.path(key)
 	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
@@ -112,11 +114,10 @@ func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backend
 		return b.errorf("put", key, err)
 	}
 	tmp := filepath.Join(b.root, tmpDir, hex.EncodeToString(rnd[:]))
-	if err := writeSynced(tmp, data); err != nil {
-		os.Remove(tmp)
+	defer os.Remove(tmp)
+	if err := writeSynced(tmp, body, size, opts.SHA256); err != nil {
 		return b.errorf("put", key, err)
 	}
-	defer os.Remove(tmp)
 	if err := ctx.Err(); err != nil {
 		return b.errorf("put", key, err)
 	}
@@ -137,14 +138,22 @@ func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backend
 	}
 }
 
-func writeSynced(name string, data []byte) error {
+// writeSynced writes the size bytes of body into the new file name and
+// syncs it, or fails with ErrChecksum before the sync when they do not
+// hash to sum.
+func writeSynced(name string, body io.ReaderAt, size int64, sum [32]byte) error {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	h := sha256.New()
+	if err := backends.Copy(f, body, size, h); err != nil {
 		f.Close()
 		return err
+	}
+	if !bytes.Equal(h.Sum(nil), sum[:]) {
+		f.Close()
+		return backends.ErrChecksum
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()

@@ -259,23 +259,32 @@ func (b *Backend) fail(ctx context.Context, op, key string, err error) error {
 	return fmt.Errorf("%s: %s %q: %w", b.name, op, key, err)
 }
 
-// Put uploads data as the object key in one request, with the DoesNotExist
-// precondition, its CRC32C and the SHA-256 as metadata, and with the
-// retention in opts when the bucket supports it (else ErrUnsupported,
-// before anything is sent).
-func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backends.PutOptions) error {
-	return b.put(ctx, key, data, opts, crc32.Checksum(data, castagnoli))
+// Put uploads the size bytes of body as the object key in one request,
+// with the DoesNotExist precondition, its CRC32C and the SHA-256 as
+// metadata, and with the retention in opts when the bucket supports it
+// (else ErrUnsupported, before anything is sent). It reads body twice:
+// once to hash it (the CRC32C goes with the request's metadata, and the
+// service does not check the SHA-256), once to send it.
+func (b *Backend) Put(ctx context.Context, key string, body io.ReaderAt, size int64, opts backends.PutOptions) error {
+	if _, err := b.objectName("put", key); err != nil {
+		return err
+	}
+	c, s := crc32.New(castagnoli), sha256.New()
+	if err := backends.Hash(body, size, c, s); err != nil {
+		return fmt.Errorf("%s: put %q: %w", b.name, key, err)
+	}
+	if !bytes.Equal(s.Sum(nil), opts.SHA256[:]) {
+		return fmt.Errorf("%s: put %q: %w: the data's SHA-256 is not the one given", b.name, key, backends.ErrChecksum)
+	}
+	return b.put(ctx, key, body, size, opts, c.Sum32())
 }
 
 // put is Put with the CRC32C to send (tests send a wrong one to see the
-// service refuse it).
-func (b *Backend) put(ctx context.Context, key string, data []byte, opts backends.PutOptions, crc uint32) error {
+// service refuse it), once the bytes are known to match opts.SHA256.
+func (b *Backend) put(ctx context.Context, key string, body io.ReaderAt, size int64, opts backends.PutOptions, crc uint32) error {
 	name, err := b.objectName("put", key)
 	if err != nil {
 		return err
-	}
-	if backends.SHA256(data) != opts.SHA256 {
-		return fmt.Errorf("%s: put %q: %w: the data's SHA-256 is not the one given", b.name, key, backends.ErrChecksum)
 	}
 	if err := b.checkRetention(opts.Retention); err != nil {
 		return fmt.Errorf("%s: put %q: %w", b.name, key, err)
@@ -294,7 +303,7 @@ func (b *Backend) put(ctx context.Context, key string, data []byte, opts backend
 		w.Retention = &storage.ObjectRetention{Mode: retentionMode(r.Mode), RetainUntil: r.Until}
 	}
 	w.TemporaryHold = opts.Retention.LegalHold
-	if _, err := w.Write(data); err != nil {
+	if _, err := io.Copy(w, io.NewSectionReader(body, 0, size)); err != nil {
 		return b.fail(ctx, "put", key, err)
 	}
 	if err := w.Close(); err != nil {

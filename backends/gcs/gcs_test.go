@@ -91,7 +91,7 @@ func TestServiceChecksCRC32C(t *testing.T) {
 	b := newBackend(t, fakeGCS(t))
 	data := []byte("segment bytes")
 	wrong := crc32.Checksum([]byte("other bytes"), castagnoli)
-	err := b.put(t.Context(), "k", data, backends.PutOptions{SHA256: sha256.Sum256(data)}, wrong)
+	err := b.put(t.Context(), "k", backends.ReaderAt(data), int64(len(data)), backends.PutOptions{SHA256: sha256.Sum256(data)}, wrong)
 	if !errors.Is(err, backends.ErrChecksum) {
 		t.Fatalf("put with a wrong CRC32C: err = %v, want ErrChecksum from the service", err)
 	}
@@ -217,7 +217,7 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("Name() = %q, want %q", b.Name(), want)
 	}
 	data := []byte("x")
-	if err := b.Put(t.Context(), "k", data, backends.PutOptions{SHA256: sha256.Sum256(data)}); err != nil {
+	if err := b.Put(t.Context(), "k", backends.ReaderAt(data), int64(len(data)), backends.PutOptions{SHA256: sha256.Sum256(data)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := rawClient(t, cfg).Bucket(cfg.Bucket).Object("some/prefix/k").Attrs(t.Context()); err != nil {

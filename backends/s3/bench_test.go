@@ -26,7 +26,7 @@ func BenchmarkPut(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ResetTimer()
 			for i := range b.N {
-				if err := bk.Put(b.Context(), fmt.Sprintf("segments/%08d", i), data, o); err != nil {
+				if err := bk.Put(b.Context(), fmt.Sprintf("segments/%08d", i), backends.ReaderAt(data), int64(len(data)), o); err != nil {
 					b.Fatal(err)
 				}
 			}

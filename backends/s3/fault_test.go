@@ -54,7 +54,7 @@ func TestCutMidUploadLeavesNoPartialObject(t *testing.T) {
 	data := segment(4 << 20)
 	for _, cut := range []int64{1, 4 << 10, 1 << 20, 4<<20 - 1} {
 		p.Set(faultproxy.Fault{CutUp: cut})
-		err := b.Put(ctx(t), "seg", data, opts(data))
+		err := b.Put(ctx(t), "seg", backends.ReaderAt(data), int64(len(data)), opts(data))
 		if err == nil {
 			t.Fatalf("Put of %d bytes through a cut after %d bytes succeeded", len(data), cut)
 		}
@@ -70,7 +70,7 @@ func TestCutMidUploadLeavesNoPartialObject(t *testing.T) {
 		}
 	}
 	p.Set(faultproxy.Fault{})
-	if err := b.Put(ctx(t), "seg", data, opts(data)); err != nil {
+	if err := b.Put(ctx(t), "seg", backends.ReaderAt(data), int64(len(data)), opts(data)); err != nil {
 		t.Fatalf("Put after healing: %v", err)
 	}
 	if got, err := direct.Get(ctx(t), "seg"); err != nil || !bytes.Equal(got, data) {
@@ -82,7 +82,7 @@ func TestCutMidUploadLeavesNoPartialObject(t *testing.T) {
 func TestCutMidDownloadIsAnError(t *testing.T) {
 	b, direct, p := viaProxy(t)
 	data := segment(2 << 20)
-	if err := direct.Put(ctx(t), "seg", data, opts(data)); err != nil {
+	if err := direct.Put(ctx(t), "seg", backends.ReaderAt(data), int64(len(data)), opts(data)); err != nil {
 		t.Fatal(err)
 	}
 	p.Set(faultproxy.Fault{CutDown: 1 << 20})
@@ -106,7 +106,7 @@ func TestBlackholeFailsWithinDeadline(t *testing.T) {
 		t.Cleanup(cancel)
 		return c
 	}
-	if err := b.Put(short(), "seg", data, opts(data)); !errors.Is(err, context.DeadlineExceeded) {
+	if err := b.Put(short(), "seg", backends.ReaderAt(data), int64(len(data)), opts(data)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Put through a blackhole: err = %v, want context.DeadlineExceeded", err)
 	}
 	if _, err := b.Get(short(), "seg"); !errors.Is(err, context.DeadlineExceeded) {
@@ -126,7 +126,7 @@ func TestBlackholeFailsWithinDeadline(t *testing.T) {
 	// a real partition): a new Put either stores the object or finds the
 	// one the late request stored, with the same content.
 	p.Set(faultproxy.Fault{})
-	if err := b.Put(ctx(t), "seg", data, opts(data)); err != nil && !errors.Is(err, backends.ErrExists) {
+	if err := b.Put(ctx(t), "seg", backends.ReaderAt(data), int64(len(data)), opts(data)); err != nil && !errors.Is(err, backends.ErrExists) {
 		t.Fatalf("Put after healing: %v", err)
 	}
 	if got, err := direct.Get(ctx(t), "seg"); err != nil || !bytes.Equal(got, data) {
@@ -138,7 +138,7 @@ func TestResetFailsPut(t *testing.T) {
 	b, direct, p := viaProxy(t)
 	data := segment(64 << 10)
 	p.Set(faultproxy.Fault{Reset: true})
-	if err := b.Put(ctx(t), "seg", data, opts(data)); err == nil {
+	if err := b.Put(ctx(t), "seg", backends.ReaderAt(data), int64(len(data)), opts(data)); err == nil {
 		t.Fatal("Put through resets succeeded")
 	}
 	if _, err := direct.Stat(ctx(t), "seg"); !errors.Is(err, backends.ErrNotFound) {
@@ -156,7 +156,7 @@ func TestSlowNetworkDelivers(t *testing.T) {
 		p.Set(f)
 		data := segment(256<<10 + i)
 		key := fmt.Sprintf("seg-%d", i)
-		if err := b.Put(ctx(t), key, data, opts(data)); err != nil {
+		if err := b.Put(ctx(t), key, backends.ReaderAt(data), int64(len(data)), opts(data)); err != nil {
 			t.Fatalf("Put with %+v: %v", f, err)
 		}
 		got, err := b.Get(ctx(t), key)

@@ -270,23 +270,23 @@ func (b *Backend) objectKey(key string) (string, error) {
 // Put stores data as key if no object of that name exists, with the
 // service checking opts.SHA256 against the bytes it receives; see
 // backends.Backend.
-func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backends.PutOptions) error {
+func (b *Backend) Put(ctx context.Context, key string, body io.ReaderAt, size int64, opts backends.PutOptions) error {
 	if _, err := b.objectKey(key); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: put %s: %w", b.name, key, err)
 	}
-	if backends.SHA256(data) != opts.SHA256 {
-		return fmt.Errorf("%w: %s: put %s: the data does not match the SHA-256 given", backends.ErrChecksum, b.name, key)
-	}
-	return b.put(ctx, key, data, opts, opts.SHA256)
+	return b.put(ctx, key, body, size, opts, opts.SHA256)
 }
 
-// put is Put without the local check of opts.SHA256, so that tests can see
-// the service refuse a wrong one; signHash is the SHA-256 the request is
-// signed with (x-amz-content-sha256), which Put takes from opts too.
-func (b *Backend) put(ctx context.Context, key string, data []byte, opts backends.PutOptions, signHash [32]byte) error {
+// put is Put; signHash is the SHA-256 the request is signed with
+// (x-amz-content-sha256), which Put takes from opts too, so that tests can
+// see the service refuse a wrong one. The bytes are not hashed here: the
+// service checks them against both the signature's hash and the
+// x-amz-checksum-sha256 header, and refuses the request (ErrChecksum) when
+// they differ.
+func (b *Backend) put(ctx context.Context, key string, body io.ReaderAt, size int64, opts backends.PutOptions, signHash [32]byte) error {
 	ok, err := b.objectKey(key)
 	if err != nil {
 		return err
@@ -294,8 +294,7 @@ func (b *Backend) put(ctx context.Context, key string, data []byte, opts backend
 	in := &awss3.PutObjectInput{
 		Bucket:            &b.bucket,
 		Key:               &ok,
-		Body:              bytes.NewReader(data),
-		ContentLength:     aws.Int64(int64(len(data))),
+		ContentLength:     aws.Int64(size),
 		IfNoneMatch:       aws.String("*"),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(opts.SHA256[:])),
@@ -326,7 +325,7 @@ func (b *Backend) put(ctx context.Context, key string, data []byte, opts backend
 			}), middleware.Before)
 	})
 	for attempt := 1; ; attempt++ {
-		in.Body = bytes.NewReader(data)
+		in.Body = io.NewSectionReader(body, 0, size)
 		_, err = b.client.PutObject(ctx, in, signed)
 		// AWS answers 409 ConditionalRequestConflict while another
 		// conditional write of the key is in flight; once it ends, the key

@@ -77,7 +77,7 @@ func TestPrefixIsolation(t *testing.T) {
 	cfg.Prefix = "one-two" // shares "one" as a string prefix
 	other := newBackend(t, cfg)
 	for _, b := range []*s3.Backend{one, other} {
-		if err := b.Put(ctx(t), "k", []byte(b.Name()), opts([]byte(b.Name()))); err != nil {
+		if err := b.Put(ctx(t), "k", backends.ReaderAt([]byte(b.Name())), int64(len([]byte(b.Name()))), opts([]byte(b.Name()))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestListPages(t *testing.T) {
 		go func() {
 			defer func() { <-sem }()
 			data := []byte{byte(i)}
-			errc <- b.Put(ctx(t), fmt.Sprintf("p/%04d", i), data, opts(data))
+			errc <- b.Put(ctx(t), fmt.Sprintf("p/%04d", i), backends.ReaderAt(data), int64(len(data)), opts(data))
 		}()
 	}
 	for range n {
@@ -128,7 +128,7 @@ func TestListPages(t *testing.T) {
 func TestStatReportsSHA256(t *testing.T) {
 	b := newBackend(t, s3test.NewBucket(t, true))
 	data := []byte("segment")
-	if err := b.Put(ctx(t), "s", data, opts(data)); err != nil {
+	if err := b.Put(ctx(t), "s", backends.ReaderAt(data), int64(len(data)), opts(data)); err != nil {
 		t.Fatal(err)
 	}
 	info, err := b.Stat(ctx(t), "s")
@@ -156,13 +156,13 @@ func TestRetentionRules(t *testing.T) {
 	} {
 		o := opts(data)
 		o.Retention = r
-		if err := b.Put(ctx(t), "bad", data, o); err == nil {
+		if err := b.Put(ctx(t), "bad", backends.ReaderAt(data), int64(len(data)), o); err == nil {
 			t.Fatalf("Put with retention %+v succeeded", r)
 		}
 	}
 	o := opts(data)
 	o.Retention = backends.Retention{Mode: backends.RetentionGovernance, Until: until, LegalHold: true}
-	if err := b.Put(ctx(t), "g", data, o); err != nil {
+	if err := b.Put(ctx(t), "g", backends.ReaderAt(data), int64(len(data)), o); err != nil {
 		t.Fatal(err)
 	}
 	info, err := b.Stat(ctx(t), "g")
@@ -224,7 +224,7 @@ func TestOpen(t *testing.T) {
 		t.Fatal("an Object Lock bucket opened by URL reports no retention")
 	}
 	data := []byte("by url")
-	if err := b.Put(ctx(t), "k", data, opts(data)); err != nil {
+	if err := b.Put(ctx(t), "k", backends.ReaderAt(data), int64(len(data)), opts(data)); err != nil {
 		t.Fatal(err)
 	}
 	// The object is under the prefix.
@@ -440,7 +440,7 @@ func TestPutRetriesConditionalConflict(t *testing.T) {
 	cfg, puts := fakeS3(t, "409 ConditionalRequestConflict", "409 ConditionalRequestConflict", "412 PreconditionFailed")
 	b := newBackend(t, cfg)
 	data := []byte("x")
-	if err := b.Put(ctx(t), "k", data, opts(data)); !errors.Is(err, backends.ErrExists) {
+	if err := b.Put(ctx(t), "k", backends.ReaderAt(data), int64(len(data)), opts(data)); !errors.Is(err, backends.ErrExists) {
 		t.Fatalf("Put after two conflicts and a 412: err = %v, want backends.ErrExists", err)
 	}
 	if n := puts(); n != 3 {
@@ -450,7 +450,7 @@ func TestPutRetriesConditionalConflict(t *testing.T) {
 	// tries.
 	cfg, puts = fakeS3(t, "409 ConditionalRequestConflict")
 	b = newBackend(t, cfg)
-	err := b.Put(ctx(t), "k", data, opts(data))
+	err := b.Put(ctx(t), "k", backends.ReaderAt(data), int64(len(data)), opts(data))
 	if err == nil || errors.Is(err, backends.ErrExists) || !strings.Contains(err.Error(), "ConditionalRequestConflict") {
 		t.Fatalf("Put under endless conflicts: err = %v, want the conflict", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -162,14 +163,14 @@ func (b *Backend) after(op string, err error) error {
 func (b *Backend) Name() string { return b.inner.Name() }
 
 // Put stores the object, unless the network or a lie says otherwise.
-func (b *Backend) Put(ctx context.Context, key string, data []byte, opts backends.PutOptions) error {
+func (b *Backend) Put(ctx context.Context, key string, body io.ReaderAt, size int64, opts backends.PutOptions) error {
 	if err := b.before(ctx, "put"); err != nil {
 		return err
 	}
 	if b.lying(LieAckWithoutStoring) {
 		return nil
 	}
-	return b.after("put", b.inner.Put(ctx, key, data, opts))
+	return b.after("put", b.inner.Put(ctx, key, body, size, opts))
 }
 
 // Get returns the object, or what a lie makes of it.

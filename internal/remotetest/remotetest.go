@@ -67,7 +67,7 @@ func CheckpointKey(t testing.TB, signed []byte) string {
 // PutObject puts data as key into b, ignoring an existing object.
 func PutObject(t testing.TB, b backends.Backend, key string, data []byte) {
 	t.Helper()
-	err := b.Put(context.Background(), key, data, backends.PutOptions{SHA256: sha256.Sum256(data)})
+	err := b.Put(context.Background(), key, backends.ReaderAt(data), int64(len(data)), backends.PutOptions{SHA256: sha256.Sum256(data)})
 	if err != nil && !errorsIsExists(err) {
 		t.Fatal(err)
 	}
