@@ -225,6 +225,13 @@ type EpochKeys struct {
 	next  *keySigner // prepared, not yet committed
 }
 
+// ErrEpochKeyMismatch is matched by the error of OpenEpochKeys when the
+// epoch key file was made for another genesis key than the one configured
+// (another log's file, or another key given), and by the ledger's when the
+// file disagrees with the log's checkpoints and rotation statements: a
+// restored copy of the log's own file is the fix.
+var ErrEpochKeyMismatch = errors.New("audit: the forward-security key file does not match the log")
+
 // OpenEpochKeys opens the epoch keys kept in dir (which must exist).
 //
 // If dir holds no epoch.key, the log starts at epoch 0 with genesis, which
@@ -286,11 +293,11 @@ func OpenEpochKeys(fsys vfs.FS, dir string, genesis note.Signer, isRotationInLog
 	}
 	if genesis != nil && genesis.Name() != cur.name {
 		cur.wipe()
-		return nil, fmt.Errorf("integrity: epoch keys: %s holds a key for %q, but the configured key is for %q", k.path(epochKeyFile), cur.name, genesis.Name())
+		return nil, fmt.Errorf("%w: integrity: epoch keys: %s holds a key for %q, but the configured key is for %q", ErrEpochKeyMismatch, k.path(epochKeyFile), cur.name, genesis.Name())
 	}
 	if genesis != nil && epoch == 0 && genesis.KeyHash() != cur.id {
 		cur.wipe()
-		return nil, fmt.Errorf("integrity: epoch keys: %s holds epoch 0 key %s+%08x, but the configured key is %s+%08x", k.path(epochKeyFile), cur.name, cur.id, genesis.Name(), genesis.KeyHash())
+		return nil, fmt.Errorf("%w: integrity: epoch keys: %s holds epoch 0 key %s+%08x, but the configured key is %s+%08x", ErrEpochKeyMismatch, k.path(epochKeyFile), cur.name, cur.id, genesis.Name(), genesis.KeyHash())
 	}
 	k.epoch, k.cur = epoch, cur
 

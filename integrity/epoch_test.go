@@ -506,3 +506,20 @@ func TestEpochKeysCrash(t *testing.T) {
 		k.Close()
 	}
 }
+
+// TestEpochKeysOfAnotherGenesisKey: an epoch key file made for another
+// genesis key (another log's file, or another key configured) is refused
+// with an error that matches ErrEpochKeyMismatch, for a key of the same
+// name and of another name.
+func TestEpochKeysOfAnotherGenesisKey(t *testing.T) {
+	fsys := cpTestFS(t)
+	if _, err := OpenEpochKeys(fsys, "d", cpSigner(t, cpSKeyA), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range []string{cpSKeyB, cpSKeyO} {
+		_, err := OpenEpochKeys(fsys, "d", cpSigner(t, other), nil)
+		if !errors.Is(err, ErrEpochKeyMismatch) {
+			t.Fatalf("OpenEpochKeys with another genesis key = %v, want ErrEpochKeyMismatch", err)
+		}
+	}
+}

@@ -696,6 +696,18 @@ func TestRecoveryGuide(t *testing.T) {
 		g.verify(log, 0)
 		g.follow("epoch-key")
 		g.recovered(log, n, 1, fs...)
+		// Another log's epoch.key, made with another genesis key: the
+		// same error, the same fix.
+		other := newGuide(t, blocks, used)
+		other.build(other.vars["LOG"], 3, fs...)
+		foreign, err := os.ReadFile(filepath.Join(other.vars["LOG"], "epoch.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(log, "epoch.key"), string(foreign), 0o600)
+		g.refuses(log, audit.ErrEpochKeyMismatch, []string{"but the configured key is"}, fs...)
+		g.follow("epoch-key")
+		g.recovered(log, n, 1, fs...)
 	})
 	t.Run("integrity.ErrKeyFileMode", func(t *testing.T) {
 		g := newGuide(t, blocks, used)

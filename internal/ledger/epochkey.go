@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -13,8 +12,10 @@ import (
 // forward-security key file (epoch.key) disagrees with the log: its epoch or
 // its key is not the one the log's newest rotation statement (or last
 // signed checkpoint, or the genesis key) establishes. Signing with it would
-// produce checkpoints the log's own verifiers reject.
-var ErrEpochKeyMismatch = errors.New("audit: the forward-security key file does not match the log")
+// produce checkpoints the log's own verifiers reject. It is
+// integrity.ErrEpochKeyMismatch, which OpenEpochKeys's errors match when
+// the file was made for another genesis key.
+var ErrEpochKeyMismatch = integrity.ErrEpochKeyMismatch
 
 // checkEpochKey checks the epoch key file that OpenEpochKeys loaded against
 // the log, before anything is signed with it:
