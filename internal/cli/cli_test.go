@@ -537,6 +537,14 @@ func TestKeys(t *testing.T) {
 	if r := run(t, "", "keys", "show", "--key", "wal/checkpoints"); r.code != 2 {
 		t.Fatalf("show a non-key: %d %s", r.code, r.stdout)
 	}
+	// --public prints what the .pub file holds, byte for byte.
+	r = run(t, "", "keys", "show", "--key", filepath.Join(dir, "example.com_audit.key"), "--public")
+	if r.code != 0 || r.stdout != string(pubData) {
+		t.Fatalf("show --public: %d %q, want the .pub file's %q", r.code, r.stdout, pubData)
+	}
+	if r := run(t, "", "keys", "show", "--key", filepath.Join(dir, "example.com_audit.key"), "--public", "--json"); r.code != 2 {
+		t.Fatalf("show --public --json: exit %d, want 2", r.code)
+	}
 }
 
 func TestVersionAndCompletion(t *testing.T) {

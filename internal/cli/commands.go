@@ -219,7 +219,7 @@ func keysCmd(e *env) *cobra.Command {
 		Args: cobra.NoArgs,
 	}
 	var name, dir, keyFile string
-	var force, asJSON bool
+	var force, asJSON, public bool
 	gen := &cobra.Command{
 		Use:   "generate --name NAME [--dir DIR] [--json]",
 		Short: "Generate a key pair: NAME.key (private, mode 0600) and NAME.pub",
@@ -263,14 +263,21 @@ as billing.example.com/audit. Existing files are refused unless --force.`,
 	gen.Flags().BoolVar(&force, "force", false, "overwrite existing key files")
 	gen.Flags().BoolVar(&asJSON, "json", false, "print the key's name, ID, public key and files as JSON on stdout")
 	show := &cobra.Command{
-		Use:   "show --key FILE [--json]",
+		Use:   "show --key FILE [--json | --public]",
 		Short: "Print the public key of a private or public key file",
+		Long: `show prints the name, key ID and public key of a private or public key
+file. With --public it prints the public key alone, as a .pub file holds
+it, so that a lost public key file can be made again from the private key.`,
 		Example: `  mtlog-audit keys show --key billing.key
-  mtlog-audit keys show --key billing.pub --json | jq -r .key_id`,
+  mtlog-audit keys show --key billing.pub --json | jq -r .key_id
+  mtlog-audit keys show --key billing.key --public > billing.pub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd, "key"); err != nil {
 				return err
+			}
+			if asJSON && public {
+				return usageErr("--json and --public cannot be used together: --public prints the public key as a .pub file holds it, --json the key's name, ID and public key")
 			}
 			data, err := os.ReadFile(keyFile)
 			if err != nil {
@@ -289,6 +296,10 @@ as billing.example.com/audit. Existing files are refused unless --force.`,
 			if asJSON {
 				return writeJSON(e.stdout, keyJSONOf(vkey, private, keyFile, ""))
 			}
+			if public {
+				fmt.Fprintln(e.stdout, vkey)
+				return nil
+			}
 			parts := strings.Split(vkey, "+")
 			kind := "public"
 			if private {
@@ -300,6 +311,7 @@ as billing.example.com/audit. Existing files are refused unless --force.`,
 	}
 	show.Flags().StringVar(&keyFile, "key", "", "the key file")
 	show.Flags().BoolVar(&asJSON, "json", false, "print the key's name, ID and public key as JSON on stdout")
+	show.Flags().BoolVar(&public, "public", false, "print only the public key, one line as in a .pub file")
 	cmd.AddCommand(gen, show)
 	return cmd
 }
