@@ -165,8 +165,8 @@ func TestReconcileNeverDropsAcknowledgedRecord(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		copies []cp
-		cp     bool   // mirror1 stores a signed checkpoint of all 3 records
-		keep   bool   // the repair succeeds and keeps record 3 (else it refuses)
+		cp     bool // mirror1 stores a signed checkpoint of all 3 records
+		keep   bool // the repair succeeds and keeps record 3 (else it refuses)
 	}{
 		{"primary truncated, mirror1 cut, mirror2 whole", []cp{truncated, cut, whole}, false, true},
 		{"primary whole, mirror1 cut, mirror2 truncated", []cp{whole, cut, truncated}, false, true},
