@@ -267,7 +267,7 @@ type reconciler struct {
 	// log leaves out as never acknowledged (see unacknowledged).
 	quorum  int
 	dropped []Dropped
-	held    map[*copyInfo]*held
+	held    map[*copyInfo]map[uint64]bool // see salvageAfter
 }
 
 func (r *reconciler) add(rep vfs.Replica, writable bool) {
