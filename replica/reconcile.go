@@ -67,7 +67,8 @@ type Options struct {
 	// WithRedundancyQuorum copies, or every copy without it); 0 when not
 	// known. With 2 or more, a record that no copy holds in a batch that
 	// verifies, and that the primary verifies without, may be dropped as
-	// never acknowledged (see Report.Dropped for the exact conditions);
+	// never acknowledged, and is listed in Report.Dropped (every
+	// condition: docs/architecture.md, "Records a repair may leave out");
 	// with 0 or 1 such a record makes Reconcile fail with ErrDiverged.
 	Quorum int
 }

@@ -109,7 +109,7 @@ type Report struct {
 	// Dropped lists the records that a copy held but the repaired log
 	// leaves out, as never acknowledged: only with Options.Quorum of 2 or
 	// more, for a record that no copy holds in a batch that verifies and
-	// that the primary verifies without (see Options.Quorum). Any other
+	// that the primary verifies without. Any other
 	// record that a copy holds and the repaired log would lack makes the
 	// repair fail with ErrDiverged.
 	Dropped []Dropped `json:"dropped,omitempty"`
