@@ -445,8 +445,11 @@ func WithClock(now func() time.Time) Option {
 //     Each repair is reported once to the failure handler, as a
 //     *RepairError that matches ErrRepaired, and by Sink.RepairReport. New
 //     fails with ErrDiverged when no log holds every record that verifies
-//     in some copy, and with the primary's error (matching ErrCorrupt) when
-//     no verified log can be made; it then changes nothing.
+//     in some copy (except a record of a write that failed, which no copy
+//     holds whole and the primary verifies without: with a quorum of 2 or
+//     more it is left out and listed in the report), and with the
+//     primary's error (matching ErrCorrupt) when no verified log can be
+//     made; it then changes nothing.
 //   - When a copy holds the log and a mirror directory does not exist, New
 //     fails with an error that matches fs.ErrNotExist (an unmounted disk
 //     looks like that). Point each mirror at a directory inside its mounted
@@ -506,7 +509,10 @@ type quorumPolicy struct {
 //   - A stale mirror stays stale until the log is next opened: New then
 //     repairs it from the other copies, as it repairs any out-of-date copy
 //     (and reports the repair). New reads every copy to do so; a copy that
-//     still hangs then blocks New.
+//     still hangs then blocks New. The repair trusts copies as the quorum
+//     of the Sink that wrote the log: open a log written with copies 1
+//     with copies 1 (docs/architecture.md, "Records a repair may leave
+//     out").
 //   - Every current mirror holds every acknowledged event, so after a
 //     crash each of them, and the primary, holds every acknowledged event.
 //

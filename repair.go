@@ -115,7 +115,11 @@ func openMirrors(cfg *config) (*vfs.Mirror, *RepairReport, error) {
 			vopts = append(vopts, WithTrustedKeys(vkey))
 		}
 	}
-	m, rep, err := replica.OpenMirror(context.Background(), cfg.fs, cfg.dir, cfg.mirrors, replica.Options{Verify: verifier(vopts), Owner: cfg.wal.Owner})
+	quorum := len(cfg.mirrors) + 1 // without WithRedundancyQuorum, every copy
+	if cfg.quorum != nil {
+		quorum = cfg.quorum.copies
+	}
+	m, rep, err := replica.OpenMirror(context.Background(), cfg.fs, cfg.dir, cfg.mirrors, replica.Options{Verify: verifier(vopts), Owner: cfg.wal.Owner, Quorum: quorum})
 	if err != nil {
 		return nil, nil, err
 	}

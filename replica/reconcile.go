@@ -62,6 +62,15 @@ type Options struct {
 	// a copy must not be rebuilt on the wrong disk behind the operator's
 	// back.
 	CreateMissing bool
+	// Quorum is how many copies, the primary included, every
+	// acknowledgement needed while the log was written (the
+	// WithRedundancyQuorum copies, or every copy without it); 0 when not
+	// known. With 2 or more, a record that no copy holds in a batch that
+	// verifies, and that the primary verifies without, may be dropped as
+	// never acknowledged, and is listed in Report.Dropped (every
+	// condition: docs/architecture.md, "Records a repair may leave out");
+	// with 0 or 1 such a record makes Reconcile fail with ErrDiverged.
+	Quorum int
 }
 
 // Verifier verifies the log in dir on fsys, as audit.VerifyFS does, and
@@ -105,7 +114,7 @@ func Reconcile(ctx context.Context, opts Options, copies ...Copy) (*Report, erro
 	if owner == "" {
 		owner = defaultOwner()
 	}
-	r := &reconciler{ctx: ctx, check: opts.Verify, owner: owner, keyless: opts.Keyless}
+	r := &reconciler{ctx: ctx, check: opts.Verify, owner: owner, keyless: opts.Keyless, quorum: opts.Quorum}
 	for _, c := range copies {
 		r.add(c.Replica, c.Writable)
 	}
@@ -255,6 +264,11 @@ type reconciler struct {
 	// (see Verifier), read once into storedCPs.
 	keyless   bool
 	storedCPs [][]byte
+	// quorum is Options.Quorum; dropped collects the records the repaired
+	// log leaves out as never acknowledged (see unacknowledged).
+	quorum  int
+	dropped []Dropped
+	held    map[*copyInfo]map[uint64]bool // see salvageAfter
 }
 
 func (r *reconciler) add(rep vfs.Replica, writable bool) {
@@ -569,6 +583,7 @@ func (r *reconciler) repair() (*Report, error) {
 		return nil, err
 	}
 	report.Actions = plan.actions
+	report.Dropped = r.dropped
 	if err := r.apply(plan); err != nil {
 		return report, err
 	}
@@ -771,7 +786,9 @@ func (r *reconciler) checkNoRecordDropped(best *candidate) error {
 }
 
 // compareRecords checks every record that verifies in c against the same
-// record of the chosen log.
+// record of the chosen log. A record after the chosen log's end is
+// accepted only as never acknowledged (unacknowledged), and then listed in
+// r.dropped.
 func (r *reconciler) compareRecords(c *copyInfo, best *candidate) error {
 	next, stop := iter.Pull2(wal.NewReader(best.v.fs(), best.v.dir).Records(r.ctx, 1))
 	defer stop()
@@ -782,8 +799,16 @@ func (r *reconciler) compareRecords(c *copyInfo, best *candidate) error {
 		for !have || cur.Seq < rec.Seq {
 			got, err, ok := next()
 			if !ok {
-				conflict = fmt.Errorf("%w: %s holds record %d (segment %d, offset %d), which verifies, but the repaired log would end before it", ErrDiverged, c.Dir, rec.Seq, rec.Segment, rec.Offset)
-				return conflict
+				why, err := r.unacknowledged(c, rec, best)
+				if err != nil {
+					return err
+				}
+				if why == "" {
+					conflict = fmt.Errorf("%w: %s holds record %d (segment %d, offset %d), which verifies, but the repaired log would end before it", ErrDiverged, c.Dir, rec.Seq, rec.Segment, rec.Offset)
+					return conflict
+				}
+				r.dropped = append(r.dropped, Dropped{Dir: c.Dir, Seq: rec.Seq, Segment: rec.Segment, Offset: rec.Offset, Reason: why})
+				return nil
 			}
 			if err != nil {
 				return err

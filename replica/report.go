@@ -106,10 +106,17 @@ type Report struct {
 	// Unchecked says, for a keyless repair, why the repaired log's records
 	// could not be checked against any stored root ("" when they were).
 	Unchecked string `json:"unchecked"`
+	// Dropped lists the records that a copy held but the repaired log
+	// leaves out, as never acknowledged: only with Options.Quorum of 2 or
+	// more, for a record that no copy holds in a batch that verifies and
+	// that the primary verifies without. Any other
+	// record that a copy holds and the repaired log would lack makes the
+	// repair fail with ErrDiverged.
+	Dropped []Dropped `json:"dropped,omitempty"`
 }
 
 // Repaired reports whether any copy was changed.
-func (r *Report) Repaired() bool { return r != nil && len(r.Actions) > 0 }
+func (r *Report) Repaired() bool { return r != nil && (len(r.Actions) > 0 || len(r.Dropped) > 0) }
 
 // String describes the report in a few lines.
 func (r *Report) String() string {
@@ -142,11 +149,14 @@ func (r *Report) String() string {
 	for _, a := range r.Actions {
 		fmt.Fprintf(&b, "%s\n", a)
 	}
+	for _, d := range r.Dropped {
+		fmt.Fprintf(&b, "%s\n", d)
+	}
 	return b.String()
 }
 
 // Changes lists the first n actions on one line, and how many more
-// there are.
+// there are, then the records dropped (the first of them in full).
 func (r *Report) Changes(n int) string {
 	var b strings.Builder
 	for i, a := range r.Actions {
@@ -158,6 +168,9 @@ func (r *Report) Changes(n int) string {
 			b.WriteString("; ")
 		}
 		b.WriteString(a.String())
+	}
+	if len(r.Dropped) > 0 {
+		fmt.Fprintf(&b, "; %d record(s) left out as never acknowledged, the first %s", len(r.Dropped), r.Dropped[0])
 	}
 	return b.String()
 }
