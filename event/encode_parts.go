@@ -16,8 +16,9 @@ import (
 // result. The bytes equal AppendEncode of the event with those
 // properties (and that message). A misuse (a name out of order, a wrong
 // count, a fill of the wrong length) is reported by Bytes and leaves the
-// result unusable. The zero value is ready for Begin; it does not
-// allocate beyond growing the buffer.
+// result unusable. The zero value is ready for Begin, and a PartEncoder
+// may be reused for another event after Bytes; it does not allocate
+// beyond growing the buffer.
 type PartEncoder struct {
 	enc  encoder
 	left int    // properties still to come
@@ -30,7 +31,10 @@ type PartEncoder struct {
 // of e.Message and a Properties map of properties entries (e.Properties
 // is not read; at most 262,144 entries).
 func (p *PartEncoder) Begin(dst []byte, e *Event, message string, properties int) {
-	*p = PartEncoder{left: properties}
+	// Field by field: the encoder's path is large, and only its first
+	// entry (the Properties map, here none) is read before it is written.
+	p.left, p.last, p.n, p.err = properties, "", 0, nil
+	p.enc.buf, p.enc.budget, p.enc.path[0] = dst, maxValues, pathEntry{}
 	if e == nil {
 		p.enc.buf, p.err = dst, errNilEvent
 		return
@@ -39,7 +43,6 @@ func (p *PartEncoder) Begin(dst []byte, e *Event, message string, properties int
 		p.enc.buf, p.err = dst, fmt.Errorf("event: PartEncoder.Begin with %d properties; give a count of 0 or more, at most %d (more: AppendEncode)", properties, maxValues)
 		return
 	}
-	p.enc = encoder{buf: dst, budget: maxValues}
 	p.enc.head(e, message)
 	p.enc.buf = append(p.enc.buf, tagMap)
 	p.enc.uvarint(uint64(properties))
@@ -112,6 +115,12 @@ func (p *PartEncoder) BytesProperty(name string, n int, fill func(dst []byte) []
 	if got := len(p.enc.buf) - start; got != n {
 		p.err = fmt.Errorf("event: PartEncoder: property %q was to hold %d bytes, its fill appended %d", name, n, got)
 	}
+}
+
+// Reset drops what the PartEncoder holds of the last event and buffer,
+// for one kept for reuse.
+func (p *PartEncoder) Reset() {
+	p.enc.buf, p.last, p.err = nil, "", nil
 }
 
 // Bytes returns the encoding, or the first misuse.

@@ -11,14 +11,13 @@ import (
 
 // partsOf encodes e with a PartEncoder, its message replaced by msg, each
 // []byte property through BytesProperty.
-func partsOf(t *testing.T, dst []byte, e *Event, msg string) []byte {
+func partsOf(t *testing.T, p *PartEncoder, dst []byte, e *Event, msg string) []byte {
 	t.Helper()
 	names := make([]string, 0, len(e.Properties))
 	for k := range e.Properties {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	var p PartEncoder
 	p.Begin(dst, e, msg, len(names))
 	for _, k := range names {
 		if b, ok := e.Properties[k].([]byte); ok && b != nil {
@@ -34,8 +33,11 @@ func partsOf(t *testing.T, dst []byte, e *Event, msg string) []byte {
 	return out
 }
 
-// A PartEncoder writes what AppendEncode writes, after what dst holds.
+// A PartEncoder writes what AppendEncode writes, after what dst holds,
+// also when it is reused from event to event.
 func TestPartEncoderMatchesAppendEncode(t *testing.T) {
+	var p PartEncoder
+	shared := map[string]any{"x": 1}
 	withErr := mapHeavyEvent()
 	withErr.Exception = errors.New("boom")
 	withErr.Timestamp = time.Date(2026, 12, 2, 20, 0, 0, 7, time.FixedZone("X", 3600))
@@ -45,6 +47,7 @@ func TestPartEncoderMatchesAppendEncode(t *testing.T) {
 		"bytes and nils": {Message: "m", Properties: map[string]any{"b": []byte("sealed"), "nb": []byte(nil), "z": nil, "": "empty name"}},
 		"no properties":  {Message: "m", Properties: map[string]any{}},
 		"deep":           {Properties: map[string]any{"d": nestMaps(100)}},
+		"shared":         {Properties: map[string]any{"a": shared, "b": []any{shared, map[string]any{"c": shared}}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, msg := range []string{e.Message, "another message"} {
@@ -54,7 +57,7 @@ func TestPartEncoderMatchesAppendEncode(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if g := partsOf(t, []byte("pre"), e, msg); !bytes.Equal(g, w) {
+				if g := partsOf(t, &p, []byte("pre"), e, msg); !bytes.Equal(g, w) {
 					t.Fatalf("PartEncoder wrote\n%x\nAppendEncode\n%x", g, w)
 				}
 			}

@@ -136,7 +136,7 @@ func (e *Encryptor) AppendEncode(ctx context.Context, dst []byte, ev *event.Even
 	if !rendered {
 		msg = ev.Message
 	}
-	var pe event.PartEncoder
+	pe := &sc.enc
 	pe.Begin(dst, ev, msg, len(keep))
 	for _, name := range keep {
 		if name == EnvelopeProperty {
@@ -218,6 +218,7 @@ type scratch struct {
 	ends  []int  // where each ends in pt
 	size  int    // of the envelope
 	ad    []byte
+	enc   event.PartEncoder
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -289,6 +290,7 @@ func (sc *scratch) release() {
 	clear(sc.vals)
 	sc.names, sc.vals, sc.pt, sc.ends, sc.ad = sc.names[:0], sc.vals[:0], sc.pt[:0], sc.ends[:0], sc.ad[:0]
 	sc.keyID, sc.aead, sc.size = "", nil, 0
+	sc.enc.Reset()
 	scratchPool.Put(sc)
 }
 
