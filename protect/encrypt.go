@@ -219,9 +219,23 @@ type scratch struct {
 	size  int    // of the envelope
 	ad    []byte
 	enc   event.PartEncoder
+
+	// The first backing arrays of the slices above: a scratch is one
+	// allocation, for an event of up to 16 encrypted properties and 512
+	// bytes of plaintext, when the pool makes a new one.
+	namesBuf [16]string
+	valsBuf  [16]any
+	endsBuf  [16]int
+	ptBuf    [512]byte
+	adBuf    [128]byte
 }
 
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+var scratchPool = sync.Pool{New: func() any {
+	sc := new(scratch)
+	sc.names, sc.vals, sc.ends = sc.namesBuf[:0], sc.valsBuf[:0], sc.endsBuf[:0]
+	sc.pt, sc.ad = sc.ptBuf[:0], sc.adBuf[:0]
+	return sc
+}}
 
 // sort sorts names, and vals with them, in byte order of the names.
 func (sc *scratch) sort() {
@@ -288,6 +302,13 @@ func (sc *scratch) release() {
 	clear(sc.pt)
 	clear(sc.names)
 	clear(sc.vals)
+	if cap(sc.pt) > len(sc.ptBuf) { // pt grew: what it held was copied out of ptBuf
+		clear(sc.ptBuf[:])
+	}
+	if cap(sc.vals) > len(sc.valsBuf) || cap(sc.names) > len(sc.namesBuf) {
+		clear(sc.namesBuf[:])
+		clear(sc.valsBuf[:])
+	}
 	sc.names, sc.vals, sc.pt, sc.ends, sc.ad = sc.names[:0], sc.vals[:0], sc.pt[:0], sc.ends[:0], sc.ad[:0]
 	sc.keyID, sc.aead, sc.size = "", nil, 0
 	sc.enc.Reset()
