@@ -178,31 +178,6 @@ func TestEncryptAppendEncodeError(t *testing.T) {
 	}
 }
 
-// The stage with its encoding allocates nothing per event once its key is
-// unwrapped (the bound leaves room for a sync.Pool that drops its
-// scratch, one allocation, as it does at random under the race detector).
-func TestEncryptAppendEncodeAllocations(t *testing.T) {
-	kr := openTestKeyring(t)
-	e, err := NewEncryptor(KeyOptions{Keyring: kr, SubjectProperty: "UserId"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev := benchref.Event()
-	ctx := context.Background()
-	buf, err := e.AppendEncode(ctx, nil, ev) // makes the subject's key
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := testing.AllocsPerRun(100, func() {
-		if buf, err = e.AppendEncode(ctx, buf[:0], ev); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if n > 1 {
-		t.Fatalf("%v allocations per event, want 0 (at most 1 under the race detector)", n)
-	}
-}
-
 // A scratch wipes the plaintexts it held when it goes back to the pool,
 // also those its first buffer held before it grew.
 func TestScratchWipesPlaintext(t *testing.T) {
