@@ -54,6 +54,18 @@ func (s keyStage) Protect(ctx context.Context, ev *event.Event) (*event.Event, e
 	return s.k.stEnc.Protect(ctx, ev)
 }
 
+// AppendEncode implements protect.Encoder.
+func (s keyStage) AppendEncode(ctx context.Context, dst []byte, ev *event.Event) ([]byte, error) {
+	if !s.pseud {
+		return s.k.stEnc.AppendEncode(ctx, dst, ev)
+	}
+	out, err := s.k.stPseudo.Protect(ctx, ev)
+	if err != nil {
+		return dst, err
+	}
+	return event.AppendEncode(dst, out)
+}
+
 // WithKeyring keeps the per-subject keys of WithPseudonymize and
 // WithEncryption in the keyring file at path (created, owner-only, if
 // missing), whose data keys are wrapped by provider: nil keeps a local

@@ -306,16 +306,12 @@ func (s *Sink) write(ctx context.Context, ev *Event) (Receipt, error) {
 	if ev, err = s.admit(ctx, ev); err != nil {
 		return Receipt{}, err
 	}
-	if len(s.cfg.protect) > 0 {
-		if ev, err = s.protect(ctx, ev); err != nil {
-			return Receipt{}, err
-		}
-	}
-	bp, err := s.encode(ev)
+	// The stages do not change the timestamp.
+	ts := eventTime(ev)
+	bp, err := s.encode(ctx, ev)
 	if err != nil {
 		return Receipt{}, err
 	}
-	ts := eventTime(ev)
 	if key == "" || s.idem == nil {
 		defer s.bufs.Put(bp)
 		return s.append(ctx, ts, *bp)
@@ -343,30 +339,37 @@ func idempotencyKey(ev *Event) (string, error) {
 	return k, nil
 }
 
-// protect runs the data-protection stages on ev (see protect.Stage). A
-// transient error (protect.ErrUnavailable) is returned as it is, so that the
-// failure policy may retry; any other refuses the event for good.
-func (s *Sink) protect(ctx context.Context, ev *Event) (*Event, error) {
-	out, err := s.cfg.protect.Protect(ctx, ev)
-	switch {
-	case err == nil:
-		return out, nil
-	case errors.Is(err, protect.ErrUnavailable):
-		return nil, fmt.Errorf("audit: %w", err)
-	default:
-		return nil, fmt.Errorf("%w: %w", ErrUnwritable, err)
+// protectError is the error of the data-protection stages (see
+// protect.Stage): a transient one (protect.ErrUnavailable) is returned as it
+// is, so that the failure policy may retry; any other refuses the event for
+// good.
+func protectError(err error) error {
+	if errors.Is(err, protect.ErrUnavailable) {
+		return fmt.Errorf("audit: %w", err)
 	}
+	return fmt.Errorf("%w: %w", ErrUnwritable, err)
 }
 
-// encode encodes ev into a pooled buffer, refusing an event above the
+// encode runs the data-protection stages on ev and encodes what they
+// return into a pooled buffer (the last stage may write the encoding
+// itself: see protect.Pipeline.AppendEncode), refusing an event above the
 // WithMaxEventSize limit. The caller puts the buffer back.
-func (s *Sink) encode(ev *Event) (*[]byte, error) {
+func (s *Sink) encode(ctx context.Context, ev *Event) (*[]byte, error) {
 	bp := s.bufs.Get().(*[]byte)
-	b, err := event.AppendEncode((*bp)[:0], ev)
+	var b []byte
+	var err error
+	if len(s.cfg.protect) > 0 {
+		b, err = s.cfg.protect.AppendEncode(ctx, (*bp)[:0], ev)
+		if err != nil {
+			err = protectError(err)
+		}
+	} else if b, err = event.AppendEncode((*bp)[:0], ev); err != nil {
+		err = fmt.Errorf("%w: encode: %w", ErrUnwritable, err)
+	}
 	*bp = b[:0]
 	if err != nil {
 		s.bufs.Put(bp)
-		return nil, fmt.Errorf("%w: encode: %w", ErrUnwritable, err)
+		return nil, err
 	}
 	if max := s.cfg.wal.MaxRecordSize; len(b) > max {
 		s.bufs.Put(bp)

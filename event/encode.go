@@ -76,21 +76,7 @@ func AppendEncode(dst []byte, e *Event) ([]byte, error) {
 		return dst, errNilEvent
 	}
 	enc := encoder{buf: dst, budget: maxValues}
-	enc.buf = append(enc.buf, version1)
-	enc.timePayload(e.Timestamp)
-	enc.buf = append(enc.buf, byte(e.Level))
-	enc.str(e.MessageTemplate)
-	enc.str(e.Message)
-	if e.Exception == nil {
-		enc.buf = append(enc.buf, tagNil)
-	} else {
-		msg, panicked := callError(e.Exception)
-		if panicked != nil {
-			msg = Unsupported{Type: typeName(e.Exception), Reason: panicReason("Error", panicked)}.String()
-		}
-		enc.buf = append(enc.buf, tagError)
-		enc.str(msg)
-	}
+	enc.head(e, e.Message)
 	if e.Properties == nil {
 		enc.buf = append(enc.buf, tagNil)
 	} else {

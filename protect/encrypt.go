@@ -2,11 +2,13 @@ package protect
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -75,97 +77,243 @@ func (e *Encryptor) encrypts(name, sp, tok string) bool {
 
 // Protect implements Stage.
 func (e *Encryptor) Protect(ctx context.Context, ev *event.Event) (*event.Event, error) {
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	if err := e.prepare(ctx, ev, sc); err != nil {
+		return nil, err
+	}
+	if len(sc.names) == 0 {
+		return ev, nil
+	}
+	out := *ev
+	out.Properties = make(map[string]any, len(ev.Properties)-len(sc.names)+1)
+	for name, v := range ev.Properties {
+		if !sc.sealed(name) {
+			out.Properties[name] = v
+		}
+	}
+	msg, rendered := e.templates.message(out.MessageTemplate, ev.Properties, sc.names, sc.keyID)
+	if rendered {
+		out.Message = msg
+	}
+	out.Properties[EnvelopeProperty] = sc.appendEnvelope(make([]byte, 0, sc.size), rendered)
+	return &out, nil
+}
+
+// AppendEncode appends to dst the canonical encoding (event.AppendEncode)
+// of the event Protect would return for ev, without building that event:
+// the sealed values are written straight into the encoding. The result
+// differs from event.AppendEncode(Protect(ctx, ev)) only by the event's
+// random ID. On an error nothing of ev has been appended to dst.
+func (e *Encryptor) AppendEncode(ctx context.Context, dst []byte, ev *event.Event) ([]byte, error) {
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	if err := e.prepare(ctx, ev, sc); err != nil {
+		return dst, err
+	}
+	if len(sc.names) == 0 {
+		return event.AppendEncode(dst, ev)
+	}
+	// The properties the stage keeps, and the envelope, in byte order.
+	var keepBuf [16]string
+	keep := append(keepBuf[:0], EnvelopeProperty)
+	if len(ev.Properties) > len(sc.names) {
+		if len(ev.Properties)-len(sc.names) >= len(keepBuf) {
+			out, err := e.Protect(ctx, ev)
+			if err != nil {
+				return dst, err
+			}
+			return event.AppendEncode(dst, out)
+		}
+		for name := range ev.Properties {
+			if !sc.sealed(name) {
+				keep = append(keep, name)
+			}
+		}
+		slices.Sort(keep)
+	}
+	msg, rendered := e.templates.message(ev.MessageTemplate, ev.Properties, sc.names, sc.keyID)
+	if !rendered {
+		msg = ev.Message
+	}
+	pe := &sc.enc
+	pe.Begin(dst, ev, msg, len(keep))
+	for _, name := range keep {
+		if name == EnvelopeProperty {
+			pe.BytesProperty(name, sc.size, func(b []byte) []byte {
+				return sc.appendEnvelope(slices.Grow(b, sc.size), rendered)
+			})
+		} else {
+			pe.Property(name, ev.Properties[name])
+		}
+	}
+	out, err := pe.Bytes()
+	clear(keep)
+	if err != nil {
+		return dst, fmt.Errorf("protect: encode the encrypted event: %w", err)
+	}
+	return out, nil
+}
+
+// prepare does the work of one event that may fail: it checks ev, finds
+// the names to encrypt (sorted; none: nothing else is done), the subject's
+// data key, draws the event's ID and lays out the plaintexts, all in sc.
+func (e *Encryptor) prepare(ctx context.Context, ev *event.Event, sc *scratch) error {
 	if _, ok := ev.Properties[EnvelopeProperty]; ok {
-		return nil, fmt.Errorf("protect: property %q is reserved for the encryption stage; rename it", EnvelopeProperty)
+		return fmt.Errorf("protect: property %q is reserved for the encryption stage; rename it", EnvelopeProperty)
 	}
 	sp := e.opts.subjectProperty()
 	subj, tok, _ := subjectName(ev, sp)
-	var namesBuf [16]string
-	names := namesBuf[:0]
-	for name := range ev.Properties {
+	for name, v := range ev.Properties {
 		if e.encrypts(name, sp, tok) {
-			names = append(names, name)
+			sc.names = append(sc.names, name)
+			sc.vals = append(sc.vals, v)
 		}
 	}
-	if len(names) == 0 {
-		return ev, nil
+	if len(sc.names) == 0 {
+		return nil
 	}
-	slices.Sort(names)
+	sc.sort()
 	kr := e.opts.Keyring
 	if tok != "" {
 		var err error
 		if subj, err = kr.subjectOfPseudonym(ctx, tok); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	keyID, aead, err := kr.dataKey(ctx, subj)
-	if err != nil {
-		return nil, err
+	var err error
+	if sc.keyID, sc.aead, err = kr.dataKey(ctx, subj); err != nil {
+		return err
 	}
 	// One draw from the CSPRNG per event: its ID, which also starts the
 	// run of its nonces (fieldNonce).
-	var eid [eventIDSize]byte
-	if _, err := rand.Read(eid[:]); err != nil {
-		return nil, err
+	if _, err := rand.Read(sc.eid[:]); err != nil {
+		return err
 	}
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
 	// The plaintexts one after another; ends[i] is where the i-th ends.
-	sc.pt, sc.ends = sc.pt[:0], sc.ends[:0]
-	for _, name := range names {
-		if sc.pt, err = appendValue(sc.pt, ev.Properties[name]); err != nil {
-			clear(sc.pt)
-			return nil, err
+	for _, v := range sc.vals {
+		if sc.pt, err = appendValue(sc.pt, v); err != nil {
+			return err
 		}
 		sc.ends = append(sc.ends, len(sc.pt))
 	}
-	// The envelope, holding every ciphertext, is one allocation.
-	ns, tag := aead.NonceSize(), aead.Overhead()
-	size := envelopeSize(keyID, names)
+	ns, tag := sc.aead.NonceSize(), sc.aead.Overhead()
+	sc.size = envelopeSize(sc.keyID, sc.names)
 	start := 0
 	for _, end := range sc.ends {
-		size += sealedSize(end-start, ns, tag)
+		sc.size += sealedSize(end-start, ns, tag)
 		start = end
 	}
-	env := appendEnvelope(make([]byte, 0, size), eid[:], keyID)
-	start = 0
-	for i, name := range names {
-		n := sc.ends[i] - start
-		env = binary.AppendUvarint(env, uint64(len(name)))
-		env = append(env, name...)
-		env = binary.AppendUvarint(env, uint64(ns+n+tag))
-		off := len(env)
-		env = env[:off+ns]
-		fieldNonce(env[off:], eid[:], i)
-		sc.ad = appendAD(sc.ad[:0], envVersion, eid[:], name, keyID)
-		env = aead.Seal(env, env[off:off+ns], sc.pt[start:sc.ends[i]], sc.ad)
-		start = sc.ends[i]
+	return nil
+}
+
+// scratch is the working memory of one event's encryption.
+type scratch struct {
+	names []string // the properties encrypted, sorted
+	vals  []any    // their values, in the same order
+	keyID string
+	aead  cipher.AEAD
+	eid   [eventIDSize]byte
+	pt    []byte // the plaintexts, one after another
+	ends  []int  // where each ends in pt
+	size  int    // of the envelope
+	ad    []byte
+	enc   event.PartEncoder
+
+	// The first backing arrays of the slices above: a scratch is one
+	// allocation, for an event of up to 16 encrypted properties and 512
+	// bytes of plaintext, when the pool makes a new one.
+	namesBuf [16]string
+	valsBuf  [16]any
+	endsBuf  [16]int
+	ptBuf    [512]byte
+	adBuf    [128]byte
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	sc := new(scratch)
+	sc.names, sc.vals, sc.ends = sc.namesBuf[:0], sc.valsBuf[:0], sc.endsBuf[:0]
+	sc.pt, sc.ad = sc.ptBuf[:0], sc.adBuf[:0]
+	return sc
+}}
+
+// sort sorts names, and vals with them, in byte order of the names.
+func (sc *scratch) sort() {
+	names, vals := sc.names, sc.vals[:len(sc.names)]
+	if len(names) > 16 {
+		sort.Sort(byName{names, vals})
+		return
 	}
-	clear(sc.pt)
-	out := *ev
-	out.Properties = make(map[string]any, len(ev.Properties)-len(names)+1)
-	if len(names) < len(ev.Properties) { // else every property is in env
-		for name, v := range ev.Properties {
-			if !e.encrypts(name, sp, tok) {
-				out.Properties[name] = v
-			}
+	for i := 1; i < len(names); i++ { // insertion sort: most events have few properties
+		for j := i; j > 0 && names[j] < names[j-1]; j-- {
+			names[j], names[j-1] = names[j-1], names[j]
+			vals[j], vals[j-1] = vals[j-1], vals[j]
 		}
 	}
-	if msg, ok := e.templates.message(out.MessageTemplate, ev.Properties, names, keyID); ok {
-		out.Message = msg
-		env[1] |= envRendered
+}
+
+// byName sorts names, and vals with them.
+type byName struct {
+	names []string
+	vals  []any
+}
+
+func (b byName) Len() int           { return len(b.names) }
+func (b byName) Less(i, j int) bool { return b.names[i] < b.names[j] }
+func (b byName) Swap(i, j int) {
+	b.names[i], b.names[j] = b.names[j], b.names[i]
+	b.vals[i], b.vals[j] = b.vals[j], b.vals[i]
+}
+
+// sealed reports whether the property name is one of the encrypted ones.
+func (sc *scratch) sealed(name string) bool {
+	_, ok := slices.BinarySearch(sc.names, name)
+	return ok
+}
+
+// appendEnvelope appends the envelope (sc.size bytes) to dst: its header,
+// with the flag envRendered if rendered, and each name and sealed value.
+func (sc *scratch) appendEnvelope(dst []byte, rendered bool) []byte {
+	env := len(dst)
+	dst = appendEnvelope(dst, sc.eid[:], sc.keyID)
+	if rendered {
+		dst[env+1] |= envRendered
 	}
-	out.Properties[EnvelopeProperty] = env
-	return &out, nil
+	ns, tag := sc.aead.NonceSize(), sc.aead.Overhead()
+	start := 0
+	for i, name := range sc.names {
+		n := sc.ends[i] - start
+		dst = binary.AppendUvarint(dst, uint64(len(name)))
+		dst = append(dst, name...)
+		dst = binary.AppendUvarint(dst, uint64(ns+n+tag))
+		off := len(dst)
+		dst = dst[:off+ns]
+		fieldNonce(dst[off:], sc.eid[:], i)
+		sc.ad = appendAD(sc.ad[:0], envVersion, sc.eid[:], name, sc.keyID)
+		dst = sc.aead.Seal(dst, dst[off:off+ns], sc.pt[start:sc.ends[i]], sc.ad)
+		start = sc.ends[i]
+	}
+	return dst
 }
 
-// scratch is the working memory of one Protect call.
-type scratch struct {
-	pt, ad []byte
-	ends   []int
+// release wipes the plaintexts, drops the references and puts sc back in
+// the pool.
+func (sc *scratch) release() {
+	clear(sc.pt)
+	clear(sc.names)
+	clear(sc.vals)
+	if cap(sc.pt) > len(sc.ptBuf) { // pt grew: what it held was copied out of ptBuf
+		clear(sc.ptBuf[:])
+	}
+	if cap(sc.vals) > len(sc.valsBuf) || cap(sc.names) > len(sc.namesBuf) {
+		clear(sc.namesBuf[:])
+		clear(sc.valsBuf[:])
+	}
+	sc.names, sc.vals, sc.pt, sc.ends, sc.ad = sc.names[:0], sc.vals[:0], sc.pt[:0], sc.ends[:0], sc.ad[:0]
+	sc.keyID, sc.aead, sc.size = "", nil, 0
+	sc.enc.Reset()
+	scratchPool.Put(sc)
 }
-
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // fieldNonce writes to dst the nonce of the i-th encrypted field (in
 // byte order of the names) of the event whose ID is eid: the first 12

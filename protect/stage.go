@@ -52,3 +52,33 @@ func (p Pipeline) Protect(ctx context.Context, ev *event.Event) (*event.Event, e
 	}
 	return ev, nil
 }
+
+// An Encoder is a Stage that can also append the canonical encoding
+// (event.AppendEncode) of the event it would return, without building that
+// event (Encryptor does). On an error it appends nothing of the event.
+type Encoder interface {
+	Stage
+	AppendEncode(ctx context.Context, dst []byte, ev *event.Event) ([]byte, error)
+}
+
+// AppendEncode runs the stages in order and appends the canonical
+// encoding of the final event to dst, or returns the first error (with
+// nothing of the event appended). The last stage writes the encoding
+// itself when it is an Encoder.
+func (p Pipeline) AppendEncode(ctx context.Context, dst []byte, ev *event.Event) ([]byte, error) {
+	if len(p) == 0 {
+		return event.AppendEncode(dst, ev)
+	}
+	ev, err := p[:len(p)-1].Protect(ctx, ev)
+	if err != nil {
+		return dst, err
+	}
+	last := p[len(p)-1]
+	if enc, ok := last.(Encoder); ok {
+		return enc.AppendEncode(ctx, dst, ev)
+	}
+	if ev, err = last.Protect(ctx, ev); err != nil {
+		return dst, err
+	}
+	return event.AppendEncode(dst, ev)
+}
