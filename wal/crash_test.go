@@ -130,10 +130,14 @@ func runUntilCrash(t *testing.T, seed uint64, opts Options) crashRun {
 	if rng.IntN(3) == 0 {
 		w.Close()
 	}
+	// The zero filler may still be at work (making the next segment's
+	// spare) and calling the hook.
+	mu.Lock()
 	if run.clone == nil { // the crash point lay beyond the workload: crash now
-		run.acked = acked
+		run.acked = maps.Clone(acked)
 		run.clone = fsys.CrashClone(co)
 	}
+	mu.Unlock()
 	fsys.SetHook(nil)
 	return run
 }

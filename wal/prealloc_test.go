@@ -343,3 +343,225 @@ func shortWriteIntoZeros(t *testing.T, size int, k int64) {
 	}
 	checkRecovered(t, uint64(k), clone, acked, opts)
 }
+
+// spareOps records the operations on the segments' temporary files, in
+// order, and closes made when the first spare's fdatasync is called.
+type spareOps struct {
+	mu   sync.Mutex
+	ops  []vfs.Op
+	once sync.Once
+	made chan struct{}
+}
+
+func watchSpares(c *vfs.CrashFS) *spareOps {
+	s := &spareOps{made: make(chan struct{})}
+	c.SetHook(func(op vfs.Op) {
+		if !strings.HasSuffix(op.Name, ".wal.tmp") {
+			return
+		}
+		s.mu.Lock()
+		s.ops = append(s.ops, op)
+		// A spare is a temporary file written with zeros beyond the
+		// header before its fdatasync.
+		spare := false
+		for _, o := range s.ops {
+			spare = spare || o.Name == op.Name && o.Kind == vfs.OpWrite && o.Len != segHeaderSize
+		}
+		s.mu.Unlock()
+		if op.Kind == vfs.OpDatasync && spare {
+			s.once.Do(func() { close(s.made) })
+		}
+	})
+	return s
+}
+
+func (s *spareOps) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.made:
+	case <-time.After(time.Minute):
+		t.Fatal("no spare segment file was made within a minute of the first batch")
+	}
+}
+
+// TestRotationUsesSpare: each next segment's file is made ahead, off the
+// committer, with durable zeros, so that a rotation only writes the header
+// over them: for every segment after the first, its temporary file is
+// created once, its zeros are made durable, and only then is the header
+// written and the file renamed into place. A closed log leaves no
+// temporary file, and reads back.
+func TestRotationUsesSpare(t *testing.T) {
+	fsys := vfs.NewCrashFS()
+	spares := watchSpares(fsys)
+	opts := Options{SegmentSize: 16 << 10, Prealloc: 4 << 10}
+	w, err := Open(fsys, testDir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(11, 11))
+	acked := map[uint64][]byte{}
+	for i := 0; i < 300; i++ {
+		p := testPayload(0, i, rng)
+		seq, err := w.Append(context.Background(), RecordEvent, int64(i), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked[seq] = p
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := segmentFiles(t, fsys)
+	if len(files) < 3 {
+		t.Fatalf("want rotations, got %d segment(s)", len(files))
+	}
+	spares.mu.Lock()
+	ops := spares.ops
+	spares.mu.Unlock()
+	for _, name := range files[1:] {
+		tmp := name + ".tmp"
+		var seq []string
+		for _, op := range ops {
+			if op.Name != tmp {
+				continue
+			}
+			switch op.Kind {
+			case vfs.OpCreate:
+				seq = append(seq, "create")
+			case vfs.OpWrite:
+				if op.Off == 0 && op.Len == segHeaderSize {
+					seq = append(seq, "header")
+				} else {
+					seq = append(seq, "zeros")
+				}
+			case vfs.OpDatasync:
+				seq = append(seq, "datasync")
+			case vfs.OpRename:
+				seq = append(seq, "rename")
+			}
+		}
+		if got, want := strings.Join(seq, " "), "create zeros datasync header datasync rename"; got != want {
+			t.Fatalf("%s: operations on its temporary file: %q, want %q", tmp, got, want)
+		}
+	}
+	names, err := fsys.List(testDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, ".tmp") {
+			t.Fatalf("closed log left %s", n)
+		}
+	}
+	checkRecovered(t, 11, fsys, acked, opts)
+}
+
+// TestSpareLeftByCrash: a crash leaves the next segment's spare file; Open
+// removes it, nothing acknowledged is lost, and the log goes on across
+// rotations.
+func TestSpareLeftByCrash(t *testing.T) {
+	fsys := vfs.NewCrashFS()
+	spares := watchSpares(fsys)
+	opts := Options{SegmentSize: 16 << 10, Prealloc: 4 << 10}
+	w, err := Open(fsys, testDir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(12, 12))
+	acked := map[uint64][]byte{}
+	p := testPayload(0, 0, rng)
+	seq, err := w.Append(context.Background(), RecordEvent, 0, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked[seq] = p
+	spares.wait(t)
+	crashed := fsys.CrashClone(vfs.CrashOptions{KeepDirOpProb: 1})
+	w.Release()
+	names, err := crashed.List(testDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(names, " "), ".wal.tmp") {
+		t.Fatalf("the crash kept no spare file: %v", names)
+	}
+	w, err = Open(crashed, testDir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 200; i++ {
+		p := testPayload(0, i, rng)
+		seq, err := w.Append(context.Background(), RecordEvent, int64(i), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked[seq] = p
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(segmentFiles(t, crashed)); n < 3 {
+		t.Fatalf("want rotations after the reopen, got %d segment(s)", n)
+	}
+	checkRecovered(t, 12, crashed, acked, opts)
+}
+
+// TestSpareReplaced: someone replaces the spare file after it was made
+// (here with a forged segment header and garbage). The rotation notices
+// that the spare is no longer at its name, makes the segment anew, and
+// nothing of the planted file reaches the log.
+func TestSpareReplaced(t *testing.T) {
+	fsys := vfs.NewCrashFS()
+	spares := watchSpares(fsys)
+	opts := Options{SegmentSize: 16 << 10, Prealloc: 4 << 10}
+	w, err := Open(fsys, testDir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(13, 13))
+	acked := map[uint64][]byte{}
+	p := testPayload(0, 0, rng)
+	seq, err := w.Append(context.Background(), RecordEvent, 0, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked[seq] = p
+	spares.wait(t)
+	tmp := testDir + "/" + segmentName(2) + ".tmp"
+	if err := fsys.Remove(tmp); err != nil {
+		t.Fatal(err)
+	}
+	planted := make([]byte, 16<<10)
+	forged := segHeader{Version: FormatVersion, Number: 2, FirstSeq: 2, Salt: 1}
+	copy(planted, forged.encode())
+	for i := segHeaderSize; i < len(planted); i++ {
+		planted[i] = 0xA5
+	}
+	f, err := fsys.Create(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(planted, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for i := 1; i < 200; i++ {
+		p := testPayload(0, i, rng)
+		seq, err := w.Append(context.Background(), RecordEvent, int64(i), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked[seq] = p
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Check(context.Background(), fsys, testDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.TornTail != nil {
+		t.Fatalf("the log after the rotation has a torn tail: %+v", rep.TornTail)
+	}
+	checkRecovered(t, 13, fsys, acked, opts)
+}
