@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/willibrandon/mtlog-audit/internal/benchref"
 	"github.com/willibrandon/mtlog-audit/vfs"
@@ -39,4 +41,48 @@ func BenchmarkAppend(b *testing.B) {
 			benchref.Bench(b, b.TempDir(), n, benchEventSize)
 		})
 	}
+}
+
+// BenchmarkRotation measures what a rotation costs the append that meets
+// it: one writer appends 1 KiB records into 256 KiB segments on the
+// operating system's filesystem, and the benchmark reports the median and
+// the 90th percentile latency of the appends that started a new segment
+// (rotate-p50-ms, rotate-p90-ms) beside those of the others (append-p50-ms).
+// Compare the metrics across builds in one run of the machine; ns/op mixes
+// both kinds of append.
+func BenchmarkRotation(b *testing.B) {
+	payload := make([]byte, 1024)
+	w, err := Open(vfs.OS(), filepath.Join(b.TempDir(), "wal"), Options{SegmentSize: 256 << 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	ctx := context.Background()
+	var rotating, plain []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		start := w.LastSegmentStart()
+		t0 := time.Now()
+		if _, err := w.Append(ctx, RecordEvent, 1, payload); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(t0)
+		if w.LastSegmentStart() != start {
+			rotating = append(rotating, took)
+		} else {
+			plain = append(plain, took)
+		}
+	}
+	b.StopTimer()
+	ms := func(d []time.Duration, q float64) float64 {
+		if len(d) == 0 {
+			return 0
+		}
+		slices.Sort(d)
+		return float64(d[int(q*float64(len(d)-1))]) / 1e6
+	}
+	b.ReportMetric(ms(rotating, 0.5), "rotate-p50-ms")
+	b.ReportMetric(ms(rotating, 0.9), "rotate-p90-ms")
+	b.ReportMetric(ms(plain, 0.5), "append-p50-ms")
+	b.ReportMetric(float64(len(rotating)), "rotations")
 }
