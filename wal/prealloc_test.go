@@ -384,13 +384,10 @@ func (s *spareOps) wait(t *testing.T) {
 	}
 }
 
-// TestRotationUsesSpare: each next segment's file is made ahead, off the
-// committer, with durable zeros, so that a rotation only writes the header
-// over them: for every segment after the first, its temporary file is
-// created once, its zeros are made durable, and only then is the header
-// written and the file renamed into place. A closed log leaves no
-// temporary file, and reads back.
-func TestRotationUsesSpare(t *testing.T) {
+// spareLog opens a log with small segments on a CrashFS whose temporary
+// files are watched, for the spare tests.
+func spareLog(t *testing.T) (*vfs.CrashFS, *spareOps, *WAL, Options) {
+	t.Helper()
 	fsys := vfs.NewCrashFS()
 	spares := watchSpares(fsys)
 	opts := Options{SegmentSize: 16 << 10, Prealloc: 4 << 10}
@@ -398,9 +395,14 @@ func TestRotationUsesSpare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(11, 11))
-	acked := map[uint64][]byte{}
-	for i := 0; i < 300; i++ {
+	return fsys, spares, w, opts
+}
+
+// appendRange appends records from to to-1 of writer 0 and records them
+// in acked.
+func appendRange(t *testing.T, w *WAL, rng *rand.Rand, acked map[uint64][]byte, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
 		p := testPayload(0, i, rng)
 		seq, err := w.Append(context.Background(), RecordEvent, int64(i), p)
 		if err != nil {
@@ -408,6 +410,19 @@ func TestRotationUsesSpare(t *testing.T) {
 		}
 		acked[seq] = p
 	}
+}
+
+// TestRotationUsesSpare: each next segment's file is made ahead, off the
+// committer, with durable zeros, so that a rotation only writes the header
+// over them: for every segment after the first, its temporary file is
+// created once, its zeros are made durable, and only then is the header
+// written and the file renamed into place. A closed log leaves no
+// temporary file, and reads back.
+func TestRotationUsesSpare(t *testing.T) {
+	fsys, spares, w, opts := spareLog(t)
+	rng := rand.New(rand.NewPCG(11, 11))
+	acked := map[uint64][]byte{}
+	appendRange(t, w, rng, acked, 0, 300)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -460,21 +475,10 @@ func TestRotationUsesSpare(t *testing.T) {
 // removes it, nothing acknowledged is lost, and the log goes on across
 // rotations.
 func TestSpareLeftByCrash(t *testing.T) {
-	fsys := vfs.NewCrashFS()
-	spares := watchSpares(fsys)
-	opts := Options{SegmentSize: 16 << 10, Prealloc: 4 << 10}
-	w, err := Open(fsys, testDir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fsys, spares, w, opts := spareLog(t)
 	rng := rand.New(rand.NewPCG(12, 12))
 	acked := map[uint64][]byte{}
-	p := testPayload(0, 0, rng)
-	seq, err := w.Append(context.Background(), RecordEvent, 0, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acked[seq] = p
+	appendRange(t, w, rng, acked, 0, 1)
 	spares.wait(t)
 	crashed := fsys.CrashClone(vfs.CrashOptions{KeepDirOpProb: 1})
 	w.Release()
@@ -489,14 +493,7 @@ func TestSpareLeftByCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i < 200; i++ {
-		p := testPayload(0, i, rng)
-		seq, err := w.Append(context.Background(), RecordEvent, int64(i), p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acked[seq] = p
-	}
+	appendRange(t, w, rng, acked, 1, 200)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -511,21 +508,10 @@ func TestSpareLeftByCrash(t *testing.T) {
 // that the spare is no longer at its name, makes the segment anew, and
 // nothing of the planted file reaches the log.
 func TestSpareReplaced(t *testing.T) {
-	fsys := vfs.NewCrashFS()
-	spares := watchSpares(fsys)
-	opts := Options{SegmentSize: 16 << 10, Prealloc: 4 << 10}
-	w, err := Open(fsys, testDir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fsys, spares, w, opts := spareLog(t)
 	rng := rand.New(rand.NewPCG(13, 13))
 	acked := map[uint64][]byte{}
-	p := testPayload(0, 0, rng)
-	seq, err := w.Append(context.Background(), RecordEvent, 0, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acked[seq] = p
+	appendRange(t, w, rng, acked, 0, 1)
 	spares.wait(t)
 	tmp := testDir + "/" + segmentName(2) + ".tmp"
 	if err := fsys.Remove(tmp); err != nil {
@@ -545,14 +531,7 @@ func TestSpareReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	for i := 1; i < 200; i++ {
-		p := testPayload(0, i, rng)
-		seq, err := w.Append(context.Background(), RecordEvent, int64(i), p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acked[seq] = p
-	}
+	appendRange(t, w, rng, acked, 1, 200)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
