@@ -130,8 +130,8 @@ func runUntilCrash(t *testing.T, seed uint64, opts Options) crashRun {
 	if rng.IntN(3) == 0 {
 		w.Close()
 	}
-	// The zero filler may still be at work (making the next segment's
-	// spare) and calling the hook.
+	// The zero filler may still be at work (the log is not always closed)
+	// and calling the hook.
 	mu.Lock()
 	if run.clone == nil { // the crash point lay beyond the workload: crash now
 		run.acked = maps.Clone(acked)

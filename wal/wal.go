@@ -70,7 +70,6 @@ type WAL struct {
 		lastSync  time.Time
 		committed []Committed // reused for OnCommit
 		filler    *zeroFiller // nil when Prealloc is off
-		spare     *spare      // the next segment's file, asked of filler; nil if none
 		// SegmentMaxAge: when the active segment's first unsealed record
 		// was written, and the timer that wakes the committer then.
 		firstAt  time.Time
@@ -195,8 +194,7 @@ func ensureDir(fsys vfs.FS, dir string) error {
 // createSegment writes a new segment's header to a temporary file, makes it
 // durable, renames it into place and makes the directory entry durable, so
 // that a segment never appears without its header and nothing is appended to
-// it before its name is durable. The temporary file is the spare made ahead
-// when there is one (see spare), so that a rotation allocates nothing.
+// it before its name is durable.
 func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 	var salt uint64
 	for salt == 0 {
@@ -209,7 +207,7 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 	hdr := segHeader{Version: FormatVersion, Number: num, FirstSeq: firstSeq, Salt: salt, PrevHash: prevHash, Created: UnixNano(w.opts.Now())}
 	final := filepath.Join(w.dir, segmentName(num))
 	tmp := final + tempSuffix
-	f, alloc, err := w.segmentFile(num, tmp)
+	f, err := w.fs.Create(tmp)
 	if errors.Is(err, fs.ErrNotExist) {
 		return w.fail(w.lost("cannot create the next segment "+tmp, err))
 	}
@@ -249,26 +247,10 @@ func (w *WAL) createSegment(num, firstSeq uint64, prevHash [32]byte) error {
 		w.committer.seg.f.Close()
 	}
 	w.committer.seg = &active{num: num, path: final, f: f, salt: salt, version: FormatVersion, firstSeq: firstSeq, off: segHeaderSize, synced: segHeaderSize,
-		alloc: alloc, last: prevHash, minTime: math.MaxInt64, maxTime: math.MinInt64}
+		alloc: segHeaderSize, last: prevHash, minTime: math.MaxInt64, maxTime: math.MinInt64}
 	w.segStart.Store(firstSeq)
 	w.extendIfLow()
 	return nil
-}
-
-// segmentFile opens the temporary file for segment num: the spare the
-// zeroFiller made for it, whose first alloc bytes are durable zeros, or
-// else a new empty file (alloc is then the header alone).
-func (w *WAL) segmentFile(num uint64, tmp string) (f vfs.File, alloc int64, err error) {
-	if sp := w.takeSpare(num); sp != nil {
-		if sp.f.CheckLinked() == nil {
-			return sp.f, sp.size, nil
-		}
-		// Removed or replaced since it was made: whatever is at the
-		// temporary name now is not the spare. Make the file anew.
-		discard(w.fs, sp)
-	}
-	f, err = w.fs.Create(tmp)
-	return f, segHeaderSize, err
 }
 
 // fail puts the log into the failed state (once) and returns the error that
@@ -520,10 +502,6 @@ func (w *WAL) commit(b *batch) error {
 	}
 	w.committer.seg.sealed = false // a reopened segment's seal is now an interior one
 	w.extendIfLow()
-	// The next segment's file is made after a batch, not at a rotation,
-	// so that making it does not compete with the new segment's first
-	// fdatasync, and a log opened without appends makes none.
-	w.askSpare(w.committer.seg.num + 1)
 	w.committer.seg.minTime, w.committer.seg.maxTime = minT, maxT
 	w.committer.seg.last = sha256.Sum256(b.buf[lastStart:])
 	w.committer.seg.count += uint64(b.count)
